@@ -1,0 +1,82 @@
+"""Composition root: settings, store, keys, seed and routers wired together. The only module that
+knows every concrete part."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI
+
+from mockidp.clock import Clock, IdFactory, SystemClock
+from mockidp.directory.model import Directory, DirectoryContent
+from mockidp.directory.seed import load_seed
+from mockidp.directory.store import Store, make_engine
+from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
+from mockidp.oauth.context import Services
+from mockidp.settings import Settings
+from mockidp.tokens.issuer import TokenIssuer
+from mockidp.tokens.keys import load_or_create_signing_key
+from mockidp.tokens.signer import Signer
+from mockidp.web import errors
+from mockidp.web.routes import admin, discovery, instance, token
+from mockidp.web.runtime import Runtime
+
+log = logging.getLogger("mockidp")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    content: DirectoryContent
+    ca_path: Path | None
+
+
+def server_names(settings: Settings) -> list[str]:
+    names = list(settings.hostnames)
+    if settings.public_url:
+        names.append(urlsplit(settings.public_url).hostname or "")
+    if settings.host not in ("0.0.0.0", "::", ""):
+        names.append(settings.host)
+    return [n for n in names if n]
+
+
+def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
+    """Once per start, before workers fork: data dir, keys, CA, seed validated and stored whole."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    load_or_create_signing_key(settings.data_dir)
+    if settings.tls:
+        ensure_server_certificate(settings.data_dir, server_names(settings))
+    store = Store(make_engine(settings.resolved_database_url))
+    store.create_schema()
+    if apply_seed and settings.seed:
+        store.replace_directory(load_seed(settings.seed))  # raises SeedError: nothing half-loaded
+    return store
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory | None = None,
+               apply_seed: bool = True) -> FastAPI:
+    store = prepare(settings, apply_seed=apply_seed)
+    directory = Directory.build(store.load_directory())
+    key = load_or_create_signing_key(settings.data_dir)
+    clock = clock or SystemClock()
+    ids = ids or IdFactory()
+    services = Services(directory, TokenIssuer(Signer(key), clock, ids), clock, ids)
+    ca_path = settings.data_dir / CA_CERT
+    if settings.tls:
+        ensure_ca(settings.data_dir)
+    hosts = {"localhost", "127.0.0.1", *(n.lower() for n in server_names(settings))}
+    app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = Runtime(settings, services, key.public_jwk(), ca_path if ca_path.exists() else None, hosts)
+    errors.install(app)
+    for module in (admin, instance, discovery, token):
+        app.include_router(module.router)
+    return app
+
+
+def create_worker_app() -> FastAPI:
+    """uvicorn factory for `mockidp serve`: the parent already prepared keys, CA and seed."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(settings, apply_seed=False)

@@ -1,0 +1,150 @@
+"""The `mockidp` command: serve, ca, seed check, health."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import ssl
+import sys
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mockidp.directory.seed import SeedError, load_seed
+from mockidp.local_ca import ensure_ca
+from mockidp.settings import Settings
+
+log = logging.getLogger("mockidp")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Flags win over MOCKIDP_* variables; a flag not given leaves the variable (or default) in place."""
+    overrides: dict[str, Any] = {}
+    for name in ("seed", "host", "port", "tls", "data_dir", "database_url", "public_url", "hostnames",
+                 "workers", "access_log", "log_level", "max_body_bytes"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mockidp.app import prepare, server_names
+    from mockidp.local_ca import ensure_server_certificate
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        store = prepare(settings)
+    except SeedError as exc:
+        print(f"mockidp: the seed is invalid, nothing was loaded ({len(exc.problems)} problems):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    content = store.load_directory()
+    os.environ.update(settings.to_env())
+    scheme = "https" if settings.tls else "http"
+    origin = settings.public_url or f"{scheme}://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}:{settings.port}"
+    print(f"mockidp: {len(content.tenants)} tenants, {len(content.applications)} applications, "
+          f"{len(content.users)} users; serving {origin} with {settings.workers} worker(s)", file=sys.stderr)
+    for tenant in content.tenants:
+        print(f"  tenant {tenant.display_name}: {origin}/{tenant.id}/v2.0/.well-known/openid-configuration",
+              file=sys.stderr)
+    tls: dict[str, Any] = {}
+    if settings.tls:
+        paths = ensure_server_certificate(settings.data_dir, server_names(settings))
+        tls = {"ssl_certfile": str(paths.cert_path), "ssl_keyfile": str(paths.key_path)}
+        print(f"  CA certificate (trust it in your clients): {paths.ca_path.resolve()}", file=sys.stderr)
+    uvicorn.run(
+        "mockidp.app:create_worker_app", factory=True, host=settings.host, port=settings.port,
+        workers=settings.workers, access_log=settings.access_log, log_level=settings.log_level.lower(),
+        http="httptools", loop="auto", timeout_keep_alive=5, server_header=False, **tls,
+    )
+    return 0
+
+
+def _ca(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(ensure_ca(settings.data_dir).resolve())
+    return 0
+
+
+def _seed_check(args: argparse.Namespace) -> int:
+    try:
+        content = load_seed(args.files)
+    except SeedError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); the seed would not load", file=sys.stderr)
+        return 1
+    print(f"seed ok: {len(content.tenants)} tenants, {len(content.applications)} applications, "
+          f"{len(content.service_principals)} service principals, {len(content.users)} users, "
+          f"{len(content.groups)} groups, {len(content.assignments)} app role assignments, "
+          f"{len(content.grants)} permission grants")
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    """For HEALTHCHECK without curl: GET /_mockidp/health on this container's own port."""
+    settings = _settings(args)
+    scheme = "https" if settings.tls else "http"
+    context = None
+    if settings.tls:
+        context = ssl.create_default_context(cafile=str(settings.data_dir / "ca.pem"))
+    try:
+        with urllib.request.urlopen(f"{scheme}://localhost:{settings.port}/_mockidp/health", timeout=5,
+                                    context=context) as response:
+            return 0 if response.status == 200 else 1
+    except OSError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", dest="data_dir", type=Path, help="CA, signing key and database (default ./.mockidp)")
+    p.add_argument("--port", type=int, help="port (default 8443)")
+    p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None, help="HTTPS (default on)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mockidp", description="An offline stand-in for Entra ID.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the seeded directory")
+    serve.add_argument("--seed", action="append", type=Path, help="seed file or folder (repeatable)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    _common(serve)
+    serve.add_argument("--database-url", dest="database_url", help="SQLAlchemy URL (default SQLite in the data dir)")
+    serve.add_argument("--public-url", dest="public_url", help="origin clients use, e.g. https://idp.test:8443")
+    serve.add_argument("--hostname", dest="hostnames", action="append", help="extra name for the certificate")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--access-log", dest="access_log", action=argparse.BooleanOptionalAction, default=None)
+    serve.add_argument("--log-level", dest="log_level")
+    serve.add_argument("--max-body-bytes", dest="max_body_bytes", type=int)
+    serve.set_defaults(run=_serve)
+    ca = sub.add_parser("ca", help="print the path of the local CA certificate (creating it if needed)")
+    ca.add_argument("--data-dir", dest="data_dir", type=Path)
+    ca.set_defaults(run=_ca)
+    seed = sub.add_parser("seed", help="seed tools")
+    seed_sub = seed.add_subparsers(dest="seed_command", required=True)
+    check = seed_sub.add_parser("check", help="validate seed files without serving")
+    check.add_argument("files", nargs="+", type=Path)
+    check.set_defaults(run=_seed_check)
+    health = sub.add_parser("health", help="exit 0 when the local server answers /_mockidp/health")
+    _common(health)
+    health.set_defaults(run=_health)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ValidationError as exc:
+        print(f"mockidp: invalid settings: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,502 @@
+"""Load seed YAML files, validate them as a whole, and resolve them into DirectoryContent.
+
+Every problem is collected and reported with its file, line and YAML path; nothing is returned
+unless the whole seed is valid. YAML is read with the safe loader only, aliases are refused (no
+"billion laughs") and files are capped in size.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import ValidationError
+
+from mockidp.directory import model as m
+from mockidp.directory import schema as s
+from mockidp.directory.certificates import parse_certificate
+from mockidp.directory.passwords import hash_password, secret_digest
+
+MAX_SEED_BYTES = 1024 * 1024
+_NAMESPACE = uuid.UUID("6f0d5f0e-7a43-4c4e-9d8b-6d6f636b6964")
+_DNS = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
+_LOCALHOSTS = {"localhost", "127.0.0.1"}
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '(document)'}: {self.message}"
+
+
+class SeedError(Exception):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def derived_id(*parts: str) -> str:
+    """Ids the seed leaves out are derived from tenant and name, so tokens are reproducible."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+def format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class _File:
+    name: str
+    lines: dict[Path_, int] = field(default_factory=dict)
+    base_dir: Path = Path(".")
+
+    def line(self, path: Path_) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+
+def _walk(node: yaml.Node, path: Path_, f: _File, problems: list[Problem]) -> None:
+    f.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            k = key.value if isinstance(key, yaml.ScalarNode) else str(key)
+            if k in seen:
+                problems.append(Problem(f.name, key.start_mark.line + 1, format_path((*path, k)),
+                                        "duplicate key"))
+            seen.add(k)
+            f.lines[(*path, k)] = key.start_mark.line + 1
+            _walk(value, (*path, k), f, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), f, problems)
+
+
+def _read(path: Path, problems: list[Problem]) -> tuple[_File, Any] | None:
+    f = _File(str(path), base_dir=path.parent)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(str(path), None, "", f"cannot read: {exc.strerror}"))
+        return None
+    if len(raw) > MAX_SEED_BYTES:
+        problems.append(Problem(str(path), None, "", f"larger than {MAX_SEED_BYTES} bytes"))
+        return None
+    try:
+        text = raw.decode("utf-8")
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                problems.append(Problem(str(path), event.start_mark.line + 1, "",
+                                        "YAML anchors and aliases are not allowed in a seed"))
+                return None
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            before = len(problems)
+            _walk(root, (), f, problems)
+            if len(problems) > before:
+                return None
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        problems.append(Problem(str(path), None, "", "not UTF-8 text"))
+        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problems.append(Problem(str(path), line, "", f"invalid YAML: {getattr(exc, 'problem', exc)}"))
+        return None
+    return f, data if data is not None else {}
+
+
+def seed_files(paths: Iterable[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml") and x.is_file()))
+        else:
+            out.append(p)
+    return out
+
+
+def load_seed(paths: Iterable[str | Path]) -> m.DirectoryContent:
+    """Read, validate and resolve every seed file; raise SeedError listing every problem."""
+    problems: list[Problem] = []
+    docs: list[tuple[_File, s.SeedDocument]] = []
+    files = seed_files(paths)
+    if not files:
+        raise SeedError([Problem("(seed)", None, "", "no seed file given or found")])
+    for path in files:
+        read = _read(path, problems)
+        if read is None:
+            continue
+        f, data = read
+        try:
+            docs.append((f, s.SeedDocument.model_validate(data)))
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+                problems.append(Problem(f.name, f.line(loc), format_path(loc), _message(err)))
+    if problems:
+        raise SeedError(problems)
+    content = _Resolver(docs).resolve()
+    return content
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    return msg.removeprefix("Value error, ")
+
+
+def _timestamp(value: str | None) -> float | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+class _Resolver:
+    """Cross-reference checks and id resolution over all files at once."""
+
+    def __init__(self, docs: list[tuple[_File, s.SeedDocument]]) -> None:
+        self.docs = docs
+        self.problems: list[Problem] = []
+
+    def problem(self, f: _File, path: Path_, message: str) -> None:
+        self.problems.append(Problem(f.name, f.line(path), format_path(path), message))
+
+    def resolve(self) -> m.DirectoryContent:
+        tenants: list[m.TenantRecord] = []
+        apps: dict[str, m.ApplicationRecord] = {}
+        app_where: dict[str, tuple[_File, Path_]] = {}
+        seen_domains: dict[str, str] = {}
+        # Pass 1: tenants and applications (apps are global: a foreign SP may name any of them).
+        plan: list[tuple[_File, Path_, s.Tenant, str]] = []
+        for f, doc in self.docs:
+            for ti, t in enumerate(doc.tenants):
+                tp: Path_ = ("tenants", ti)
+                tid = t.tenant_id or derived_id("tenant", t.display_name)
+                if any(x.id == tid for x in tenants):
+                    self.problem(f, (*tp, "tenantId"), f"tenant {tid} is defined twice")
+                for di, domain in enumerate(t.domains):
+                    if not _DNS.match(domain):
+                        self.problem(f, (*tp, "domains", di), f"'{domain}' is not a DNS name")
+                    elif domain.lower() in seen_domains:
+                        self.problem(f, (*tp, "domains", di), f"domain '{domain}' already belongs to a tenant")
+                    seen_domains[domain.lower()] = tid
+                tenants.append(m.TenantRecord(tid, t.display_name, tuple(d.lower() for d in t.domains), t.region))
+                plan.append((f, tp, t, tid))
+                names: set[str] = set()
+                for ai, a in enumerate(t.applications):
+                    ap: Path_ = (*tp, "applications", ai)
+                    record = self.application(f, ap, a, tid)
+                    if record.app_id in apps:
+                        self.problem(f, (*ap, "appId"), f"appId {record.app_id} is registered twice")
+                    if a.display_name in names:
+                        self.problem(f, (*ap, "displayName"), "two applications of this tenant share this name")
+                    names.add(a.display_name)
+                    apps[record.app_id] = record
+                    app_where[record.app_id] = (f, ap)
+        # Pass 2: everything that lives in one tenant and refers to apps, users and groups.
+        content = m.DirectoryContent(tenants=tuple(tenants), applications=tuple(apps.values()))
+        sps: list[m.ServicePrincipalRecord] = []
+        users: list[m.UserRecord] = []
+        groups: list[m.GroupRecord] = []
+        assignments: list[m.AssignmentRecord] = []
+        grants: list[m.GrantRecord] = []
+        for f, tp, t, tid in plan:
+            scope = _TenantScope(self, f, tp, t, tid, apps)
+            sps += scope.service_principals()
+            groups += scope.groups()
+            users += scope.users()
+            assignments += scope.assignments()
+            grants += scope.grants()
+        if self.problems:
+            raise SeedError(self.problems)
+        return m.DirectoryContent(
+            tenants=content.tenants, applications=content.applications, service_principals=tuple(sps),
+            users=tuple(users), groups=tuple(groups), assignments=tuple(assignments), grants=tuple(grants),
+        )
+
+    def application(self, f: _File, ap: Path_, a: s.Application, tid: str) -> m.ApplicationRecord:
+        app_id = a.app_id or derived_id(tid, "app", a.display_name)
+        for field_name, uris, public in (
+            ("web", a.web.redirect_uris, False),
+            ("spa", a.spa.redirect_uris, False),
+            ("publicClient", a.public_client.redirect_uris, True),
+        ):
+            for i, uri in enumerate(uris):
+                why = redirect_uri_problem(uri, public=public)
+                if why:
+                    self.problem(f, (*ap, field_name, "redirectUris", i), why)
+        seen_uris: set[str] = set()
+        for i, uri in enumerate(a.identifier_uris):
+            if not uri or len(uri) > 256 or any(c.isspace() for c in uri) or "*" in uri or "#" in uri:
+                self.problem(f, (*ap, "identifierUris", i), f"'{uri}' is not a valid App ID URI")
+            if uri in seen_uris:
+                self.problem(f, (*ap, "identifierUris", i), "listed twice")
+            seen_uris.add(uri)
+        secrets: list[m.SecretRecord] = []
+        for i, pc in enumerate(a.password_credentials):
+            try:
+                secrets.append(m.SecretRecord(
+                    pc.key_id or derived_id(app_id, "secret", str(i)), secret_digest(pc.secret_text),
+                    _timestamp(pc.start_date_time), _timestamp(pc.end_date_time)))
+            except ValueError:
+                self.problem(f, (*ap, "passwordCredentials", i), "startDateTime/endDateTime must be ISO 8601")
+        certs: list[m.CertificateRecord] = []
+        for i, kc in enumerate(a.key_credentials):
+            kp: Path_ = (*ap, "keyCredentials", i)
+            text = kc.key
+            if kc.key_file is not None:
+                try:
+                    text = (f.base_dir / kc.key_file).read_text()
+                except (OSError, UnicodeDecodeError):
+                    self.problem(f, (*kp, "keyFile"), f"cannot read '{kc.key_file}' (relative to the seed file)")
+                    continue
+            try:
+                cert = parse_certificate(text or "")
+                start = _timestamp(kc.start_date_time) or cert.not_before
+                end = _timestamp(kc.end_date_time) or cert.not_after
+            except ValueError as exc:
+                self.problem(f, (*kp, "keyFile" if kc.key_file else "key"), str(exc))
+                continue
+            certs.append(m.CertificateRecord(
+                kc.key_id or derived_id(app_id, "cert", cert.sha1), cert.sha1, cert.sha256,
+                cert.public_key_pem, start, end))
+        values: set[str] = set()
+        roles = []
+        for i, r in enumerate(a.app_roles):
+            if r.value in values:
+                self.problem(f, (*ap, "appRoles", i, "value"), "two roles or scopes share this value")
+            values.add(r.value)
+            roles.append(m.AppRoleRecord(r.id or derived_id(app_id, "role", r.value), r.value,
+                                         tuple(r.allowed_member_types), r.display_name or r.value, r.is_enabled))
+        scopes = []
+        scope_values: set[str] = set()
+        for i, sc in enumerate(a.api.oauth2_permission_scopes):
+            if sc.value in scope_values:
+                self.problem(f, (*ap, "api", "oauth2PermissionScopes", i, "value"), "listed twice")
+            scope_values.add(sc.value)
+            scopes.append(m.ScopeRecord(
+                sc.id or derived_id(app_id, "scope", sc.value), sc.value, sc.type,
+                sc.admin_consent_display_name or sc.value, sc.user_consent_display_name or sc.value,
+                sc.is_enabled))
+        return m.ApplicationRecord(
+            app_id=app_id, object_id=derived_id(tid, "application", app_id), tenant_id=tid,
+            display_name=a.display_name, identifier_uris=tuple(a.identifier_uris),
+            sign_in_audience=a.sign_in_audience,
+            access_token_version=a.api.requested_access_token_version or 1,
+            scopes=tuple(scopes), app_roles=tuple(roles), group_membership_claims=a.group_membership_claims,
+            secrets=tuple(secrets), certificates=tuple(certs),
+            web_redirect_uris=tuple(a.web.redirect_uris), spa_redirect_uris=tuple(a.spa.redirect_uris),
+            public_redirect_uris=tuple(a.public_client.redirect_uris),
+            implicit_id_token=a.web.implicit_grant_settings.enable_id_token_issuance,
+            implicit_access_token=a.web.implicit_grant_settings.enable_access_token_issuance,
+            is_fallback_public_client=a.is_fallback_public_client,
+            pre_authorized=tuple((p.app_id, tuple(p.delegated_permission_ids))
+                                 for p in a.api.pre_authorized_applications),
+            logout_url=a.web.logout_url,
+        )
+
+
+def redirect_uri_problem(uri: str, *, public: bool) -> str | None:
+    """Entra's reply-URL rules (reply-url.md): at most 256 characters, no fragment, no wildcard, https
+    except for localhost; public clients may also use custom schemes."""
+    if len(uri) > 256:
+        return "a redirect URI has at most 256 characters"
+    if "#" in uri:
+        return "a redirect URI cannot contain a fragment"
+    if "*" in uri:
+        return "wildcard redirect URIs are not supported"
+    parts = urlsplit(uri)
+    if not parts.scheme:
+        return f"'{uri}' is not an absolute URI"
+    if parts.scheme == "http" and (parts.hostname or "") not in _LOCALHOSTS:
+        return "http is only allowed for localhost; use https"
+    if parts.scheme not in ("http", "https") and not public:
+        return f"scheme '{parts.scheme}' is only allowed for publicClient redirect URIs"
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        return f"'{uri}' has no host"
+    return None
+
+
+class _TenantScope:
+    """Resolution of the names used inside one tenant (principals, resources, roles)."""
+
+    def __init__(self, r: _Resolver, f: _File, tp: Path_, t: s.Tenant, tid: str,
+                 apps: dict[str, m.ApplicationRecord]) -> None:
+        self.r, self.f, self.tp, self.t, self.tid, self.apps = r, f, tp, t, tid, apps
+        self.sp_by_app: dict[str, m.ServicePrincipalRecord] = {}
+        self.groups_by_name: dict[str, m.GroupRecord] = {}
+        self.users_by_upn: dict[str, m.UserRecord] = {}
+
+    def problem(self, path: Path_, message: str) -> None:
+        self.r.problem(self.f, (*self.tp, *path), message)
+
+    def service_principals(self) -> list[m.ServicePrincipalRecord]:
+        for ai, a in enumerate(self.t.applications):
+            app_id = a.app_id or derived_id(self.tid, "app", a.display_name)
+            spc = a.service_principal
+            self.sp_by_app[app_id] = m.ServicePrincipalRecord(
+                spc.id or derived_id(self.tid, "sp", app_id), self.tid, app_id, spc.display_name or a.display_name,
+                spc.app_role_assignment_required, spc.account_enabled)
+        for i, fsp in enumerate(self.t.service_principals):
+            app = self.apps.get(fsp.app_id)
+            if app is None:
+                self.problem(("servicePrincipals", i, "appId"), f"no application {fsp.app_id} is registered")
+                continue
+            if app.tenant_id == self.tid:
+                self.problem(("servicePrincipals", i, "appId"),
+                             "this app is registered in this tenant; set its servicePrincipal block instead")
+                continue
+            if not app.is_multi_tenant:
+                self.problem(("servicePrincipals", i, "appId"),
+                             f"{app.display_name} is single-tenant (signInAudience AzureADMyOrg)")
+                continue
+            if fsp.app_id in self.sp_by_app:
+                self.problem(("servicePrincipals", i, "appId"), "listed twice")
+            self.sp_by_app[fsp.app_id] = m.ServicePrincipalRecord(
+                fsp.id or derived_id(self.tid, "sp", fsp.app_id), self.tid, fsp.app_id,
+                fsp.display_name or app.display_name, fsp.app_role_assignment_required, fsp.account_enabled)
+        # identifierUris are unique among the resources of one tenant
+        owner: dict[str, str] = {}
+        for app_id in self.sp_by_app:
+            for uri in self.apps[app_id].identifier_uris:
+                if uri in owner and owner[uri] != app_id:
+                    self.problem((), f"identifierUri '{uri}' is used by two applications in this tenant")
+                owner[uri] = app_id
+        return list(self.sp_by_app.values())
+
+    def groups(self) -> list[m.GroupRecord]:
+        for i, g in enumerate(self.t.groups):
+            if g.display_name in self.groups_by_name:
+                self.problem(("groups", i, "displayName"), "two groups share this name")
+            self.groups_by_name[g.display_name] = m.GroupRecord(
+                g.id or derived_id(self.tid, "group", g.display_name), self.tid, g.display_name, g.security_enabled)
+        return list(self.groups_by_name.values())
+
+    def users(self) -> list[m.UserRecord]:
+        domains = {d.lower() for d in self.t.domains}
+        for i, u in enumerate(self.t.users):
+            up: Path_ = ("users", i)
+            upn = u.user_principal_name
+            if upn.lower() in self.users_by_upn:
+                self.problem((*up, "userPrincipalName"), "two users share this userPrincipalName")
+            if domains and upn.split("@")[1].lower() not in domains:
+                self.problem((*up, "userPrincipalName"), f"the domain of '{upn}' is not a domain of this tenant")
+            group_ids = []
+            for gi, name in enumerate(u.member_of):
+                g = self.groups_by_name.get(name)
+                if g is None:
+                    self.problem((*up, "memberOf", gi), f"no group named '{name}' in this tenant")
+                else:
+                    group_ids.append(g.id)
+            roles = []
+            for ri, role in enumerate(u.directory_roles):
+                try:
+                    roles.append(str(uuid.UUID(role)))
+                except ValueError:
+                    self.problem((*up, "directoryRoles", ri), "give the role template id (a GUID)")
+            self.users_by_upn[upn.lower()] = m.UserRecord(
+                u.id or derived_id(self.tid, "user", upn.lower()), self.tid, upn, u.display_name or upn.split("@")[0],
+                u.given_name, u.surname, u.mail, hash_password(u.password) if u.password is not None else None,
+                u.account_enabled, tuple(group_ids), tuple(roles))
+        return list(self.users_by_upn.values())
+
+    def app_sp(self, ref: str) -> m.ServicePrincipalRecord | None:
+        """An app of this tenant by displayName, appId or identifierUri."""
+        for app_id, sp in self.sp_by_app.items():
+            app = self.apps[app_id]
+            if ref in (app.display_name, app_id, sp.display_name) or ref in app.identifier_uris:
+                return sp
+        return None
+
+    def assignments(self) -> list[m.AssignmentRecord]:
+        out = []
+        for i, a in enumerate(self.t.app_role_assignments):
+            ap: Path_ = ("appRoleAssignments", i)
+            resource = self.app_sp(a.resource)
+            if resource is None:
+                self.problem((*ap, "resource"), f"no application '{a.resource}' with a service principal here")
+                continue
+            principal_type, principal_id = self.principal(a.principal)
+            if principal_id is None:
+                self.problem((*ap, "principal"), f"'{a.principal}' is no app, user or group of this tenant")
+                continue
+            role_id = m.DEFAULT_ACCESS_ROLE_ID
+            if a.app_role is not None:
+                app = self.apps[resource.app_id]
+                role = next((x for x in app.app_roles if a.app_role in (x.value, x.id)), None)
+                member = "Application" if principal_type == "ServicePrincipal" else "User"
+                if role is None:
+                    self.problem((*ap, "appRole"), f"{app.display_name} defines no app role '{a.app_role}'")
+                    continue
+                if member not in role.allowed_member_types:
+                    self.problem((*ap, "appRole"), f"role '{role.value}' does not allow member type {member}")
+                    continue
+                role_id = role.id
+            out.append(m.AssignmentRecord(
+                derived_id(self.tid, "assignment", principal_id, resource.id, role_id), self.tid, principal_id,
+                principal_type, resource.id, role_id))
+        return out
+
+    def principal(self, ref: str) -> tuple[str, str | None]:
+        user = self.users_by_upn.get(ref.lower())
+        if user is not None:
+            return "User", user.id
+        group = self.groups_by_name.get(ref)
+        if group is not None:
+            return "Group", group.id
+        sp = self.app_sp(ref)
+        if sp is not None:
+            return "ServicePrincipal", sp.id
+        return "", None
+
+    def grants(self) -> list[m.GrantRecord]:
+        out = []
+        for i, g in enumerate(self.t.oauth2_permission_grants):
+            gp: Path_ = ("oauth2PermissionGrants", i)
+            client = self.app_sp(g.client)
+            resource = self.app_sp(g.resource)
+            if client is None:
+                self.problem((*gp, "client"), f"no application '{g.client}' with a service principal here")
+            if resource is None:
+                self.problem((*gp, "resource"), f"no application '{g.resource}' with a service principal here")
+            if client is None or resource is None:
+                continue
+            known = {sc.value for sc in self.apps[resource.app_id].scopes}
+            for sc in g.scopes:
+                if sc not in known:
+                    self.problem((*gp, "scope"), f"{self.apps[resource.app_id].display_name} has no scope '{sc}'")
+            principal_id = None
+            if g.principal is not None:
+                user = self.users_by_upn.get(g.principal.lower())
+                if user is None:
+                    self.problem((*gp, "principal"), f"no user '{g.principal}' in this tenant")
+                    continue
+                principal_id = user.id
+            out.append(m.GrantRecord(
+                derived_id(self.tid, "grant", client.id, resource.id, principal_id or ""), self.tid, client.id,
+                resource.id, g.consent_type, principal_id, tuple(g.scopes)))
+        return out

@@ -1,0 +1,271 @@
+"""Every AADSTS error mockidp can answer with: one entry per code, as data.
+
+Each entry gives Entra's OAuth `error`, the HTTP status, the message template (named
+`{placeholders}`), when Entra returns it, and how sure we are of the wording:
+V = seen in a captured real response, D = Microsoft documentation, I = inferred (a choice
+recorded here so that it can be corrected in one place).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    code: int
+    error: str
+    status: int
+    template: str
+    when: str
+    evidence: str = "V"
+    # The token endpoint answers some codes with another `error` value than discovery does.
+    token_error: str | None = None
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return tuple(f for _, f, _, _ in string.Formatter().parse(self.template) if f)
+
+
+_CERT_DOC = (
+    "Review the documentation at "
+    "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials ."
+)
+_GRAPH_KEYS_TAIL = (
+    "Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for "
+    "app Id '{client_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments "
+    "to determine the corresponding service endpoint and "
+    "https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a "
+    "query request URL, such as 'https://graph.microsoft.com/beta/applications/{client_id}']."
+)
+
+# --- tenants -------------------------------------------------------------------------------------
+TENANT_NOT_FOUND = ErrorSpec(
+    90002, "invalid_tenant", 400,
+    "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into "
+    "the correct cloud. Check with your subscription administrator, this may happen if there are no active "
+    "subscriptions for the tenant.",
+    "The {tenant} path segment is a GUID or domain that names no tenant.",
+    token_error="invalid_request",
+)
+INVALID_TENANT_IDENTIFIER = ErrorSpec(
+    900023, "invalid_request", 400,
+    "Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain.",
+    "The {tenant} path segment is neither a GUID nor a DNS name.",
+)
+GRANT_NOT_ON_COMMON = ErrorSpec(
+    9001023, "invalid_request", 400,
+    "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations "
+    "or tenant-specific endpoint.",
+    "client_credentials (and ROPC) posted to /common or /consumers. The `error` value is inferred.",
+    evidence="D",
+)
+NO_TENANT_INFORMATION = ErrorSpec(
+    50059, "invalid_request", 400,
+    "No tenant-identifying information found in either the request or implied by any provided credentials.",
+    "client_credentials posted to /organizations: nothing names the tenant (choice: 9001023 names only "
+    "/common and /consumers).",
+    evidence="I",
+)
+
+# --- request parsing -----------------------------------------------------------------------------
+POST_ONLY = ErrorSpec(
+    900561, "invalid_request", 400,
+    "The endpoint only accepts POST, OPTIONS requests. Received a {method} request.",
+    "Token or devicecode endpoint called with another method than POST.",
+)
+MISSING_PARAMETER = ErrorSpec(
+    900144, "invalid_request", 400,
+    "The request body must contain the following parameter: '{name}'.",
+    "A required form parameter is absent or empty (a JSON body counts as empty).",
+)
+MALFORMED_REQUEST = ErrorSpec(
+    9002313, "invalid_request", 400,
+    "Invalid request. Request is malformed or invalid.",
+    "Unparsable form body (bad percent-encoding, invalid UTF-8, NUL), a repeated parameter, two client "
+    "authentication methods at once, an over-long body, or an unknown client_assertion_type. Entra's "
+    "answer to each of these is inferred; this entry is the one place to correct it.",
+    evidence="I",
+)
+RESOURCE_PARAMETER_NOT_SUPPORTED = ErrorSpec(
+    901002, "invalid_request", 400,
+    "The 'resource' request parameter isn't supported.",
+    "`resource` sent to a v2.0 endpoint.",
+    evidence="D",
+)
+UNSUPPORTED_GRANT_TYPE = ErrorSpec(
+    70003, "unsupported_grant_type", 400,
+    "The app requested an unsupported grant type '{grant_type}'.",
+    "grant_type is not one Entra knows. Wording not captured (doc: 'UnsupportedGrantType').",
+    evidence="I",
+)
+CROSS_ORIGIN_REDEMPTION = ErrorSpec(
+    9002326, "invalid_request", 400,
+    "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. "
+    "Request origin: '{origin}'.",
+    "A request with an Origin header authenticates a confidential client.",
+)
+
+# --- clients -------------------------------------------------------------------------------------
+APP_NOT_FOUND = ErrorSpec(
+    700016, "unauthorized_client", 400,
+    "Application with identifier '{client_id}' was not found in the directory '{tenant_name}'. This can "
+    "happen if the application has not been installed by the administrator of the tenant or consented to by "
+    "any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+    "client_id names no application with a service principal in this tenant.",
+)
+APP_DISABLED = ErrorSpec(
+    7000112, "unauthorized_client", 400,
+    "Application '{app_id}'({app_name}) is disabled.",
+    "The client's (or resource's) service principal has accountEnabled: false. error/status inferred.",
+)
+INVALID_CLIENT_SECRET = ErrorSpec(
+    7000215, "invalid_client", 401,
+    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
+    "value, not the client secret ID, for a secret added to app '{client_id}'.",
+    "The secret matches none of the app's passwordCredentials.",
+)
+EXPIRED_CLIENT_SECRET = ErrorSpec(
+    7000222, "invalid_client", 401,
+    "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new "
+    "keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added "
+    "security: https://aka.ms/certCreds.",
+    "The secret matches only passwordCredentials past their endDateTime.",
+)
+CREDENTIAL_REQUIRED = ErrorSpec(
+    7000218, "invalid_client", 401,
+    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    "A confidential client sent no credential (grants other than client_credentials).",
+)
+CLIENT_CREDENTIALS_NEED_CREDENTIAL = ErrorSpec(
+    7000216, "invalid_client", 401,
+    "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+    "client_credentials without any credential. HTTP status inferred from its siblings.",
+)
+PUBLIC_CLIENT_WITH_CREDENTIAL = ErrorSpec(
+    700025, "invalid_client", 401,
+    "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+    "A public client (isFallbackPublicClient and no credentials registered) presented a credential.",
+)
+
+# --- client assertions (certificates) ------------------------------------------------------------
+MALFORMED_JWT = ErrorSpec(
+    50027, "invalid_client", 401,
+    "JWT token is invalid or malformed.",
+    "client_assertion is not a parsable JWS (segments, base64url, JSON objects), lacks exp/iss/sub/aud, or "
+    "has an unknown `crit` header. error/status inferred.",
+    evidence="V",
+)
+ASSERTION_ALGORITHM = ErrorSpec(
+    5002738, "invalid_client", 401,
+    "Invalid JWT token. '{alg}' is not a supported signature algorithm. Supported signing algorithms are: "
+    "'RS256,RS384,RS512'",
+    "Assertion alg outside RS256/RS384/RS512/PS256 (none, HS256 ...). error/status inferred.",
+)
+ASSERTION_NO_THUMBPRINT = ErrorSpec(
+    5002723, "invalid_client", 401,
+    "Invalid JWT token. No certificate SHA-1 thumbprint, certificate SHA-256 thumbprint, nor keyId "
+    "specified in token header.",
+    "Assertion header has no x5t, x5t#S256 or kid. error/status inferred.",
+)
+ASSERTION_KEY = ErrorSpec(
+    700027, "invalid_client", 401,
+    "{statement} [Reason - {reason}, {key_details}" + _GRAPH_KEYS_TAIL,
+    "Assertion signed by a certificate the app does not have, an expired one, or with a bad signature. "
+    "The three wordings are the variants below.",
+)
+# Variants of ASSERTION_KEY: (statement, reason). The captured signature wording is an older one.
+KEY_NOT_REGISTERED = (
+    "The certificate with identifier used to sign the client assertion is not registered on application.",
+    "The key was not found.",
+)
+KEY_EXPIRED = (
+    "The certificate with identifier used to sign the client assertion is expired on application.",
+    "The key used is expired.",
+)
+BAD_SIGNATURE = ("Client assertion contains an invalid signature.", "The key was not found.")
+ASSERTION_TIME_RANGE = ErrorSpec(
+    700024, "invalid_client", 401,
+    "Client assertion is not within its valid time range. Current time: {now}, assertion valid from "
+    "{valid_from}, expiry time of assertion {expires}. " + _CERT_DOC,
+    "Assertion exp in the past or nbf in the future, beyond the skew (120 s, a choice).",
+)
+ASSERTION_CLIENT_MISMATCH = ErrorSpec(
+    700021, "invalid_client", 401,
+    "Client assertion application identifier doesn't match 'client_id' parameter. " + _CERT_DOC,
+    "Assertion iss/sub missing or not equal to client_id.",
+)
+ASSERTION_SUBJECT_ISSUER_MISMATCH = ErrorSpec(
+    50048, "invalid_client", 401,
+    "Subject mismatches Issuer claim in the client assertion.",
+    "Assertion sub differs from iss. Wording and status inferred from the documented name.",
+    evidence="D",
+)
+ASSERTION_AUDIENCE = ErrorSpec(
+    700023, "invalid_client", 401,
+    "Client assertion audience claim does not match Realm issuer. " + _CERT_DOC,
+    "Assertion aud is not the token endpoint the assertion was posted to.",
+)
+
+# --- scopes and resources ------------------------------------------------------------------------
+RESOURCE_NOT_FOUND = ErrorSpec(
+    500011, "invalid_resource", 400,
+    "The resource principal named {resource} was not found in the tenant named {tenant_name}. This can "
+    "happen if the application has not been installed by the administrator of the tenant or consented to by "
+    "any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+    "scope/resource names no identifierUri or appId of a service principal in the tenant.",
+)
+DEFAULT_SCOPE_REQUIRED = ErrorSpec(
+    1002012, "invalid_scope", 400,
+    "The provided value for scope {scope} is not valid. Client credential flows must have a scope value "
+    "with /.default suffixed to the resource identifier (application ID URI).",
+    "client_credentials scope without /.default. `error` inferred.",
+)
+INVALID_SCOPE = ErrorSpec(
+    70011, "invalid_scope", 400,
+    "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.",
+    "A scope names no permission of the resource, or mixes /.default with named scopes.",
+)
+MULTIPLE_RESOURCES = ErrorSpec(
+    700022, "invalid_scope", 400,
+    "The provided value for the input parameter scope isn't valid because it contains more than one "
+    "resource.",
+    "The scopes name more than one resource (OIDC scopes do not count).",
+    evidence="D",
+)
+
+# --- authorization rules -------------------------------------------------------------------------
+APP_NOT_ASSIGNED = ErrorSpec(
+    501051, "invalid_grant", 400,
+    "Application '{client_id}'({client_name}) is not assigned to a role for the application "
+    "'{resource}'({resource_name}).",
+    "App-only request; the resource SP has appRoleAssignmentRequired and the client SP holds no "
+    "assignment to it. (Some Microsoft READMEs show invalid_client; the captured response is 400 "
+    "invalid_grant.)",
+)
+
+# --- instance discovery --------------------------------------------------------------------------
+UNKNOWN_INSTANCE = ErrorSpec(
+    50049, "invalid_instance", 400,
+    "Unknown or invalid instance.",
+    "Instance discovery for an authorization_endpoint whose host this server does not serve.",
+)
+MALFORMED_INSTANCE_REQUEST = ErrorSpec(
+    50050, "invalid_request", 400,
+    "The request is malformed.",
+    "Instance discovery without a usable authorization_endpoint. `error` inferred.",
+    evidence="D",
+)
+
+# --- last resort ---------------------------------------------------------------------------------
+SERVER_ERROR = ErrorSpec(
+    50000, "server_error", 500,
+    "There was an error issuing a token or an issue with our sign-in service.",
+    "An unexpected failure inside mockidp (a bug): logged with its trace id, never echoed.",
+    evidence="D",
+)
+
+
+def all_entries() -> list[ErrorSpec]:
+    return [v for v in globals().values() if isinstance(v, ErrorSpec)]

@@ -1,0 +1,55 @@
+"""AadstsError and the Entra error envelope.
+
+    AadstsError(spec, **params)      raised by protocol code, rendered by one web handler
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mockidp.clock import entra_timestamp
+from mockidp.errors.catalogue import ErrorSpec
+
+
+class AadstsError(Exception):
+    def __init__(self, spec: ErrorSpec, *, suberror: str | None = None, **params: Any) -> None:
+        self.spec = spec
+        self.params = params
+        self.suberror = suberror
+        super().__init__(f"AADSTS{spec.code}")
+
+    @property
+    def message(self) -> str:
+        return f"AADSTS{self.spec.code}: " + self.spec.template.format(**self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorContext:
+    """The volatile parts of one error response."""
+
+    trace_id: str
+    correlation_id: str
+    now: float
+    at_token_endpoint: bool = True
+
+
+def render_envelope(err: AadstsError, ctx: ErrorContext) -> dict[str, Any]:
+    """Entra's error body, keys in Entra's order (single-space separators, as served since late 2023)."""
+    ts = entra_timestamp(ctx.now)
+    spec = err.spec
+    error = spec.token_error if (ctx.at_token_endpoint and spec.token_error) else spec.error
+    body: dict[str, Any] = {
+        "error": error,
+        "error_description": (
+            f"{err.message} Trace ID: {ctx.trace_id} Correlation ID: {ctx.correlation_id} Timestamp: {ts}"
+        ),
+        "error_codes": [spec.code],
+        "timestamp": ts,
+        "trace_id": ctx.trace_id,
+        "correlation_id": ctx.correlation_id,
+        "error_uri": f"https://login.microsoftonline.com/error?code={spec.code}",
+    }
+    if err.suberror:
+        body["suberror"] = err.suberror
+    return body

@@ -1,0 +1,188 @@
+"""Step 2 of the token pipeline: which application is calling, and is it who it says it is.
+
+Secrets (client_secret_post and client_secret_basic) and certificate assertions (private_key_jwt,
+RS256 + x5t or PS256 + x5t#S256), checked as Entra checks them (entra-wire.md §9.2).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mockidp.clock import entra_instant
+from mockidp.directory.model import ApplicationRecord, CertificateRecord, Directory, ServicePrincipalRecord
+from mockidp.directory.passwords import secret_digest
+from mockidp.errors import AadstsError, catalogue
+from mockidp.errors.catalogue import ErrorSpec
+from mockidp.oauth.context import TokenRequest
+from mockidp.oauth.tenants import TenantRef
+from mockidp.tokens.assertions import ASSERTION_ALGORITHMS, MalformedJwt, signature_valid, unverified_parts
+
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_SKEW = 120  # seconds of clock skew allowed on exp/nbf: a choice (Entra's value is unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    app: ApplicationRecord
+    sp: ServicePrincipalRecord
+    acr: str  # "0" public, "1" secret, "2" certificate
+
+
+def canonical_guid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value)) if len(value) == 36 else value
+    except ValueError:
+        return value
+
+
+def find_client(directory: Directory, tenant: TenantRef, client_id: str) -> tuple[ApplicationRecord, ServicePrincipalRecord]:
+    """The app behind client_id must have a service principal in this tenant (700016), enabled (7000112)."""
+    assert tenant.tenant is not None
+    cid = canonical_guid(client_id)
+    sp = directory.service_principal(tenant.tenant.id, cid)
+    if sp is None:
+        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.tenant.display_name)
+    app = directory.applications[cid]
+    if not sp.account_enabled:
+        raise AadstsError(catalogue.APP_DISABLED, app_id=app.app_id, app_name=app.display_name)
+    return app, sp
+
+
+def authenticate_client(
+    directory: Directory, tenant: TenantRef, req: TokenRequest, *, client_id: str, now: float,
+    missing_credential: ErrorSpec,
+) -> Client:
+    app, sp = find_client(directory, tenant, client_id)
+    params = req.params
+    body_secret = params.get("client_secret")
+    basic_secret = req.basic.secret if req.basic else None
+    assertion = params.get("client_assertion")
+    if body_secret and basic_secret:
+        raise AadstsError(catalogue.MALFORMED_REQUEST)  # two client authentication methods
+    secret = body_secret or basic_secret
+    if secret and assertion:
+        raise AadstsError(catalogue.MALFORMED_REQUEST)
+    if app.is_public:
+        if secret or assertion:
+            raise AadstsError(catalogue.PUBLIC_CLIENT_WITH_CREDENTIAL)
+        raise AadstsError(missing_credential)  # the grants of this issue all need a confidential client
+    if not secret and not assertion:
+        raise AadstsError(missing_credential)
+    if req.origin_header:
+        # "Client credentials are refused in every flow when an Origin header is present."
+        raise AadstsError(catalogue.CROSS_ORIGIN_REDEMPTION, origin=req.origin_header[:256])
+    if secret:
+        _verify_secret(app, secret, now)
+        return Client(app, sp, "1")
+    assertion_type = params.get("client_assertion_type")
+    if assertion_type is None:
+        raise AadstsError(catalogue.MISSING_PARAMETER, name="client_assertion_type")
+    if assertion_type != JWT_BEARER_ASSERTION:
+        raise AadstsError(catalogue.MALFORMED_REQUEST)
+    assert assertion is not None
+    audiences = {req.endpoint_url(req.tenant_segment), req.endpoint_url(tenant.segment)}
+    _verify_assertion(app, assertion, now=now, audiences=audiences)
+    return Client(app, sp, "2")
+
+
+def _verify_secret(app: ApplicationRecord, secret: str, now: float) -> None:
+    digest = secret_digest(secret)
+    matches = [s for s in app.secrets if hmac.compare_digest(s.sha256, digest)]
+    if not matches:
+        raise AadstsError(catalogue.INVALID_CLIENT_SECRET, client_id=app.app_id)
+    if any((s.start is None or s.start <= now) and (s.end is None or now < s.end) for s in matches):
+        return
+    if any(s.end is not None and s.end <= now for s in matches):
+        raise AadstsError(catalogue.EXPIRED_CLIENT_SECRET, client_id=app.app_id)
+    raise AadstsError(catalogue.INVALID_CLIENT_SECRET, client_id=app.app_id)  # not valid yet
+
+
+def _thumbprint_hex(value: Any) -> str | None:
+    if not isinstance(value, str) or not value or len(value) > 128:
+        return None
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex().upper()
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _key_failure(app: ApplicationRecord, variant: tuple[str, str], details: str) -> AadstsError:
+    statement, reason = variant
+    return AadstsError(catalogue.ASSERTION_KEY, statement=statement, reason=reason, key_details=details,
+                       client_id=app.app_id)
+
+
+def _find_certificate(app: ApplicationRecord, header: dict[str, Any]) -> tuple[CertificateRecord | None, str]:
+    sha1 = _thumbprint_hex(header.get("x5t"))
+    sha256 = _thumbprint_hex(header.get("x5t#S256"))
+    kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+    shown = sha1 or sha256 or (kid or "")[:128]
+    for cert in app.certificates:
+        if sha1 is not None and cert.sha1 != sha1:
+            continue
+        if sha256 is not None and cert.sha256 != sha256:
+            continue
+        if sha1 is None and sha256 is None and kid is not None and kid.upper() not in (cert.key_id.upper(), cert.sha1):
+            continue
+        return cert, shown
+    return None, shown
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value) if abs(value) < 1e18 else None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _portal_date(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%m/%d/%Y %H:%M:%S")
+
+
+def _verify_assertion(app: ApplicationRecord, token: str, *, now: float, audiences: set[str]) -> None:
+    try:
+        header, payload = unverified_parts(token)
+    except MalformedJwt:
+        raise AadstsError(catalogue.MALFORMED_JWT) from None
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ASSERTION_ALGORITHMS:
+        raise AadstsError(catalogue.ASSERTION_ALGORITHM, alg=str(alg)[:32])
+    if "crit" in header:
+        raise AadstsError(catalogue.MALFORMED_JWT)  # no critical extension is understood here
+    if not any(k in header for k in ("x5t", "x5t#S256", "kid")):
+        raise AadstsError(catalogue.ASSERTION_NO_THUMBPRINT)
+    cert, shown = _find_certificate(app, header)
+    if cert is None:
+        raise _key_failure(app, catalogue.KEY_NOT_REGISTERED, f"Thumbprint of key used by client: '{shown}', ")
+    if (cert.end is not None and cert.end <= now) or (cert.start is not None and now < cert.start):
+        found = f"Found key 'Start={_portal_date(cert.start or 0)}, End={_portal_date(cert.end or 0)}', "
+        raise _key_failure(app, catalogue.KEY_EXPIRED, f"Thumbprint of key used by client: '{shown}', {found}")
+    if not signature_valid(token, cert.public_key_pem, alg):
+        raise _key_failure(app, catalogue.BAD_SIGNATURE, "")
+    iss, sub = payload.get("iss"), payload.get("sub")
+    if not isinstance(iss, str) or not isinstance(sub, str):
+        raise AadstsError(catalogue.ASSERTION_CLIENT_MISMATCH)
+    if iss != sub:
+        raise AadstsError(catalogue.ASSERTION_SUBJECT_ISSUER_MISMATCH)
+    if canonical_guid(iss) != app.app_id:
+        raise AadstsError(catalogue.ASSERTION_CLIENT_MISMATCH)
+    aud = payload.get("aud")
+    if not isinstance(aud, str) or aud not in audiences:
+        raise AadstsError(catalogue.ASSERTION_AUDIENCE)
+    exp, nbf, iat = _number(payload.get("exp")), _number(payload.get("nbf")), _number(payload.get("iat"))
+    if exp is None or ("nbf" in payload and nbf is None):
+        raise AadstsError(catalogue.MALFORMED_JWT)
+    if now > exp + ASSERTION_SKEW or (nbf is not None and nbf > now + ASSERTION_SKEW):
+        start = nbf if nbf is not None else iat
+        raise AadstsError(
+            catalogue.ASSERTION_TIME_RANGE, now=entra_instant(now),
+            valid_from=entra_instant(start) if start is not None else "0001-01-01T00:00:00.0000000Z",
+            expires=entra_instant(exp),
+        )

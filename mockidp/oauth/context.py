@@ -1,0 +1,38 @@
+"""The services the protocol code uses, and one token request as the web layer hands it over."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mockidp.clock import Clock, IdFactory
+from mockidp.directory.model import Directory
+from mockidp.tokens.issuer import TokenIssuer
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    directory: Directory
+    issuer: TokenIssuer
+    clock: Clock
+    ids: IdFactory
+
+
+@dataclass(frozen=True, slots=True)
+class BasicCredentials:
+    client_id: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    tenant_segment: str  # as it appears in the path
+    version: int  # endpoint version: 1 for /oauth2/token, 2 for /oauth2/v2.0/token
+    origin: str  # https://host[:port] the client used, or --public-url
+    params: Mapping[str, str]
+    basic: BasicCredentials | None = None
+    origin_header: str | None = None
+
+    def endpoint_url(self, segment: str) -> str:
+        path = "oauth2/v2.0/token" if self.version == 2 else "oauth2/token"
+        return f"{self.origin}/{segment}/{path}"

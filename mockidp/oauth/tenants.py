@@ -1,0 +1,46 @@
+"""The {tenant} path segment: a GUID, a verified domain, or common / organizations / consumers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mockidp.directory.model import Directory, TenantRecord
+from mockidp.errors import AadstsError, catalogue
+
+MSA_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DNS = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRef:
+    segment: str  # what URLs and issuers carry: the tenant GUID, or the literal multi-tenant name
+    kind: str  # "tenant" | "common" | "organizations" | "consumers"
+    tenant: TenantRecord | None
+
+    @property
+    def is_specific(self) -> bool:
+        return self.tenant is not None
+
+
+def resolve_tenant(directory: Directory, segment: str) -> TenantRef:
+    """Discovery for a domain carries the GUID in every URL, as Entra's does."""
+    lowered = segment.lower()
+    if lowered in MULTI_TENANT:
+        return TenantRef(lowered, lowered, None)
+    if _GUID.match(segment):
+        tenant = directory.tenants.get(lowered)
+    elif _DNS.match(segment):
+        tenant = directory.tenant_by_domain(lowered)
+    else:
+        raise AadstsError(catalogue.INVALID_TENANT_IDENTIFIER, tenant=_shown(segment))
+    if tenant is None:
+        raise AadstsError(catalogue.TENANT_NOT_FOUND, tenant=segment)
+    return TenantRef(tenant.id, "tenant", tenant)
+
+
+def _shown(segment: str) -> str:
+    # Entra echoes the segment; keep an echo of hostile input short.
+    return segment if len(segment) <= 256 else segment[:256] + "..."

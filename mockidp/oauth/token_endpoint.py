@@ -1,0 +1,47 @@
+"""The token endpoint: one pipeline, numbered steps (entra-wire.md §13.5). Grants fill in step 5;
+none can skip tenant resolution, client authentication or the assignment rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth.client_auth import authenticate_client
+from mockidp.oauth.context import Services, TokenRequest
+from mockidp.oauth.grants import GRANTS
+from mockidp.oauth.grants.base import GrantInput
+from mockidp.oauth.responses import app_only_response
+from mockidp.oauth.tenants import resolve_tenant
+
+
+def token(req: TokenRequest, services: Services) -> dict[str, Any]:
+    # 1. resolve the tenant of the path (90002, 900023)
+    tenant = resolve_tenant(services.directory, req.tenant_segment)
+    params = req.params
+    # 2. parameters every grant needs, then the grant's own (900144, 901002, 70003)
+    grant_type = params.get("grant_type")
+    if grant_type is None:
+        raise AadstsError(catalogue.MISSING_PARAMETER, name="grant_type")
+    if req.version == 2 and "resource" in params:
+        raise AadstsError(catalogue.RESOURCE_PARAMETER_NOT_SUPPORTED)
+    grant = GRANTS.get(grant_type)
+    if grant is None:
+        raise AadstsError(catalogue.UNSUPPORTED_GRANT_TYPE, grant_type=grant_type[:128])
+    client_id = params.get("client_id") or (req.basic.client_id if req.basic else None)
+    if client_id is None:
+        raise AadstsError(catalogue.MISSING_PARAMETER, name="client_id")
+    for name in grant.required(req.version):
+        if name not in params:
+            raise AadstsError(catalogue.MISSING_PARAMETER, name=name)
+    # 3. where the grant may be used (9001023, 50059)
+    grant.check_tenant(tenant)
+    # 4. identify and authenticate the client (700016, 7000112, 7000215, 700027, ...)
+    client = authenticate_client(
+        services.directory, tenant, req, client_id=client_id, now=services.clock.now(),
+        missing_credential=grant.missing_credential,
+    )
+    # 5. the grant decides: resource, roles, scopes (500011, 1002012, 501051, ...)
+    auth = grant.authorize(GrantInput(req, tenant, client, services))
+    # 6. mint with the resource's token version; shape the body with the endpoint's version
+    issued = services.issuer.access_token(auth, origin=req.origin)
+    return app_only_response(issued, version=req.version, resource=params.get("resource"))

@@ -1,0 +1,63 @@
+"""Settings: flags of `mockidp serve` or MOCKIDP_* environment variables (DESIGN.md, running contract)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOCKIDP_", env_ignore_empty=True, extra="ignore")
+
+    seed: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Seed YAML files or folders (comma-separated in the environment).")
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8443, ge=0, le=65535, description="Port to listen on.")
+    tls: bool = Field(True, description="Serve HTTPS with the local CA's server certificate.")
+    data_dir: Path = Field(Path(".mockidp"), description="CA, signing key and SQLite database.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
+    public_url: str | None = Field(None, description="Origin clients use (issuers, discovery URLs).")
+    hostnames: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra names for the server certificate (comma-separated).")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the data dir.")
+    access_log: bool = Field(True, description="Log one line per request (never bodies).")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted.")
+    log_level: str = Field("info", description="Python log level.")
+
+    @field_validator("seed", "hostnames", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("public_url is an origin such as https://localhost:8443")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'mockidp.db').resolve()}"
+
+    def to_env(self) -> dict[str, str]:
+        """The same settings for worker processes (they read MOCKIDP_* at start)."""
+        env = {
+            "MOCKIDP_HOST": self.host, "MOCKIDP_PORT": str(self.port), "MOCKIDP_TLS": str(self.tls).lower(),
+            "MOCKIDP_DATA_DIR": str(self.data_dir.resolve()), "MOCKIDP_DATABASE_URL": self.resolved_database_url,
+            "MOCKIDP_WORKERS": str(self.workers), "MOCKIDP_ACCESS_LOG": str(self.access_log).lower(),
+            "MOCKIDP_MAX_BODY_BYTES": str(self.max_body_bytes), "MOCKIDP_LOG_LEVEL": self.log_level,
+            "MOCKIDP_SEED": ",".join(str(p.resolve()) for p in self.seed),
+            "MOCKIDP_HOSTNAMES": ",".join(self.hostnames),
+        }
+        if self.public_url:
+            env["MOCKIDP_PUBLIC_URL"] = self.public_url
+        return env

@@ -1,0 +1,81 @@
+"""Pure functions from an Authorization to the claims of an access token (entra-wire.md §5-§6).
+
+Order: aud, iss, iat, nbf, exp, then the rest alphabetically, as in every captured Entra token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mockidp.tokens.model import Authorization
+
+BACKDATE_SECONDS = 300  # Entra back-dates iat/nbf by 5 minutes for clock skew
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """Per-token opaque values (random in production, sequenced in tests)."""
+
+    aio: str
+    uti: str
+    rh: str
+
+
+def v1_issuer(tenant_id: str) -> str:
+    return f"https://sts.windows.net/{tenant_id}/"
+
+
+def v2_issuer(origin: str, tenant_id: str) -> str:
+    return f"{origin}/{tenant_id}/v2.0"
+
+
+def access_token_claims(
+    auth: Authorization, *, origin: str, now: int, expires: int, opaque: Opaque,
+) -> dict[str, Any]:
+    v2 = auth.version == 2
+    iss = v2_issuer(origin, auth.tenant_id) if v2 else v1_issuer(auth.tenant_id)
+    head: dict[str, Any] = {
+        "aud": auth.resource_app_id if v2 else auth.audience,
+        "iss": iss,
+        "iat": now - BACKDATE_SECONDS,
+        "nbf": now - BACKDATE_SECONDS,
+        "exp": expires,
+    }
+    rest: dict[str, Any] = {"aio": opaque.aio, "oid": auth.subject_id, "rh": opaque.rh,
+                            "tid": auth.tenant_id, "uti": opaque.uti, "ver": "2.0" if v2 else "1.0"}
+    if v2:
+        rest["azp"] = auth.client_app_id
+        rest["azpacr"] = auth.client_acr
+    else:
+        rest["appid"] = auth.client_app_id
+        rest["appidacr"] = auth.client_acr
+    if auth.roles:
+        rest["roles"] = list(auth.roles)
+    user = auth.user
+    if user is None:
+        rest["sub"] = auth.subject_id
+        if not v2:
+            rest["idp"] = iss  # app-only v1 tokens carry idp = iss
+    else:
+        rest["sub"] = user.pairwise_sub
+        rest["scp"] = " ".join(auth.scopes)
+        rest["name"] = user.name
+        if v2:
+            rest["preferred_username"] = user.upn
+        else:
+            rest.update(acr="1", amr=list(user.amr), unique_name=user.upn, upn=user.upn)
+            if user.ipaddr:
+                rest["ipaddr"] = user.ipaddr
+            if user.given_name:
+                rest["given_name"] = user.given_name
+            if user.family_name:
+                rest["family_name"] = user.family_name
+        if user.groups is not None:
+            rest["groups"] = list(user.groups)
+        if user.wids:
+            rest["wids"] = list(user.wids)
+        if user.sid and v2:
+            rest["sid"] = user.sid
+    head.update(sorted(rest.items()))
+    return head

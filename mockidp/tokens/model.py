@@ -1,0 +1,37 @@
+"""What the protocol layer decided, as the input of minting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class UserIdentity:
+    oid: str
+    upn: str
+    name: str
+    pairwise_sub: str
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    groups: tuple[str, ...] | None = None
+    wids: tuple[str, ...] | None = None
+    amr: tuple[str, ...] = ("pwd",)
+    ipaddr: str | None = None
+    sid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """Who gets a token for which resource, with what. Versions: the resource decides (`version`)."""
+
+    tenant_id: str
+    client_app_id: str
+    client_acr: str  # "0" public client, "1" secret, "2" certificate
+    resource_app_id: str
+    audience: str  # the identifier as requested: the v1 `aud`
+    version: int
+    subject_id: str  # the client's service principal (app-only) or the user's object id
+    roles: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    user: UserIdentity | None = None

@@ -1,0 +1,1 @@
+"""HTTP <-> protocol translation. FastAPI and Starlette are imported here (and in app.py) only."""

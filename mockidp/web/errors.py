@@ -1,0 +1,61 @@
+"""The one place errors become responses: AadstsError -> Entra's envelope; anything unexpected ->
+a logged server_error envelope (never a stack trace); FastAPI's own 404/405/422 -> no FastAPI bodies."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from mockidp.errors import AadstsError, catalogue
+from mockidp.web.responses import error_response
+from mockidp.web.runtime import runtime_of
+
+log = logging.getLogger("mockidp")
+
+_PAGE = (
+    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>"
+    "<body><h1>{title}</h1></body></html>"
+)
+
+
+def _at_token_endpoint(request: Request) -> bool:
+    return request.url.path.endswith("/token") or request.url.path.endswith("/devicecode")
+
+
+async def on_aadsts(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AadstsError)
+    response = error_response(request, runtime_of(request), exc, at_token_endpoint=_at_token_endpoint(request))
+    log.info("AADSTS%s %s %s trace_id=%s", exc.spec.code, request.method, request.url.path,
+             response.headers.get("x-ms-request-id"))
+    return response
+
+
+async def on_validation(request: Request, exc: Exception) -> Response:
+    return error_response(request, runtime_of(request), AadstsError(catalogue.MALFORMED_REQUEST),
+                          at_token_endpoint=_at_token_endpoint(request))
+
+
+async def on_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Bad Request")
+    return HTMLResponse(_PAGE.format(title=title), status_code=exc.status_code)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    response = error_response(request, runtime_of(request), AadstsError(catalogue.SERVER_ERROR),
+                              at_token_endpoint=_at_token_endpoint(request))
+    log.error("unexpected %s on %s %s trace_id=%s", exc.__class__.__name__, request.method, request.url.path,
+              response.headers.get("x-ms-request-id"), exc_info=exc)
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AadstsError, on_aadsts)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

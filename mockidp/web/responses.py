@@ -1,0 +1,62 @@
+"""Entra's response headers (entra-wire.md §1.3) and JSON rendering."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockidp.errors import AadstsError, ErrorContext, render_envelope
+from mockidp.web.runtime import Runtime, dump
+
+JSON = "application/json; charset=utf-8"
+_COMMON = {
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "P3P": 'CP="DSP CUR OTPi IND OTRi ONL FIN"',
+    "x-ms-ests-server": "2.1.0 - mockidp",
+    "X-XSS-Protection": "0",
+}
+NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache", "Expires": "-1", **_COMMON}
+CACHEABLE = {
+    "Cache-Control": "max-age=86400, private",
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, OPTIONS",
+    **_COMMON,
+}
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def json_response(content: bytes, *, request_id: str, headers: dict[str, str], status: int = 200,
+                  extra: dict[str, str] | None = None) -> Response:
+    h = {**headers, "x-ms-request-id": request_id}
+    if extra:
+        h.update(extra)
+    return Response(content, status_code=status, media_type=JSON, headers=h)
+
+
+def token_success(runtime: Runtime, body: dict[str, Any]) -> Response:
+    return json_response(dump(body), request_id=runtime.services.ids.guid(), headers=NO_STORE,
+                         extra={"x-ms-clitelem": "1,0,0,,"})
+
+
+def correlation_id(request: Request, runtime: Runtime) -> str:
+    """The client's client-request-id (header, or form field as MSAL Node sends it) when it is a GUID."""
+    candidates = [request.headers.get("client-request-id"), request.query_params.get("client-request-id")]
+    params = getattr(request.state, "params", None)
+    if params:
+        candidates.append(params.get("client-request-id"))
+    for value in candidates:
+        if value and _GUID.match(value):
+            return value.lower()
+    return runtime.services.ids.guid()
+
+
+def error_response(request: Request, runtime: Runtime, err: AadstsError, *, at_token_endpoint: bool) -> Response:
+    trace_id = runtime.services.ids.guid()
+    ctx = ErrorContext(trace_id, correlation_id(request, runtime), runtime.services.clock.now(), at_token_endpoint)
+    body = render_envelope(err, ctx)
+    return json_response(dump(body), request_id=trace_id, headers=NO_STORE, status=err.spec.status,
+                         extra={"x-ms-clitelem": f"1,{err.spec.code},0,,"})

@@ -1,0 +1,48 @@
+"""OIDC discovery (v2, v1) and signing keys (v2, v1), rendered once per tenant and origin."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockidp.oauth import discovery
+from mockidp.oauth.tenants import resolve_tenant
+from mockidp.web.responses import CACHEABLE, json_response
+from mockidp.web.runtime import Runtime, runtime_of
+
+router = APIRouter(tags=["discovery"])
+
+
+def _serve(request: Request, kind: str, tenant: str) -> Response:
+    rt: Runtime = runtime_of(request)
+    ref = resolve_tenant(rt.services.directory, tenant)
+    origin = rt.origin(request)
+    builders = {
+        "oidc2": lambda: discovery.openid_configuration_v2(ref, origin),
+        "oidc1": lambda: discovery.openid_configuration_v1(ref, origin),
+        "keys2": lambda: discovery.jwks_v2(rt.jwk, ref, origin),
+        "keys1": lambda: discovery.jwks_v1(rt.jwk),
+    }
+    body = rt.rendered((kind, ref.segment, origin), builders[kind])
+    return json_response(body, request_id=rt.services.ids.guid(), headers=CACHEABLE)
+
+
+@router.get("/{tenant}/v2.0/.well-known/openid-configuration")
+def openid_configuration_v2(request: Request, tenant: str) -> Response:
+    return _serve(request, "oidc2", tenant)
+
+
+@router.get("/{tenant}/.well-known/openid-configuration")
+def openid_configuration_v1(request: Request, tenant: str) -> Response:
+    return _serve(request, "oidc1", tenant)
+
+
+@router.get("/{tenant}/discovery/v2.0/keys")
+def keys_v2(request: Request, tenant: str) -> Response:
+    return _serve(request, "keys2", tenant)
+
+
+@router.get("/{tenant}/discovery/keys")
+def keys_v1(request: Request, tenant: str) -> Response:
+    return _serve(request, "keys1", tenant)

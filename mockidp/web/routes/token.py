@@ -1,0 +1,45 @@
+"""POST /{tenant}/oauth2/v2.0/token and /{tenant}/oauth2/token: one handler, version from the path."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth.context import BasicCredentials, TokenRequest
+from mockidp.oauth.form import parse_basic_authorization, parse_form
+from mockidp.oauth.token_endpoint import token
+from mockidp.web.body import read_capped_body
+from mockidp.web.responses import NO_STORE, token_success
+from mockidp.web.runtime import runtime_of
+
+router = APIRouter(tags=["token"])
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+
+
+async def _token(request: Request, tenant: str, version: int) -> Response:
+    rt = runtime_of(request)
+    if request.method == "OPTIONS":
+        return Response(status_code=200, headers={**NO_STORE, "Access-Control-Allow-Methods": "POST, OPTIONS"})
+    if request.method != "POST":
+        raise AadstsError(catalogue.POST_ONLY, method=request.method)
+    body = await read_capped_body(request, rt.settings.max_body_bytes)
+    params = parse_form(body, request.headers.get("content-type"))
+    request.state.params = params
+    basic = parse_basic_authorization(request.headers.get("authorization"))
+    req = TokenRequest(
+        tenant_segment=tenant, version=version, origin=rt.origin(request), params=params,
+        basic=BasicCredentials(*basic) if basic else None, origin_header=request.headers.get("origin"),
+    )
+    return token_success(rt, token(req, rt.services))
+
+
+@router.api_route("/{tenant}/oauth2/v2.0/token", methods=METHODS)
+async def token_v2(request: Request, tenant: str) -> Response:
+    return await _token(request, tenant, 2)
+
+
+@router.api_route("/{tenant}/oauth2/token", methods=METHODS)
+async def token_v1(request: Request, tenant: str) -> Response:
+    return await _token(request, tenant, 1)

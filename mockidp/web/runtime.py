@@ -1,0 +1,56 @@
+"""What routes need at request time, built once per worker by app.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+
+from mockidp.oauth.context import Services
+from mockidp.settings import Settings
+
+_HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
+_RENDER_CACHE_LIMIT = 2048
+
+
+def dump(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    services: Services
+    jwk: dict[str, Any]
+    ca_path: Path | None
+    served_hosts: set[str]
+    ready: bool = True
+    _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
+
+    def origin(self, request: Request) -> str:
+        """--public-url, else the scheme and Host the client used (when it is a plausible host)."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        host = request.headers.get("host", "")
+        if not _HOST.match(host):
+            host = f"{self.settings.host}:{self.settings.port}"
+        return f"{request.url.scheme}://{host}"
+
+    def rendered(self, key: tuple[str, ...], build: Callable[[], Any]) -> bytes:
+        """Discovery and JWKS bodies: rendered once per (kind, tenant, origin)."""
+        body = self._rendered.get(key)
+        if body is None:
+            if len(self._rendered) >= _RENDER_CACHE_LIMIT:
+                self._rendered.clear()
+            body = self._rendered[key] = dump(build())
+        return body
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
