@@ -1,0 +1,143 @@
+"""`mockidp serve` as users run it: TLS with the local CA, several workers on one data dir, restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from cryptography import x509
+
+from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    def __init__(self, data_dir: Path, *extra: str, port: int | None = None) -> None:
+        self.port = port or _port()
+        self.data_dir = data_dir
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mockidp", "serve", "--seed", str(DEMO_SEED), "--data-dir", str(data_dir),
+             "--port", str(self.port), "--no-access-log", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.origin = f"https://localhost:{self.port}"
+
+    def client(self) -> httpx.Client:
+        ctx = ssl.create_default_context(cafile=str(self.data_dir / "ca.pem"))
+        return httpx.Client(verify=ctx, base_url=self.origin, headers={"Connection": "close"})
+
+    def wait(self) -> None:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.proc.stdout.read() if self.proc.stdout else "exited")
+            try:
+                with self.client() as c:
+                    if c.get("/_mockidp/health").status_code == 200:
+                        return
+            except (httpx.HTTPError, OSError, ssl.SSLError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("mockidp serve did not become healthy")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    s = Served(tmp_path / "data", "--workers", "2", "--hostname", "idp.test")
+    try:
+        s.wait()
+        yield s
+    finally:
+        s.stop()
+
+
+def _token(c: httpx.Client) -> str:
+    r = c.post(f"/{TENANT}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
+        "scope": f"api://{BACKEND2}/.default"})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def test_workers_share_one_key_and_a_restart_keeps_it(served: Served) -> None:
+    kids = set()
+    for _ in range(12):  # new connection each time: both workers answer
+        with served.client() as c:
+            kids.add(c.get(f"/{TENANT}/discovery/v2.0/keys").json()["keys"][0]["kid"])
+            token = _token(c)
+    assert len(kids) == 1
+    with served.client() as c:
+        jwks_before = c.get(f"/{TENANT}/discovery/v2.0/keys").json()
+    served.stop()
+
+    again = Served(served.data_dir, "--workers", "1", port=served.port)
+    try:
+        again.wait()
+        with again.client() as c:
+            jwks_after = c.get(f"/{TENANT}/discovery/v2.0/keys").json()
+    finally:
+        again.stop()
+    assert jwks_after == jwks_before
+    key = jwt.PyJWK(jwks_after["keys"][0])
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=BACKEND2,
+                        issuer=f"{served.origin}/{TENANT}/v2.0", options={"verify_exp": False})
+    assert claims["azp"] == CLIENT
+
+
+def test_the_ca_is_served_and_the_certificate_names_every_host(served: Served) -> None:
+    with served.client() as c:
+        pem = c.get("/_mockidp/ca.pem").content
+    assert pem == (served.data_dir / "ca.pem").read_bytes()
+    ca_cmd = subprocess.run([sys.executable, "-m", "mockidp", "ca", "--data-dir", str(served.data_dir)],
+                            capture_output=True, text=True, check=True)
+    assert ca_cmd.stdout.strip() == str((served.data_dir / "ca.pem").resolve())
+    cert = x509.load_pem_x509_certificate((served.data_dir / "server.pem").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {"localhost", "idp.test"} <= set(san.get_values_for_type(x509.DNSName))
+    health = subprocess.run([sys.executable, "-m", "mockidp", "health", "--data-dir", str(served.data_dir),
+                             "--port", str(served.port)], capture_output=True, text=True, check=False)
+    assert health.returncode == 0, health.stderr
+
+
+def test_plain_http_with_no_tls(tmp_path: Path) -> None:
+    s = Served(tmp_path / "plain", "--no-tls")
+    s.origin = f"http://localhost:{s.port}"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                r = httpx.get(f"{s.origin}/{TENANT}/v2.0/.well-known/openid-configuration")
+                break
+            except httpx.HTTPError:
+                if time.time() > deadline or s.proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert r.json()["issuer"] == f"{s.origin}/{TENANT}/v2.0"
+        assert not (tmp_path / "plain" / "server.pem").exists()
+    finally:
+        s.stop()
