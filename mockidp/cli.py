@@ -50,7 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
     content = store.load_directory()
     os.environ.update(settings.to_env())
     scheme = "https" if settings.tls else "http"
-    origin = settings.public_url or f"{scheme}://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}:{settings.port}"
+    shown_host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
+    origin = settings.public_url or f"{scheme}://{shown_host}:{settings.port}"
     print(f"mockidp: {len(content.tenants)} tenants, {len(content.applications)} applications, "
           f"{len(content.users)} users; serving {origin} with {settings.workers} worker(s)", file=sys.stderr)
     for tenant in content.tenants:

@@ -10,7 +10,7 @@ from cryptography import x509
 
 from tests.conftest import TENANT, Harness
 
-O = "https://localhost:8443"
+ORIGIN = "https://localhost:8443"
 
 V2_KEYS = ["token_endpoint", "token_endpoint_auth_methods_supported", "jwks_uri", "response_modes_supported",
            "subject_types_supported", "id_token_signing_alg_values_supported", "response_types_supported",
@@ -38,7 +38,7 @@ def test_v2_tenant_document_is_entras_with_this_origin(harness: Harness) -> None
         '"kerberos_endpoint":"O/T/kerberos","tenant_region_scope":"WW","cloud_instance_name":"microsoftonline.com",'
         '"cloud_graph_host_name":"graph.windows.net","msgraph_host":"graph.microsoft.com",'
         '"rbac_url":"https://pas.windows.net"}'
-    ).replace("O/", f"{O}/").replace("/T/", f"/{TENANT}/")
+    ).replace("O/", f"{ORIGIN}/").replace("/T/", f"/{TENANT}/")
     assert r.text == expected
     assert r.headers["cache-control"] == "max-age=86400, private"
     assert r.headers["access-control-allow-origin"] == "*"
@@ -49,7 +49,7 @@ def test_domain_document_carries_the_guid_everywhere(harness: Harness) -> None:
     by_domain = harness.client.get("/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration").json()
     by_guid = harness.client.get(f"/{TENANT.upper()}/v2.0/.well-known/openid-configuration").json()
     assert by_domain == by_guid
-    assert by_domain["issuer"] == f"{O}/{TENANT}/v2.0"
+    assert by_domain["issuer"] == f"{ORIGIN}/{TENANT}/v2.0"
 
 
 @pytest.mark.parametrize("segment", ["common", "organizations"])
@@ -57,8 +57,8 @@ def test_multi_tenant_documents_use_the_literal_segment_and_the_issuer_template(
                                                                                 segment: str) -> None:
     doc = harness.client.get(f"/{segment}/v2.0/.well-known/openid-configuration").json()
     assert list(doc) == V2_KEYS
-    assert doc["issuer"] == f"{O}/{{tenantid}}/v2.0"
-    assert doc["token_endpoint"] == f"{O}/{segment}/oauth2/v2.0/token"
+    assert doc["issuer"] == f"{ORIGIN}/{{tenantid}}/v2.0"
+    assert doc["token_endpoint"] == f"{ORIGIN}/{segment}/oauth2/v2.0/token"
     assert doc["tenant_region_scope"] is None
     v1 = harness.client.get(f"/{segment}/.well-known/openid-configuration").json()
     assert v1["issuer"] == "https://sts.windows.net/{tenantid}/"
@@ -75,8 +75,8 @@ def test_v1_document(harness: Harness) -> None:
         "kerberos_endpoint", "tenant_region_scope", "cloud_instance_name", "cloud_graph_host_name", "msgraph_host",
         "rbac_url"]
     assert doc["issuer"] == f"https://sts.windows.net/{TENANT}/"
-    assert doc["jwks_uri"] == f"{O}/common/discovery/keys"
-    assert doc["token_endpoint"] == f"{O}/{TENANT}/oauth2/token"
+    assert doc["jwks_uri"] == f"{ORIGIN}/common/discovery/keys"
+    assert doc["token_endpoint"] == f"{ORIGIN}/{TENANT}/oauth2/token"
     assert doc["response_types_supported"] == ["code", "id_token", "code id_token", "token id_token", "token"]
 
 
@@ -92,12 +92,12 @@ def test_v2_keys_have_entras_members_and_kid_is_the_certificate_thumbprint(harne
     assert list(key) == ["kty", "use", "kid", "x5t", "n", "e", "x5c", "cloud_instance_name", "issuer"]
     assert key["kid"] == key["x5t"] == _thumbprint(key["x5c"][0]) and len(key["kid"]) == 27
     assert (key["kty"], key["use"], key["e"]) == ("RSA", "sig", "AQAB")
-    assert key["issuer"] == f"{O}/{TENANT}/v2.0"
+    assert key["issuer"] == f"{ORIGIN}/{TENANT}/v2.0"
     cert = x509.load_der_x509_certificate(base64.b64decode(key["x5c"][0]))
     assert cert.subject.rfc4514_string() == "CN=accounts.accesscontrol.windows.net"
     assert cert.public_key().key_size == 2048
     common = harness.client.get("/common/discovery/v2.0/keys").json()["keys"][0]
-    assert common["issuer"] == f"{O}/{{tenantid}}/v2.0"
+    assert common["issuer"] == f"{ORIGIN}/{{tenantid}}/v2.0"
 
 
 def test_v1_keys_have_no_issuer(harness: Harness) -> None:
@@ -131,7 +131,7 @@ def test_instance_discovery_answers_for_this_host(harness: Harness, api_version:
         "authorization_endpoint": f"https://localhost/{TENANT}/oauth2/v2.0/authorize"})
     body = r.json()
     assert list(body) == ["tenant_discovery_endpoint", "api-version", "metadata"]
-    assert body["tenant_discovery_endpoint"] == f"{O}/{TENANT}/v2.0/.well-known/openid-configuration"
+    assert body["tenant_discovery_endpoint"] == f"{ORIGIN}/{TENANT}/v2.0/.well-known/openid-configuration"
     assert body["api-version"] == api_version
     assert body["metadata"][0] == {"preferred_network": "localhost:8443", "preferred_cache": "localhost:8443",
                                    "aliases": ["localhost:8443"]}
@@ -140,8 +140,8 @@ def test_instance_discovery_answers_for_this_host(harness: Harness, api_version:
 
 def test_instance_discovery_for_a_v1_authorize_endpoint_points_at_the_v1_document(harness: Harness) -> None:
     body = harness.client.get("/common/discovery/instance", params={
-        "api-version": "1.1", "authorization_endpoint": f"{O}/common/oauth2/authorize"}).json()
-    assert body["tenant_discovery_endpoint"] == f"{O}/common/.well-known/openid-configuration"
+        "api-version": "1.1", "authorization_endpoint": f"{ORIGIN}/common/oauth2/authorize"}).json()
+    assert body["tenant_discovery_endpoint"] == f"{ORIGIN}/common/.well-known/openid-configuration"
 
 
 def test_instance_discovery_refuses_other_hosts(harness: Harness) -> None:

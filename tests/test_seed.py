@@ -52,8 +52,8 @@ def test_schema_problems_are_all_reported_with_line_and_path(tmp_path: Path) -> 
 
 
 def test_cross_reference_problems_are_all_reported(tmp_path: Path) -> None:
-    text = BROKEN.replace("        appId: not-a-guid\n        colour: blue\n", "").replace("{secretText: short}",
-                                                                                        "{secretText: long-enough-secret}")
+    text = BROKEN.replace("        appId: not-a-guid\n        colour: blue\n", "")
+    text = text.replace("{secretText: short}", "{secretText: long-enough-secret}")
     problems = _problems(tmp_path, text)
     assert problems == [
         "s.yaml:9: tenants[0].applications[1].web.redirectUris[0]: http is only allowed for localhost; use https",

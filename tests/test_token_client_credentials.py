@@ -164,10 +164,10 @@ def test_domain_tenant_issues_tokens_with_the_tenant_guid(harness: Harness) -> N
 
 
 def test_public_url_setting_sets_the_v2_issuer(tmp_path, signing_dir) -> None:  # type: ignore[no-untyped-def]
-    from mockidp.app import create_app
-    from mockidp.settings import Settings
     from starlette.testclient import TestClient
 
+    from mockidp.app import create_app
+    from mockidp.settings import Settings
     from tests.conftest import DEMO_SEED
 
     app = create_app(Settings(seed=[DEMO_SEED], data_dir=tmp_path, tls=False, public_url="https://idp.example:9443/"))

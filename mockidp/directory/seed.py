@@ -355,7 +355,7 @@ class _TenantScope:
         self.r.problem(self.f, (*self.tp, *path), message)
 
     def service_principals(self) -> list[m.ServicePrincipalRecord]:
-        for ai, a in enumerate(self.t.applications):
+        for a in self.t.applications:
             app_id = a.app_id or derived_id(self.tid, "app", a.display_name)
             spc = a.service_principal
             self.sp_by_app[app_id] = m.ServicePrincipalRecord(

@@ -42,7 +42,9 @@ def canonical_guid(value: str) -> str:
         return value
 
 
-def find_client(directory: Directory, tenant: TenantRef, client_id: str) -> tuple[ApplicationRecord, ServicePrincipalRecord]:
+def find_client(
+    directory: Directory, tenant: TenantRef, client_id: str,
+) -> tuple[ApplicationRecord, ServicePrincipalRecord]:
     """The app behind client_id must have a service principal in this tenant (700016), enabled (7000112)."""
     assert tenant.tenant is not None
     cid = canonical_guid(client_id)

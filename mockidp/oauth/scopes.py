@@ -28,7 +28,9 @@ def split_scope(scope: str) -> tuple[str, str]:
     return (identifier, permission) if slash else (GRAPH, scope)
 
 
-def lookup_resource(directory: Directory, tenant: TenantRef, identifier: str) -> tuple[ServicePrincipalRecord, ApplicationRecord, str]:
+def lookup_resource(
+    directory: Directory, tenant: TenantRef, identifier: str,
+) -> tuple[ServicePrincipalRecord, ApplicationRecord, str]:
     """The resource SP by appId or identifierUri; 'https://h' also finds 'https://h/' (500011 otherwise)."""
     assert tenant.tenant is not None
     tid = tenant.tenant.id
@@ -38,7 +40,8 @@ def lookup_resource(directory: Directory, tenant: TenantRef, identifier: str) ->
         sp = directory.resource(tid, identifier + "/")
         matched = identifier + "/"
     if sp is None:
-        raise AadstsError(catalogue.RESOURCE_NOT_FOUND, resource=identifier[:512], tenant_name=tenant.tenant.display_name)
+        raise AadstsError(catalogue.RESOURCE_NOT_FOUND, resource=identifier[:512],
+                          tenant_name=tenant.tenant.display_name)
     app = directory.applications[sp.app_id]
     if not sp.account_enabled:
         raise AadstsError(catalogue.APP_DISABLED, app_id=app.app_id, app_name=app.display_name)
