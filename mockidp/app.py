@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from mockidp.clock import Clock, IdFactory, SystemClock
-from mockidp.directory.model import Directory, DirectoryContent
+from mockidp.directory.model import DirectoryContent
 from mockidp.directory.seed import load_seed
+from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store, make_engine
 from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
 from mockidp.oauth.context import Services

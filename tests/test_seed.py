@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mockidp.app import prepare
-from mockidp.directory.seed import SeedError, derived_id, load_seed
+from mockidp.directory.ids import derived_id
+from mockidp.directory.seed import SeedError, load_seed
 from mockidp.directory.store import Store, make_engine
 from mockidp.settings import Settings
 from tests.conftest import DEMO_SEED

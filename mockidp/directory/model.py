@@ -1,13 +1,10 @@
 """The directory as frozen values: what the seed says, with ids resolved and secrets hashed.
-
-`Directory` is the read-only snapshot every worker builds once at start-up; the token hot path
-reads only these dictionaries.
+The indexed, read-only view every worker builds at start-up is `snapshot.Directory`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -159,56 +156,3 @@ class DirectoryContent:
     groups: tuple[GroupRecord, ...] = ()
     assignments: tuple[AssignmentRecord, ...] = ()
     grants: tuple[GrantRecord, ...] = ()
-
-
-@dataclass(slots=True)
-class Directory:
-    """Indexed, read-only view of a DirectoryContent."""
-
-    content: DirectoryContent
-    tenants: dict[str, TenantRecord] = field(default_factory=dict)
-    tenants_by_domain: dict[str, TenantRecord] = field(default_factory=dict)
-    applications: dict[str, ApplicationRecord] = field(default_factory=dict)
-    service_principals: dict[tuple[str, str], ServicePrincipalRecord] = field(default_factory=dict)
-    resources: dict[tuple[str, str], ServicePrincipalRecord] = field(default_factory=dict)
-    resources_folded: dict[tuple[str, str], ServicePrincipalRecord] = field(default_factory=dict)
-    users_by_upn: dict[tuple[str, str], UserRecord] = field(default_factory=dict)
-    assignments: dict[tuple[str, str], tuple[AssignmentRecord, ...]] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, content: DirectoryContent) -> Directory:
-        d = cls(content)
-        for t in content.tenants:
-            d.tenants[t.id] = t
-            for domain in t.domains:
-                d.tenants_by_domain[domain.lower()] = t
-        for app in content.applications:
-            d.applications[app.app_id] = app
-        for sp in content.service_principals:
-            d.service_principals[(sp.tenant_id, sp.app_id)] = sp
-            app = d.applications[sp.app_id]
-            d.resources[(sp.tenant_id, sp.app_id)] = sp
-            for uri in app.identifier_uris:
-                d.resources[(sp.tenant_id, uri)] = sp
-                d.resources_folded[(sp.tenant_id, uri.lower())] = sp
-        for u in content.users:
-            d.users_by_upn[(u.tenant_id, u.user_principal_name.lower())] = u
-        grouped: dict[tuple[str, str], list[AssignmentRecord]] = defaultdict(list)
-        for a in content.assignments:
-            grouped[(a.resource_sp_id, a.principal_id)].append(a)
-        d.assignments = {k: tuple(v) for k, v in grouped.items()}
-        return d
-
-    def tenant_by_domain(self, domain: str) -> TenantRecord | None:
-        return self.tenants_by_domain.get(domain.lower())
-
-    def service_principal(self, tenant_id: str, app_id: str) -> ServicePrincipalRecord | None:
-        return self.service_principals.get((tenant_id, app_id))
-
-    def resource(self, tenant_id: str, identifier: str) -> ServicePrincipalRecord | None:
-        """A resource SP by appId (any case) or identifierUri (exact, then case-insensitive)."""
-        sp = self.resources.get((tenant_id, identifier)) or self.resources.get((tenant_id, identifier.lower()))
-        return sp or self.resources_folded.get((tenant_id, identifier.lower()))
-
-    def assignments_of(self, resource_sp_id: str, principal_id: str) -> tuple[AssignmentRecord, ...]:
-        return self.assignments.get((resource_sp_id, principal_id), ())

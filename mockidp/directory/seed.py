@@ -22,10 +22,10 @@ from pydantic import ValidationError
 from mockidp.directory import model as m
 from mockidp.directory import schema as s
 from mockidp.directory.certificates import parse_certificate
+from mockidp.directory.ids import derived_id
 from mockidp.directory.passwords import hash_password, secret_digest
 
 MAX_SEED_BYTES = 1024 * 1024
-_NAMESPACE = uuid.UUID("6f0d5f0e-7a43-4c4e-9d8b-6d6f636b6964")
 _DNS = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
 _LOCALHOSTS = {"localhost", "127.0.0.1"}
 
@@ -48,11 +48,6 @@ class SeedError(Exception):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
-
-
-def derived_id(*parts: str) -> str:
-    """Ids the seed leaves out are derived from tenant and name, so tokens are reproducible."""
-    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
 
 
 def format_path(path: Path_) -> str:

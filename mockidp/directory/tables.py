@@ -66,3 +66,77 @@ class GrantRow(SQLModel, table=True):
 SEED_TABLES: tuple[type[SQLModel], ...] = (
     TenantRow, ApplicationRow, ServicePrincipalRow, UserRow, GroupRow, AssignmentRow, GrantRow,
 )
+
+
+# --- runtime artefacts of user sign-ins --------------------------------------------------------
+# Codes, refresh tokens, device codes and sessions are random (256 bits) and stored only as SHA-256
+# hashes; single use is one conditional UPDATE (see artefacts.py).
+
+
+class AuthorizationCodeRow(SQLModel, table=True):
+    __tablename__ = "authorization_code"
+    code_hash: str = Field(primary_key=True)
+    tenant_id: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    created_at: float
+    expires_at: float
+    consumed_at: float | None = None
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class RefreshTokenRow(SQLModel, table=True):
+    __tablename__ = "refresh_token"
+    token_hash: str = Field(primary_key=True)
+    tenant_id: str
+    client_id: str = Field(index=True)
+    user_id: str = Field(index=True)
+    issued_at: float
+    last_used_at: float
+    spa: bool = False
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class DeviceCodeRow(SQLModel, table=True):
+    __tablename__ = "device_code"
+    device_code_hash: str = Field(primary_key=True)
+    user_code: str = Field(index=True, unique=True)
+    tenant_id: str
+    client_id: str
+    created_at: float
+    expires_at: float
+    status: str = "pending"  # pending | approved | declined | redeemed
+    user_id: str | None = None
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class SessionRow(SQLModel, table=True):
+    __tablename__ = "sign_in_session"
+    session_hash: str = Field(primary_key=True)
+    tenant_id: str
+    user_id: str
+    sid: str
+    auth_time: float
+    expires_at: float
+
+
+class ConsentRow(SQLModel, table=True):
+    """A Principal oAuth2PermissionGrant recorded when a user accepts the consent page."""
+
+    __tablename__ = "user_consent"
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    client_sp_id: str = Field(index=True)
+    resource_sp_id: str
+    user_id: str = Field(index=True)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class UserStateRow(SQLModel, table=True):
+    """Per-user runtime state: tokens valid from (an admin revoke), failed sign-ins (lockout)."""
+
+    __tablename__ = "user_state"
+    user_id: str = Field(primary_key=True)
+    tokens_valid_from: float | None = None
+    failed_sign_ins: int = 0

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mockidp.directory.model import Directory, ServicePrincipalRecord
+from mockidp.directory.model import ServicePrincipalRecord
+from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.scopes import Resource
 

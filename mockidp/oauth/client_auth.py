@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mockidp.clock import entra_instant
-from mockidp.directory.model import ApplicationRecord, CertificateRecord, Directory, ServicePrincipalRecord
+from mockidp.directory.model import ApplicationRecord, CertificateRecord, ServicePrincipalRecord
 from mockidp.directory.passwords import secret_digest
+from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 from mockidp.errors.catalogue import ErrorSpec
 from mockidp.oauth.context import TokenRequest

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mockidp.clock import Clock, IdFactory
-from mockidp.directory.model import Directory
+from mockidp.directory.snapshot import Directory
 from mockidp.tokens.issuer import TokenIssuer
 
 

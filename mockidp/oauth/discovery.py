@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from mockidp.directory.model import Directory
+from mockidp.directory.snapshot import Directory
 from mockidp.oauth.tenants import MSA_TENANT_ID, TenantRef
 from mockidp.tokens.claims import v1_issuer, v2_issuer
 

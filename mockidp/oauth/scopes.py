@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mockidp.directory.model import ApplicationRecord, Directory, ServicePrincipalRecord
+from mockidp.directory.model import ApplicationRecord, ServicePrincipalRecord
+from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.tenants import TenantRef
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mockidp.directory.model import Directory, TenantRecord
+from mockidp.directory.model import TenantRecord
+from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 
 MSA_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"

@@ -1,0 +1,223 @@
+"""Runtime artefacts of user sign-ins: authorization codes, refresh tokens, device codes, sessions,
+user consents and user state. Named queries only; SQLModel stays inside this package.
+
+Values handed out are random (32 bytes, base64url) and stored as SHA-256 hashes. Single use is one
+conditional UPDATE (`... WHERE consumed_at IS NULL`) whose row count decides: of N parallel
+redemptions exactly one succeeds, on SQLite (BEGIN IMMEDIATE) as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, delete, select
+
+from mockidp.directory import tables as t
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRecord:
+    tenant_id: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    created_at: float
+    expires_at: float
+    consumed_at: float | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    tenant_id: str
+    client_id: str
+    user_id: str
+    issued_at: float
+    last_used_at: float
+    spa: bool
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    device_code_hash: str
+    user_code: str
+    tenant_id: str
+    client_id: str
+    created_at: float
+    expires_at: float
+    status: str
+    user_id: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    tenant_id: str
+    user_id: str
+    sid: str
+    auth_time: float
+
+
+class Artefacts:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- authorization codes -------------------------------------------------------------------
+    def save_code(self, code: str, *, tenant_id: str, client_id: str, user_id: str, redirect_uri: str,
+                  now: float, lifetime: float, data: dict[str, Any]) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(t.AuthorizationCodeRow(code_hash=digest(code), tenant_id=tenant_id, client_id=client_id,
+                                         user_id=user_id, redirect_uri=redirect_uri, created_at=now,
+                                         expires_at=now + lifetime, data=data))
+
+    def code(self, code: str) -> CodeRecord | None:
+        with Session(self.engine) as s:
+            row = s.get(t.AuthorizationCodeRow, digest(code))
+            if row is None:
+                return None
+            return CodeRecord(row.tenant_id, row.client_id, row.user_id, row.redirect_uri, row.created_at,
+                              row.expires_at, row.consumed_at, dict(row.data))
+
+    def consume_code(self, code: str, *, now: float) -> bool:
+        """True for exactly one caller: the conditional UPDATE that flips consumed_at."""
+        stmt = (update(t.AuthorizationCodeRow)
+                .where(col(t.AuthorizationCodeRow.code_hash) == digest(code))
+                .where(col(t.AuthorizationCodeRow.consumed_at).is_(None))
+                .values(consumed_at=now))
+        with Session(self.engine) as s, s.begin():
+            return bool(s.exec(stmt).rowcount == 1)  # type: ignore[call-overload,attr-defined]
+
+    # --- refresh tokens ------------------------------------------------------------------------
+    def save_refresh_token(self, token: str, *, tenant_id: str, client_id: str, user_id: str, now: float,
+                           spa: bool, issued_at: float | None = None, data: dict[str, Any]) -> None:
+        """issued_at: the first sign-in of the chain (SPA tokens live 24 h from it, rotation or not)."""
+        with Session(self.engine) as s, s.begin():
+            s.add(t.RefreshTokenRow(token_hash=digest(token), tenant_id=tenant_id, client_id=client_id,
+                                    user_id=user_id, issued_at=issued_at if issued_at is not None else now,
+                                    last_used_at=now, spa=spa, data=data))
+
+    def refresh_token(self, token: str) -> RefreshRecord | None:
+        with Session(self.engine) as s:
+            row = s.get(t.RefreshTokenRow, digest(token))
+            if row is None:
+                return None
+            return RefreshRecord(row.tenant_id, row.client_id, row.user_id, row.issued_at, row.last_used_at,
+                                 row.spa, dict(row.data))
+
+    def touch_refresh_token(self, token: str, *, now: float) -> None:
+        """Entra rotates refresh tokens but does not revoke the old one: using it only resets its idle time."""
+        stmt = (update(t.RefreshTokenRow).where(col(t.RefreshTokenRow.token_hash) == digest(token))
+                .values(last_used_at=now))
+        with Session(self.engine) as s, s.begin():
+            s.exec(stmt)  # type: ignore[call-overload]
+
+    # --- device codes --------------------------------------------------------------------------
+    def save_device_code(self, device_code: str, *, user_code: str, tenant_id: str, client_id: str, now: float,
+                         lifetime: float, data: dict[str, Any]) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(t.DeviceCodeRow(device_code_hash=digest(device_code), user_code=user_code, tenant_id=tenant_id,
+                                  client_id=client_id, created_at=now, expires_at=now + lifetime, data=data))
+
+    def _device(self, row: t.DeviceCodeRow | None) -> DeviceRecord | None:
+        if row is None:
+            return None
+        return DeviceRecord(row.device_code_hash, row.user_code, row.tenant_id, row.client_id, row.created_at,
+                            row.expires_at, row.status, row.user_id, dict(row.data))
+
+    def device_by_code(self, device_code: str) -> DeviceRecord | None:
+        with Session(self.engine) as s:
+            return self._device(s.get(t.DeviceCodeRow, digest(device_code)))
+
+    def device_by_user_code(self, user_code: str) -> DeviceRecord | None:
+        with Session(self.engine) as s:
+            return self._device(s.exec(select(t.DeviceCodeRow).where(t.DeviceCodeRow.user_code == user_code)).first())
+
+    def decide_device_code(self, device_code_hash: str, *, status: str, user_id: str | None,
+                           data: dict[str, Any] | None = None) -> bool:
+        """pending -> approved/declined, once."""
+        values: dict[str, Any] = {"status": status, "user_id": user_id}
+        if data is not None:
+            values["data"] = data
+        stmt = (update(t.DeviceCodeRow).where(col(t.DeviceCodeRow.device_code_hash) == device_code_hash)
+                .where(col(t.DeviceCodeRow.status) == "pending").values(**values))
+        with Session(self.engine) as s, s.begin():
+            return bool(s.exec(stmt).rowcount == 1)  # type: ignore[call-overload,attr-defined]
+
+    def redeem_device_code(self, device_code: str) -> bool:
+        stmt = (update(t.DeviceCodeRow).where(col(t.DeviceCodeRow.device_code_hash) == digest(device_code))
+                .where(col(t.DeviceCodeRow.status) == "approved").values(status="redeemed"))
+        with Session(self.engine) as s, s.begin():
+            return bool(s.exec(stmt).rowcount == 1)  # type: ignore[call-overload,attr-defined]
+
+    # --- sign-in sessions ----------------------------------------------------------------------
+    def save_session(self, session_id: str, *, tenant_id: str, user_id: str, sid: str, now: float,
+                     lifetime: float) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(t.SessionRow(session_hash=digest(session_id), tenant_id=tenant_id, user_id=user_id, sid=sid,
+                               auth_time=now, expires_at=now + lifetime))
+
+    def session(self, session_id: str, *, now: float) -> SessionRecord | None:
+        with Session(self.engine) as s:
+            row = s.get(t.SessionRow, digest(session_id))
+            if row is None or row.expires_at <= now:
+                return None
+            return SessionRecord(row.tenant_id, row.user_id, row.sid, row.auth_time)
+
+    def end_session(self, session_id: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.exec(delete(t.SessionRow).where(col(t.SessionRow.session_hash) == digest(session_id)))  # type: ignore[call-overload]
+
+    # --- user consent and user state -----------------------------------------------------------
+    def user_consented_scopes(self, *, client_sp_id: str, resource_sp_id: str, user_id: str) -> set[str]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(t.ConsentRow).where(t.ConsentRow.client_sp_id == client_sp_id,
+                                                     t.ConsentRow.resource_sp_id == resource_sp_id,
+                                                     t.ConsentRow.user_id == user_id))
+            return {scope for row in rows for scope in row.scopes}
+
+    def record_consent(self, *, tenant_id: str, client_sp_id: str, resource_sp_id: str, user_id: str,
+                       scopes: list[str]) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(t.ConsentRow(id=str(uuid.uuid4()), tenant_id=tenant_id, client_sp_id=client_sp_id,
+                               resource_sp_id=resource_sp_id, user_id=user_id, scopes=sorted(scopes)))
+
+    def tokens_valid_from(self, user_id: str) -> float | None:
+        with Session(self.engine) as s:
+            row = s.get(t.UserStateRow, user_id)
+            return row.tokens_valid_from if row else None
+
+    def revoke_sign_in_sessions(self, user_id: str, *, now: float) -> None:
+        """Graph's revokeSignInSessions: refresh tokens issued before now stop working (AADSTS50173)."""
+        with Session(self.engine) as s, s.begin():
+            row = s.get(t.UserStateRow, user_id) or t.UserStateRow(user_id=user_id)
+            row.tokens_valid_from = now
+            s.add(row)
+            s.exec(delete(t.SessionRow).where(col(t.SessionRow.user_id) == user_id))  # type: ignore[call-overload]
+
+    def failed_sign_ins(self, user_id: str) -> int:
+        with Session(self.engine) as s:
+            row = s.get(t.UserStateRow, user_id)
+            return row.failed_sign_ins if row else 0
+
+    def record_sign_in(self, user_id: str, *, success: bool) -> None:
+        with Session(self.engine) as s, s.begin():
+            row = s.get(t.UserStateRow, user_id) or t.UserStateRow(user_id=user_id)
+            row.failed_sign_ins = 0 if success else row.failed_sign_ins + 1
+            s.add(row)
+
+    def purge_expired(self, *, now: float) -> None:
+        """Bounded storage: drop codes, device codes and sessions past their lifetime."""
+        with Session(self.engine) as s, s.begin():
+            s.exec(delete(t.AuthorizationCodeRow).where(col(t.AuthorizationCodeRow.expires_at) < now - 3600))  # type: ignore[call-overload]
+            s.exec(delete(t.DeviceCodeRow).where(col(t.DeviceCodeRow.expires_at) < now - 3600))  # type: ignore[call-overload]
+            s.exec(delete(t.SessionRow).where(col(t.SessionRow.expires_at) < now))  # type: ignore[call-overload]

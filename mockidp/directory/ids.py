@@ -1,0 +1,11 @@
+"""Deterministic object ids for what the seed leaves out, so tokens are reproducible."""
+
+from __future__ import annotations
+
+import uuid
+
+_NAMESPACE = uuid.UUID("6f0d5f0e-7a43-4c4e-9d8b-6d6f636b6964")
+
+
+def derived_id(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
