@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from mockidp.clock import Clock, IdFactory, SystemClock
+from mockidp.directory.artefacts import Artefacts
 from mockidp.directory.model import DirectoryContent
 from mockidp.directory.seed import load_seed
 from mockidp.directory.snapshot import Directory
@@ -63,7 +64,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     key = load_or_create_signing_key(settings.data_dir)
     clock = clock or SystemClock()
     ids = ids or IdFactory()
-    services = Services(directory, TokenIssuer(Signer(key), clock, ids), clock, ids)
+    services = Services(directory, TokenIssuer(Signer(key), clock, ids), clock, ids, Artefacts(store.engine))
     ca_path = settings.data_dir / CA_CERT
     if settings.tls:
         ensure_ca(settings.data_dir)

@@ -20,8 +20,10 @@ class ErrorSpec:
     template: str
     when: str
     evidence: str = "V"
-    # The token endpoint answers some codes with another `error` value than discovery does.
+    # The token endpoint answers some codes with another `error` value than discovery/authorize do.
     token_error: str | None = None
+    # Legacy wrapped errors carry a second code (e.g. 70002 wrapping 50011).
+    extra_codes: tuple[int, ...] = ()
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -84,8 +86,9 @@ MALFORMED_REQUEST = ErrorSpec(
     9002313, "invalid_request", 400,
     "Invalid request. Request is malformed or invalid.",
     "Unparsable form body (bad percent-encoding, invalid UTF-8, NUL), a repeated parameter, two client "
-    "authentication methods at once, an over-long body, or an unknown client_assertion_type. Entra's "
-    "answer to each of these is inferred; this entry is the one place to correct it.",
+    "authentication methods at once, an over-long body, or an unknown client_assertion_type; with error "
+    "invalid_grant for a refresh token or code that is not one (as captured). Entra's answer to the parsing "
+    "cases is inferred; this entry is the one place to correct it.",
     evidence="I",
 )
 RESOURCE_PARAMETER_NOT_SUPPORTED = ErrorSpec(
@@ -245,6 +248,172 @@ APP_NOT_ASSIGNED = ErrorSpec(
     "invalid_grant.)",
 )
 
+# --- users (sign-in pages, ROPC, refresh) -------------------------------------------------------
+USER_NOT_ASSIGNED = ErrorSpec(
+    50105, "invalid_grant", 400,
+    "Your administrator has configured the application {app_name} ('{app_id}') to block users unless they are "
+    "specifically granted ('assigned') access to the application. The signed in user '{{EmailHidden}}' is blocked "
+    "because they are not a direct member of a group with access, nor had access directly assigned by an "
+    "administrator. Please contact your administrator to assign access to this application.",
+    "The client's SP requires assignment and neither the user nor one of their groups is assigned. Shown on the "
+    "error page in interactive sign-ins.",
+)
+INVALID_CREDENTIALS = ErrorSpec(
+    50126, "invalid_grant", 400,
+    "Error validating credentials due to invalid username or password.",
+    "Wrong password (ROPC, sign-in page).",
+)
+USER_NOT_FOUND = ErrorSpec(
+    50034, "invalid_grant", 400,
+    "The user account {{EUII Hidden}} does not exist in the {tenant_id} directory. To sign into this application, "
+    "the account must be added to the directory.",
+    "No user with this name in the tenant.",
+)
+USER_DISABLED = ErrorSpec(
+    50057, "invalid_grant", 400,
+    "The user account is disabled.",
+    "accountEnabled: false.",
+    evidence="D",
+)
+ACCOUNT_LOCKED = ErrorSpec(
+    50053, "invalid_grant", 400,
+    "You've tried to sign in too many times with an incorrect user ID or password.",
+    "Smart lockout: 10 wrong passwords in a row (a choice; Entra's threshold is configurable).",
+)
+GUEST_NOT_IN_TENANT = ErrorSpec(
+    50020, "invalid_grant", 400,
+    "User account '{email}' from identity provider '{idp}' does not exist in tenant '{tenant_name}' and cannot "
+    "access the application '{app_id}'({app_name}) in that tenant. The account needs to be added as an external "
+    "user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
+    "A user of another seeded tenant signs in at this tenant (no guests are modelled).",
+    evidence="D",
+)
+CONSENT_REQUIRED = ErrorSpec(
+    65001, "consent_required", 400,
+    "The user or administrator has not consented to use the application with ID '{client_id}' named "
+    "'{client_name}'. Send an interactive authorization request for this user and resource.",
+    "A requested delegated scope has no grant (AllPrincipals, the user's, or preAuthorizedApplications). "
+    "The token endpoint answers invalid_grant with suberror consent_required.",
+    token_error="invalid_grant",
+)
+CONSENT_DECLINED = ErrorSpec(
+    65004, "access_denied", 400,
+    "User declined to consent to access the app.",
+    "The user pressed Cancel on the consent page.",
+)
+LOGIN_REQUIRED = ErrorSpec(
+    50058, "login_required", 400,
+    "A silent sign-in request was sent but no user is signed in.",
+    "prompt=none without a sign-in session.",
+)
+UNREGISTERED_REDIRECT_URI = ErrorSpec(
+    50011, "invalid_request", 400,
+    "The redirect URI '{uri}' specified in the request does not match the redirect URIs configured for the "
+    "application '{app_id}'. Make sure the redirect URI sent in the request matches one added to your application "
+    "in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
+    "Authorize with a redirect_uri the app did not register: shown on the error page, never redirected.",
+)
+REDIRECT_URI_CHANGED = ErrorSpec(
+    70002, "invalid_client", 401,
+    "Error validating credentials. AADSTS50011: The reply address '{token_uri}' does not match the reply address "
+    "'{authorize_uri}' provided when requesting Authorization code.",
+    "Code redeemed with another redirect_uri than the one authorized (legacy wrapped form; current wording "
+    "not captured).",
+    extra_codes=(50011,),
+)
+NO_REPLY_ADDRESS = ErrorSpec(
+    500113, "invalid_request", 400,
+    "No reply address is registered for the application.",
+    "Authorize for an app without redirect URIs.",
+)
+UNSUPPORTED_RESPONSE_TYPE = ErrorSpec(
+    70005, "unsupported_response_type", 400,
+    "The application requested an unsupported response type '{response_type}'.",
+    "response_type is not code, id_token, token or a combination of them. Wording inferred.",
+    evidence="I",
+)
+ID_TOKEN_NOT_ENABLED = ErrorSpec(
+    700054, "unsupported_response_type", 400,
+    "response_type 'id_token' is not enabled for the application.",
+    "id_token requested while web.implicitGrantSettings.enableIdTokenIssuance is false.",
+)
+TOKEN_NOT_ENABLED = ErrorSpec(
+    700051, "unsupported_response_type", 400,
+    "response_type 'token' is not enabled for the application.",
+    "token requested while web.implicitGrantSettings.enableAccessTokenIssuance is false.",
+)
+UNSUPPORTED_RESPONSE_MODE = ErrorSpec(
+    70007, "invalid_request", 400,
+    "The application returned an unsupported value of 'response_mode' when requesting a token.",
+    "response_mode unknown, or query with a response type that returns tokens. Wording from the doc name.",
+    evidence="D",
+)
+CODE_CHALLENGE_SIZE = ErrorSpec(
+    501491, "invalid_request", 400,
+    "Invalid size of Code_Challenge parameter.",
+    "code_challenge outside 43-128 characters of [A-Za-z0-9-._~], or a method other than S256/plain.",
+    evidence="D",
+)
+PKCE_REQUIRED = ErrorSpec(
+    9002325, "invalid_request", 400,
+    "Proof Key for Code Exchange is required for cross-origin authorization code redemption.",
+    "Authorize for an 'spa' redirect URI without code_challenge.",
+)
+CODE_REDEEMED = ErrorSpec(
+    54005, "invalid_grant", 400,
+    "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing "
+    "refresh token.",
+    "Second redemption of a code.",
+)
+CODE_EXPIRED = ErrorSpec(
+    70008, "invalid_grant", 400,
+    "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive "
+    "authorization request for this user and resource.",
+    "Code redeemed after its 10 minutes.",
+)
+INVALID_CODE = ErrorSpec(
+    70000, "invalid_grant", 400,
+    "The provided value for the 'code' parameter is not valid.",
+    "A code mockidp never issued, or one issued to another client.",
+)
+CODE_OTHER_TENANT = ErrorSpec(
+    700005, "invalid_grant", 400,
+    "Provided Authorization Code is intended to use against other tenant, thus rejected.",
+    "Code redeemed at another tenant's endpoint.",
+    evidence="D",
+)
+PKCE_MISMATCH = ErrorSpec(
+    501481, "invalid_grant", 400,
+    "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+    "code_verifier missing or wrong for a code issued with a challenge.",
+)
+SPA_NEEDS_CROSS_ORIGIN = ErrorSpec(
+    9002327, "invalid_request", 400,
+    "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
+    "A code or refresh token of an 'spa' redirect URI redeemed without an Origin header.",
+)
+REFRESH_TOKEN_INACTIVE = ErrorSpec(
+    700082, "invalid_grant", 400,
+    "The refresh token has expired due to inactivity.\u00a0The token was issued on {issued} and was inactive for "
+    "90.00:00:00.",
+    "Refresh token unused for 90 days (the window slides with each use).",
+)
+SPA_REFRESH_TOKEN_EXPIRED = ErrorSpec(
+    700084, "invalid_grant", 400,
+    "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of "
+    "1.00:00:00, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to "
+    "the sign in page. The token was issued on {issued}.",
+    "SPA refresh token older than 24 hours, counted from the sign-in.",
+    evidence="D",
+)
+GRANT_REVOKED = ErrorSpec(
+    50173, "invalid_grant", 400,
+    "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have "
+    "changed or reset their password. The grant was issued on '{issued}' and the TokensValidFrom date (before "
+    "which tokens are not valid) for this user is '{valid_from}'.",
+    "Refresh token issued before the user's sign-in sessions were revoked (`mockidp revoke`).",
+)
+
 # --- instance discovery --------------------------------------------------------------------------
 UNKNOWN_INSTANCE = ErrorSpec(
     50049, "invalid_instance", 400,
@@ -269,3 +438,7 @@ SERVER_ERROR = ErrorSpec(
 
 def all_entries() -> list[ErrorSpec]:
     return [v for v in globals().values() if isinstance(v, ErrorSpec)]
+
+
+def entry(code: int) -> ErrorSpec:
+    return next(e for e in all_entries() if e.code == code)

@@ -13,10 +13,12 @@ from mockidp.errors.catalogue import ErrorSpec
 
 
 class AadstsError(Exception):
-    def __init__(self, spec: ErrorSpec, *, suberror: str | None = None, **params: Any) -> None:
+    def __init__(self, spec: ErrorSpec, *, suberror: str | None = None, error: str | None = None,
+                 **params: Any) -> None:
         self.spec = spec
         self.params = params
         self.suberror = suberror
+        self.error = error  # another OAuth `error` value the catalogue entry documents for this context
         super().__init__(f"AADSTS{spec.code}")
 
     @property
@@ -38,13 +40,13 @@ def render_envelope(err: AadstsError, ctx: ErrorContext) -> dict[str, Any]:
     """Entra's error body, keys in Entra's order (single-space separators, as served since late 2023)."""
     ts = entra_timestamp(ctx.now)
     spec = err.spec
-    error = spec.token_error if (ctx.at_token_endpoint and spec.token_error) else spec.error
+    error = oauth_error(err, at_token_endpoint=ctx.at_token_endpoint)
     body: dict[str, Any] = {
         "error": error,
         "error_description": (
             f"{err.message} Trace ID: {ctx.trace_id} Correlation ID: {ctx.correlation_id} Timestamp: {ts}"
         ),
-        "error_codes": [spec.code],
+        "error_codes": [spec.code, *spec.extra_codes],
         "timestamp": ts,
         "trace_id": ctx.trace_id,
         "correlation_id": ctx.correlation_id,
@@ -53,3 +55,8 @@ def render_envelope(err: AadstsError, ctx: ErrorContext) -> dict[str, Any]:
     if err.suberror:
         body["suberror"] = err.suberror
     return body
+
+
+def oauth_error(err: AadstsError, *, at_token_endpoint: bool) -> str:
+    spec = err.spec
+    return err.error or (spec.token_error if (at_token_endpoint and spec.token_error) else spec.error)

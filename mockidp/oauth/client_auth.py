@@ -11,6 +11,7 @@ import binascii
 import hmac
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,8 +61,9 @@ def find_client(
 
 def authenticate_client(
     directory: Directory, tenant: TenantRef, req: TokenRequest, *, client_id: str, now: float,
-    missing_credential: ErrorSpec,
+    missing_credential: ErrorSpec, public_allowed: Callable[[ApplicationRecord], bool] = lambda _: False,
 ) -> Client:
+    """public_allowed: whether this grant, for this app, may go without a credential (public client flows)."""
     app, sp = find_client(directory, tenant, client_id)
     params = req.params
     body_secret = params.get("client_secret")
@@ -72,11 +74,11 @@ def authenticate_client(
     secret = body_secret or basic_secret
     if secret and assertion:
         raise AadstsError(catalogue.MALFORMED_REQUEST)
-    if app.is_public:
-        if secret or assertion:
-            raise AadstsError(catalogue.PUBLIC_CLIENT_WITH_CREDENTIAL)
-        raise AadstsError(missing_credential)  # the grants of this issue all need a confidential client
+    if app.is_public and (secret or assertion):
+        raise AadstsError(catalogue.PUBLIC_CLIENT_WITH_CREDENTIAL)
     if not secret and not assertion:
+        if public_allowed(app):
+            return Client(app, sp, "0")
         raise AadstsError(missing_credential)
     if req.origin_header:
         # "Client credentials are refused in every flow when an Origin header is present."

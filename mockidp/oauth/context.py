@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mockidp.clock import Clock, IdFactory
+from mockidp.directory.artefacts import Artefacts
 from mockidp.directory.snapshot import Directory
 from mockidp.tokens.issuer import TokenIssuer
 
@@ -16,6 +17,7 @@ class Services:
     issuer: TokenIssuer
     clock: Clock
     ids: IdFactory
+    artefacts: Artefacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class TokenRequest:
     params: Mapping[str, str]
     basic: BasicCredentials | None = None
     origin_header: str | None = None
+    client_ip: str | None = None
 
     def endpoint_url(self, segment: str) -> str:
         path = "oauth2/v2.0/token" if self.version == 2 else "oauth2/token"

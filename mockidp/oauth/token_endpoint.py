@@ -1,5 +1,5 @@
-"""The token endpoint: one pipeline, numbered steps (entra-wire.md §13.5). Grants fill in step 5;
-none can skip tenant resolution, client authentication or the assignment rules."""
+"""The token endpoint: one pipeline, numbered steps (entra-wire.md §13.5). Grants fill in their
+hooks; none can skip tenant resolution, client authentication or the rules of step 5."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from mockidp.oauth.grants import GRANTS
 from mockidp.oauth.grants.base import GrantInput
 from mockidp.oauth.responses import app_only_response
 from mockidp.oauth.tenants import resolve_tenant
+from mockidp.oauth.user_tokens import UserOutcome, mint_user_tokens
 
 
 def token(req: TokenRequest, services: Services) -> dict[str, Any]:
     # 1. resolve the tenant of the path (90002, 900023)
-    tenant = resolve_tenant(services.directory, req.tenant_segment)
+    path_tenant = resolve_tenant(services.directory, req.tenant_segment)
     params = req.params
     # 2. parameters every grant needs, then the grant's own (900144, 901002, 70003)
     grant_type = params.get("grant_type")
@@ -33,15 +34,19 @@ def token(req: TokenRequest, services: Services) -> dict[str, Any]:
     for name in grant.required(req.version):
         if name not in params:
             raise AadstsError(catalogue.MISSING_PARAMETER, name=name)
-    # 3. where the grant may be used (9001023, 50059)
-    grant.check_tenant(tenant)
-    # 4. identify and authenticate the client (700016, 7000112, 7000215, 700027, ...)
+    # 3. the tenant the grant acts in, and its artefact (9001023, 50059, 700005, unknown code or token)
+    located = grant.locate(req, path_tenant, services)
+    # 4. identify and authenticate the client (700016, 7000112, 7000215, 700027, 7000218, ...)
     client = authenticate_client(
-        services.directory, tenant, req, client_id=client_id, now=services.clock.now(),
-        missing_credential=grant.missing_credential,
+        services.directory, located.tenant, req, client_id=client_id, now=services.clock.now(),
+        missing_credential=grant.missing_credential, public_allowed=lambda app: grant.public_allowed(app, located),
     )
-    # 5. the grant decides: resource, roles, scopes (500011, 1002012, 501051, ...)
-    auth = grant.authorize(GrantInput(req, tenant, client, services))
+    # 5. the grant decides: user, resource, scopes, roles, consent and assignment rules
+    outcome = grant.authorize(GrantInput(req, located.tenant, client, services, located.artefact))
     # 6. mint with the resource's token version; shape the body with the endpoint's version
-    issued = services.issuer.access_token(auth, origin=req.origin)
+    if isinstance(outcome, UserOutcome):
+        return mint_user_tokens(services, outcome=outcome, tenant=located.tenant, client=client, origin=req.origin,
+                                endpoint_version=req.version, want_client_info=params.get("client_info") == "1",
+                                ipaddr=req.client_ip)
+    issued = services.issuer.access_token(outcome, origin=req.origin)
     return app_only_response(issued, version=req.version, resource=params.get("resource"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mockidp.tokens.model import Authorization
+from mockidp.tokens.model import Authorization, UserIdentity
 
 BACKDATE_SECONDS = 300  # Entra back-dates iat/nbf by 5 minutes for clock skew
 
@@ -77,5 +77,68 @@ def access_token_claims(
             rest["wids"] = list(user.wids)
         if user.sid and v2:
             rest["sid"] = user.sid
+    head.update(sorted(rest.items()))
+    return head
+
+
+@dataclass(frozen=True, slots=True)
+class IdTokenInput:
+    """What an ID token says (entra-wire.md §8): aud is the client; the version is the endpoint's."""
+
+    tenant_id: str
+    client_id: str
+    user: UserIdentity
+    resource_app_id: str
+    nonce: str | None = None
+    profile: bool = True
+    email: bool = False
+    c_hash: str | None = None
+    at_hash: str | None = None
+    roles: tuple[str, ...] = ()
+
+
+def id_token_claims(
+    idt: IdTokenInput, *, version: int, origin: str, now: int, expires: int, opaque: Opaque,
+) -> dict[str, Any]:
+    user = idt.user
+    v2 = version == 2
+    head: dict[str, Any] = {
+        "aud": idt.client_id,
+        "iss": v2_issuer(origin, idt.tenant_id) if v2 else v1_issuer(idt.tenant_id),
+        "iat": now - BACKDATE_SECONDS,
+        "nbf": now - BACKDATE_SECONDS,
+        "exp": expires,
+    }
+    rest: dict[str, Any] = {"oid": user.oid, "rh": opaque.rh, "sub": user.pairwise_sub, "tid": idt.tenant_id,
+                            "uti": opaque.uti, "ver": "2.0" if v2 else "1.0"}
+    if v2:
+        rest["aio"] = opaque.aio
+        if idt.profile:
+            rest["name"] = user.name
+            rest["preferred_username"] = user.upn
+        if user.sid:
+            rest["sid"] = user.sid
+    else:
+        rest.update(amr=list(user.amr), name=user.name, unique_name=user.upn, upn=user.upn)
+        if user.ipaddr:
+            rest["ipaddr"] = user.ipaddr
+        if user.given_name:
+            rest["given_name"] = user.given_name
+        if user.family_name:
+            rest["family_name"] = user.family_name
+    if idt.email and user.email:
+        rest["email"] = user.email
+    if idt.nonce is not None:
+        rest["nonce"] = idt.nonce
+    if idt.c_hash:
+        rest["c_hash"] = idt.c_hash
+    if idt.at_hash:
+        rest["at_hash"] = idt.at_hash
+    if idt.roles:
+        rest["roles"] = list(idt.roles)
+    if user.groups is not None:
+        rest["groups"] = list(user.groups)
+    if user.wids:
+        rest["wids"] = list(user.wids)
     head.update(sorted(rest.items()))
     return head

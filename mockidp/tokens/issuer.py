@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from dataclasses import dataclass
 
 from mockidp.clock import Clock, IdFactory
-from mockidp.tokens.claims import Opaque, access_token_claims
+from mockidp.tokens.claims import IdTokenInput, Opaque, access_token_claims, id_token_claims
 from mockidp.tokens.keys import b64url
 from mockidp.tokens.model import Authorization
 from mockidp.tokens.signer import Signer
 
 APP_ONLY_LIFETIME = 3600  # client-credentials tokens: exactly one hour, expires_in 3599
+ID_TOKEN_LIFETIME = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +35,32 @@ class TokenIssuer:
         self.clock = clock
         self.ids = ids
 
-    def _opaque(self, auth: Authorization) -> Opaque:
-        rh_raw = b"\x01" + uuid.UUID(auth.tenant_id).bytes_le + uuid.UUID(auth.resource_app_id).bytes_le + b"\x00"
+    def _opaque(self, tenant_id: str, resource_app_id: str, version: int) -> Opaque:
+        rh_raw = b"\x01" + uuid.UUID(tenant_id).bytes_le + uuid.UUID(resource_app_id).bytes_le + b"\x00"
         return Opaque(
             aio=base64.b64encode(self.ids.token_bytes(51)).decode(),
             uti=b64url(self.ids.token_bytes(16)),
-            rh=f"{auth.version - 1}.{b64url(rh_raw)}.",
+            rh=f"{version - 1}.{b64url(rh_raw)}.",
         )
+
+    def user_lifetime(self) -> int:
+        """Delegated access tokens live a random 60-90 minutes, as Entra's do."""
+        return 3600 + int.from_bytes(self.ids.token_bytes(2), "big") % 1801
+
+    def id_token(self, idt: IdTokenInput, *, version: int, origin: str) -> str:
+        now = int(self.clock.now())
+        claims = id_token_claims(idt, version=version, origin=origin, now=now, expires=now + ID_TOKEN_LIFETIME,
+                                 opaque=self._opaque(idt.tenant_id, idt.resource_app_id, version))
+        return self.signer.sign(self.signer.header(with_x5t=version == 1), claims)
+
+    @staticmethod
+    def half_hash(value: str) -> str:
+        """at_hash / c_hash: left half of SHA-256, base64url (OIDC Core 3.3.2.11)."""
+        return b64url(hashlib.sha256(value.encode()).digest()[:16])
 
     def access_token(self, auth: Authorization, *, origin: str, lifetime: int = APP_ONLY_LIFETIME) -> IssuedToken:
         now = int(self.clock.now())
-        claims = access_token_claims(auth, origin=origin, now=now, expires=now + lifetime, opaque=self._opaque(auth))
+        opaque = self._opaque(auth.tenant_id, auth.resource_app_id, auth.version)
+        claims = access_token_claims(auth, origin=origin, now=now, expires=now + lifetime, opaque=opaque)
         jwt = self.signer.sign(self.signer.header(with_x5t=auth.version == 1), claims)
         return IssuedToken(jwt, now, claims["nbf"], claims["exp"])

@@ -1,10 +1,11 @@
 """One module per grant; GRANTS maps grant_type to it."""
 
-from mockidp.oauth.grants import client_credentials
+from mockidp.oauth.grants import authorization_code, client_credentials, password, refresh_token
 from mockidp.oauth.grants.base import Grant
 
 GRANTS: dict[str, Grant] = {
-    client_credentials.GRANT.grant_type: client_credentials.GRANT,
+    g.grant_type: g
+    for g in (client_credentials.GRANT, authorization_code.GRANT, refresh_token.GRANT, password.GRANT)
 }
 
 __all__ = ["GRANTS", "Grant"]

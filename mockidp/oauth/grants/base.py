@@ -1,16 +1,28 @@
-"""What a grant declares: its parameters, where it may be used, and its decision hook."""
+"""What a grant declares: its parameters, where it may be used, whether public clients may use it,
+and its decision hook. The pipeline (token_endpoint.py) runs the shared steps around them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.errors.catalogue import ErrorSpec
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.tokens.model import Authorization
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """The tenant a grant acts in, and the artefact (code, refresh token, ...) it found there."""
+
+    tenant: TenantRef
+    artefact: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +31,20 @@ class GrantInput:
     tenant: TenantRef
     client: Client
     services: Services
+    artefact: Any = None
+
+
+def specific_tenant(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
+    """App-only and password grants need a tenant the request names (9001023 / 50059)."""
+    if tenant.kind in ("common", "consumers"):
+        raise AadstsError(catalogue.GRANT_NOT_ON_COMMON)
+    if tenant.kind == "organizations":
+        raise AadstsError(catalogue.NO_TENANT_INFORMATION)
+    return Located(tenant)
+
+
+def never_public(app: ApplicationRecord, located: Located) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +53,9 @@ class Grant:
     parameters_v1: tuple[str, ...]  # required besides grant_type and client_id
     parameters_v2: tuple[str, ...]
     missing_credential: ErrorSpec
-    authorize: Callable[[GrantInput], Authorization]
+    authorize: Callable[[GrantInput], Authorization | UserOutcome]
+    locate: Callable[[TokenRequest, TenantRef, Services], Located] = specific_tenant
+    public_allowed: Callable[[ApplicationRecord, Located], bool] = never_public
 
     def required(self, version: int) -> tuple[str, ...]:
         return self.parameters_v2 if version == 2 else self.parameters_v1
-
-    def check_tenant(self, tenant: TenantRef) -> None:
-        """App-only and password grants need a tenant the request names (9001023 / 50059)."""
-        if tenant.kind in ("common", "consumers"):
-            raise AadstsError(catalogue.GRANT_NOT_ON_COMMON)
-        if tenant.kind == "organizations":
-            raise AadstsError(catalogue.NO_TENANT_INFORMATION)

@@ -31,6 +31,7 @@ async def _token(request: Request, tenant: str, version: int) -> Response:
     req = TokenRequest(
         tenant_segment=tenant, version=version, origin=rt.origin(request), params=params,
         basic=BasicCredentials(*basic) if basic else None, origin_header=request.headers.get("origin"),
+        client_ip=request.client.host if request.client else None,
     )
     return token_success(rt, token(req, rt.services))
 

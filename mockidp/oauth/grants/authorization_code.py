@@ -1,0 +1,84 @@
+"""authorization_code (+PKCE): redeem a code from /authorize (entra-wire.md §9.4).
+
+Single use (54005) by one conditional UPDATE; 10-minute lifetime (70008); bound to the client
+(70000), the tenant (700005), the redirect URI (70002/50011) and the PKCE challenge (501481).
+"""
+
+from __future__ import annotations
+
+from mockidp.directory.artefacts import CodeRecord
+from mockidp.directory.model import ApplicationRecord
+from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth.context import Services, TokenRequest
+from mockidp.oauth.delegated import decide, require_consent
+from mockidp.oauth.grants.base import Grant, GrantInput, Located
+from mockidp.oauth.pkce import verifier_matches
+from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.user_tokens import SignIn, UserOutcome
+from mockidp.oauth.users import check_enabled
+
+CODE_LIFETIME = 600
+
+
+def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
+    record = services.artefacts.code(req.params["code"])
+    if record is None:
+        raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")
+    if tenant.tenant is not None and tenant.tenant.id != record.tenant_id:
+        raise AadstsError(catalogue.CODE_OTHER_TENANT)
+    home = services.directory.tenants[record.tenant_id]
+    return Located(TenantRef(home.id, "tenant", home), record)
+
+
+def public_allowed(app: ApplicationRecord, located: Located) -> bool:
+    """Public clients redeem codes of their public and SPA redirect URIs; web URIs need a credential."""
+    record: CodeRecord = located.artefact
+    return record.data.get("redirect_type") in ("public", "spa")
+
+
+def check_origin(req: TokenRequest, spa: bool) -> None:
+    if spa and not req.origin_header:
+        raise AadstsError(catalogue.SPA_NEEDS_CROSS_ORIGIN)
+    if req.origin_header and not spa:
+        raise AadstsError(catalogue.CROSS_ORIGIN_REDEMPTION, origin=req.origin_header[:256])
+
+
+def authorize(g: GrantInput) -> UserOutcome:
+    record: CodeRecord = g.artefact
+    params, services = g.req.params, g.services
+    now = services.clock.now()
+    if record.client_id != g.client.app.app_id:
+        raise AadstsError(catalogue.INVALID_CODE)
+    if record.consumed_at is not None:
+        raise AadstsError(catalogue.CODE_REDEEMED)
+    if now >= record.expires_at:
+        raise AadstsError(catalogue.CODE_EXPIRED)
+    if params["redirect_uri"] != record.redirect_uri:
+        raise AadstsError(catalogue.REDIRECT_URI_CHANGED, token_uri=params["redirect_uri"][:512],
+                          authorize_uri=record.redirect_uri)
+    challenge = record.data.get("code_challenge")
+    if challenge and not verifier_matches(params.get("code_verifier"), challenge, record.data["code_challenge_method"]):
+        raise AadstsError(catalogue.PKCE_MISMATCH)
+    spa = record.data.get("redirect_type") == "spa"
+    check_origin(g.req, spa)
+    user = services.directory.users[record.user_id]
+    check_enabled(user)
+    scope = params.get("scope") or record.data.get("scope", "")
+    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
+                   client_sp=g.client.sp, user=user, scopes=scope.split(),
+                   resource_param=params.get("resource") or record.data.get("resource"))
+    require_consent(grant, g.client.app)
+    if not services.artefacts.consume_code(params["code"], now=now):
+        raise AadstsError(catalogue.CODE_REDEEMED)  # lost the race to a parallel redemption
+    return UserOutcome(user, grant, SignIn.from_data(record.data), scope, nonce=record.data.get("nonce"), spa=spa)
+
+
+GRANT = Grant(
+    grant_type="authorization_code",
+    parameters_v1=("code", "redirect_uri"),
+    parameters_v2=("code", "redirect_uri", "scope"),
+    missing_credential=catalogue.CREDENTIAL_REQUIRED,
+    authorize=authorize,
+    locate=locate,
+    public_allowed=public_allowed,
+)

@@ -1,0 +1,51 @@
+"""password (ROPC): the user's name and password posted by the app (entra-wire.md §9.6).
+
+Tenant-specific or /organizations only (9001023 on /common and /consumers); public clients need
+isFallbackPublicClient, confidential ones their credential (7000218)."""
+
+from __future__ import annotations
+
+from mockidp.directory.model import ApplicationRecord
+from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth.context import Services, TokenRequest
+from mockidp.oauth.delegated import decide, require_consent
+from mockidp.oauth.grants.base import Grant, GrantInput, Located
+from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.user_tokens import SignIn, UserOutcome
+from mockidp.oauth.users import check_assignment, check_password, find_user
+
+
+def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
+    if tenant.kind in ("common", "consumers"):
+        raise AadstsError(catalogue.GRANT_NOT_ON_COMMON)
+    if tenant.tenant is not None:
+        return Located(tenant)
+    user, home = find_user(services.directory, tenant, req.params["username"])  # /organizations
+    return Located(TenantRef(home.id, "tenant", home), user)
+
+
+def public_allowed(app: ApplicationRecord, located: Located) -> bool:
+    return app.is_fallback_public_client
+
+
+def authorize(g: GrantInput) -> UserOutcome:
+    services, params = g.services, g.req.params
+    user, _ = find_user(services.directory, g.tenant, params["username"], client=g.client.app)
+    check_password(services.artefacts, user, params["password"])
+    check_assignment(services.directory, g.client.app, g.client.sp, user)
+    scope = params.get("scope", "")
+    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
+                   client_sp=g.client.sp, user=user, scopes=scope.split(), resource_param=params.get("resource"))
+    require_consent(grant, g.client.app)
+    return UserOutcome(user, grant, SignIn(None, ("pwd",), services.clock.now()), scope)
+
+
+GRANT = Grant(
+    grant_type="password",
+    parameters_v1=("username", "password"),
+    parameters_v2=("username", "password", "scope"),
+    missing_credential=catalogue.CREDENTIAL_REQUIRED,
+    authorize=authorize,
+    locate=locate,
+    public_allowed=public_allowed,
+)

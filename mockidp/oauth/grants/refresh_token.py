@@ -1,0 +1,74 @@
+"""refresh_token: Entra's rules (entra-wire.md §9.5). Multi-resource; rotated on every use while the
+old token stays valid; 90 days of inactivity (700082), 24 h fixed for SPAs (700084); refused after an
+admin revoke (50173)."""
+
+from __future__ import annotations
+
+from mockidp.clock import entra_instant
+from mockidp.directory.artefacts import RefreshRecord
+from mockidp.directory.model import ApplicationRecord
+from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth.context import Services, TokenRequest
+from mockidp.oauth.delegated import decide, require_consent
+from mockidp.oauth.grants.authorization_code import check_origin
+from mockidp.oauth.grants.base import Grant, GrantInput, Located
+from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.user_tokens import SignIn, UserOutcome
+from mockidp.oauth.users import check_enabled
+
+INACTIVITY_LIMIT = 90 * 24 * 3600
+SPA_LIFETIME = 24 * 3600
+
+
+def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
+    record = services.artefacts.refresh_token(req.params["refresh_token"])
+    if record is None:
+        raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")
+    home = services.directory.tenants.get(record.tenant_id)
+    if home is None or (tenant.tenant is not None and tenant.tenant.id != home.id):
+        raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")  # not a token of this tenant
+    return Located(TenantRef(home.id, "tenant", home), record)
+
+
+def public_allowed(app: ApplicationRecord, located: Located) -> bool:
+    record: RefreshRecord = located.artefact
+    return bool(record.data.get("public"))
+
+
+def authorize(g: GrantInput) -> UserOutcome:
+    record: RefreshRecord = g.artefact
+    services, params = g.services, g.req.params
+    now = services.clock.now()
+    if record.client_id != g.client.app.app_id:
+        raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")
+    if record.spa and now - record.issued_at > SPA_LIFETIME:
+        raise AadstsError(catalogue.SPA_REFRESH_TOKEN_EXPIRED, issued=entra_instant(record.issued_at))
+    if now - record.last_used_at > INACTIVITY_LIMIT:
+        raise AadstsError(catalogue.REFRESH_TOKEN_INACTIVE, issued=entra_instant(record.issued_at))
+    valid_from = services.artefacts.tokens_valid_from(record.user_id)
+    if valid_from is not None and record.issued_at < valid_from:
+        raise AadstsError(catalogue.GRANT_REVOKED, issued=entra_instant(record.issued_at),
+                          valid_from=entra_instant(valid_from))
+    check_origin(g.req, record.spa)
+    user = services.directory.users.get(record.user_id)
+    if user is None:
+        raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")  # the user left the seed
+    check_enabled(user)
+    scope = params.get("scope") or record.data.get("scope", "")
+    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
+                   client_sp=g.client.sp, user=user, scopes=scope.split(), resource_param=params.get("resource"))
+    require_consent(grant, g.client.app)
+    services.artefacts.touch_refresh_token(params["refresh_token"], now=now)
+    return UserOutcome(user, grant, SignIn.from_data(record.data), scope, spa=record.spa,
+                       chain_issued_at=record.issued_at)
+
+
+GRANT = Grant(
+    grant_type="refresh_token",
+    parameters_v1=("refresh_token",),
+    parameters_v2=("refresh_token",),
+    missing_credential=catalogue.CREDENTIAL_REQUIRED,
+    authorize=authorize,
+    locate=locate,
+    public_allowed=public_allowed,
+)

@@ -1,0 +1,102 @@
+"""Minting for users: access token (the resource's version), ID token (the endpoint's version),
+refresh token (stored hashed) and client_info, shaped per endpoint version (entra-wire.md §9.4)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mockidp.directory.model import UserRecord
+from mockidp.oauth.client_auth import Client
+from mockidp.oauth.context import Services
+from mockidp.oauth.delegated import DelegatedGrant, identity
+from mockidp.oauth.tenants import TenantRef
+from mockidp.tokens.claims import IdTokenInput
+from mockidp.tokens.keys import b64url
+from mockidp.tokens.model import Authorization
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """How and when the user authenticated; carried by codes, refresh tokens and device codes."""
+
+    sid: str | None
+    amr: tuple[str, ...]
+    auth_time: float
+
+    def to_data(self) -> dict[str, Any]:
+        return {"sid": self.sid, "amr": list(self.amr), "auth_time": self.auth_time}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> SignIn:
+        return cls(data.get("sid"), tuple(data.get("amr") or ("pwd",)), float(data.get("auth_time") or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class UserOutcome:
+    """What a user grant decided; the pipeline mints it."""
+
+    user: UserRecord
+    grant: DelegatedGrant
+    sign_in: SignIn
+    requested_scope: str  # as asked (kept with the refresh token)
+    nonce: str | None = None
+    spa: bool = False
+    chain_issued_at: float | None = None  # first sign-in of a refresh-token chain
+    with_refresh_token: bool = True
+    with_id_token: bool = True
+
+
+def client_info(user: UserRecord) -> str:
+    raw = json.dumps({"uid": user.id, "utid": user.tenant_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def new_secret_value(services: Services) -> str:
+    """Codes, refresh tokens, device codes: 256 random bits from `secrets` (sequenced in tests)."""
+    return b64url(services.ids.token_bytes(32))
+
+
+def mint_user_tokens(services: Services, *, outcome: UserOutcome, tenant: TenantRef, client: Client, origin: str,
+                     endpoint_version: int, want_client_info: bool, ipaddr: str | None) -> dict[str, Any]:
+    assert tenant.tenant is not None
+    directory, issuer = services.directory, services.issuer
+    user, grant, sign_in = outcome.user, outcome.grant, outcome.sign_in
+    resource_app = grant.resource.app
+    who = identity(directory, user, client_id=client.app.app_id, resource_app=resource_app, sid=sign_in.sid,
+                   amr=sign_in.amr, ipaddr=ipaddr)
+    auth = Authorization(
+        tenant_id=tenant.tenant.id, client_app_id=client.app.app_id, client_acr=client.acr,
+        resource_app_id=resource_app.app_id, audience=grant.resource.identifier,
+        version=resource_app.access_token_version, subject_id=user.id, roles=grant.roles, scopes=grant.scp, user=who,
+    )
+    access = issuer.access_token(auth, origin=origin, lifetime=issuer.user_lifetime())
+    body: dict[str, Any] = {"token_type": "Bearer"}
+    if endpoint_version == 2:
+        body.update(scope=grant.response_scope, expires_in=access.expires_in, ext_expires_in=access.expires_in,
+                    access_token=access.jwt)
+    else:
+        body.update(scope=" ".join(grant.scp), expires_in=str(access.expires_in),
+                    ext_expires_in=str(access.expires_in), expires_on=str(access.expires),
+                    not_before=str(access.not_before), resource=grant.resource.identifier, access_token=access.jwt)
+    # v2 gives a refresh token for offline_access; v1 always does for user grants.
+    if outcome.with_refresh_token and ("offline_access" in grant.oidc or endpoint_version == 1):
+        token = new_secret_value(services)
+        services.artefacts.save_refresh_token(
+            token, tenant_id=tenant.tenant.id, client_id=client.app.app_id, user_id=user.id,
+            now=services.clock.now(), spa=outcome.spa, issued_at=outcome.chain_issued_at or sign_in.auth_time,
+            data={**sign_in.to_data(), "public": client.acr == "0", "scope": outcome.requested_scope},
+        )
+        body["refresh_token"] = token
+    if outcome.with_id_token and "openid" in grant.oidc:
+        id_who = identity(directory, user, client_id=client.app.app_id, resource_app=client.app, sid=sign_in.sid,
+                          amr=sign_in.amr, ipaddr=ipaddr)
+        body["id_token"] = issuer.id_token(
+            IdTokenInput(tenant.tenant.id, client.app.app_id, id_who, client.app.app_id, nonce=outcome.nonce,
+                         profile="profile" in grant.oidc or endpoint_version == 1, email="email" in grant.oidc),
+            version=endpoint_version, origin=origin)
+    if want_client_info and endpoint_version == 2:
+        body["client_info"] = client_info(user)
+    return body
