@@ -23,8 +23,9 @@ from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.keys import load_or_create_signing_key
 from mockidp.tokens.signer import Signer
 from mockidp.web import errors
-from mockidp.web.routes import admin, discovery, instance, token
+from mockidp.web.routes import admin, device, discovery, instance, logout, signin, token
 from mockidp.web.runtime import Runtime
+from mockidp.web.sealing import Sealer, load_or_create_secret
 
 log = logging.getLogger("mockidp")
 
@@ -48,6 +49,7 @@ def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
     """Once per start, before workers fork: data dir, keys, CA, seed validated and stored whole."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     load_or_create_signing_key(settings.data_dir)
+    load_or_create_secret(settings.data_dir)
     if settings.tls:
         ensure_server_certificate(settings.data_dir, server_names(settings))
     store = Store(make_engine(settings.resolved_database_url))
@@ -70,9 +72,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         ensure_ca(settings.data_dir)
     hosts = {"localhost", "127.0.0.1", *(n.lower() for n in server_names(settings))}
     app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.runtime = Runtime(settings, services, key.public_jwk(), ca_path if ca_path.exists() else None, hosts)
+    sealer = Sealer(load_or_create_secret(settings.data_dir))
+    app.state.runtime = Runtime(settings, services, key.public_jwk(), ca_path if ca_path.exists() else None, hosts,
+                                sealer)
     errors.install(app)
-    for module in (admin, instance, discovery, token):
+    for module in (admin, instance, discovery, token, signin, device, logout):
         app.include_router(module.router)
     return app
 

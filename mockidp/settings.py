@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="Log one line per request (never bodies).")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted.")
     log_level: str = Field("info", description="Python log level.")
+    device_code_interval: int = Field(5, ge=1, le=60, description="Polling interval the devicecode endpoint asks for.")
 
     @field_validator("seed", "hostnames", mode="before")
     @classmethod
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
             "MOCKIDP_DATA_DIR": str(self.data_dir.resolve()), "MOCKIDP_DATABASE_URL": self.resolved_database_url,
             "MOCKIDP_WORKERS": str(self.workers), "MOCKIDP_ACCESS_LOG": str(self.access_log).lower(),
             "MOCKIDP_MAX_BODY_BYTES": str(self.max_body_bytes), "MOCKIDP_LOG_LEVEL": self.log_level,
+            "MOCKIDP_DEVICE_CODE_INTERVAL": str(self.device_code_interval),
             "MOCKIDP_SEED": ",".join(str(p.resolve()) for p in self.seed),
             "MOCKIDP_HOSTNAMES": ",".join(self.hostnames),
         }

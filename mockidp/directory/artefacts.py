@@ -138,6 +138,10 @@ class Artefacts:
         with Session(self.engine) as s:
             return self._device(s.get(t.DeviceCodeRow, digest(device_code)))
 
+    def device_by_code_hash(self, device_code_hash: str) -> DeviceRecord | None:
+        with Session(self.engine) as s:
+            return self._device(s.get(t.DeviceCodeRow, device_code_hash))
+
     def device_by_user_code(self, user_code: str) -> DeviceRecord | None:
         with Session(self.engine) as s:
             return self._device(s.exec(select(t.DeviceCodeRow).where(t.DeviceCodeRow.user_code == user_code)).first())

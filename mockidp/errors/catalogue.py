@@ -299,7 +299,8 @@ CONSENT_REQUIRED = ErrorSpec(
 CONSENT_DECLINED = ErrorSpec(
     65004, "access_denied", 400,
     "User declined to consent to access the app.",
-    "The user pressed Cancel on the consent page.",
+    "The user pressed Cancel on the consent page (authorize: access_denied). A device-code poll after the user "
+    "declined answers this code with error authorization_declined (the code there is inferred).",
 )
 LOGIN_REQUIRED = ErrorSpec(
     50058, "login_required", 400,
@@ -313,14 +314,18 @@ UNREGISTERED_REDIRECT_URI = ErrorSpec(
     "in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
     "Authorize with a redirect_uri the app did not register: shown on the error page, never redirected.",
 )
-REDIRECT_URI_CHANGED = ErrorSpec(
+CREDENTIALS_NOT_VALIDATED = ErrorSpec(
     70002, "invalid_client", 401,
-    "Error validating credentials. AADSTS50011: The reply address '{token_uri}' does not match the reply address "
-    "'{authorize_uri}' provided when requesting Authorization code.",
-    "Code redeemed with another redirect_uri than the one authorized (legacy wrapped form; current wording "
-    "not captured).",
-    extra_codes=(50011,),
+    "Error validating credentials. {detail}",
+    "Entra's legacy wrapper, used for two cases whose current wording is not captured: a code redeemed with "
+    "another redirect_uri than authorized (detail = AADSTS50011 ..., error_codes [70002, 50011]), and HTTP Basic "
+    "credentials naming another client than the client_id parameter (an inferred choice).",
 )
+REDIRECT_URI_CHANGED_DETAIL = (
+    "AADSTS50011: The reply address '{token_uri}' does not match the reply address '{authorize_uri}' provided "
+    "when requesting Authorization code."
+)
+BASIC_CLIENT_MISMATCH_DETAIL = "The client_id in the Authorization header does not match the 'client_id' parameter."
 NO_REPLY_ADDRESS = ErrorSpec(
     500113, "invalid_request", 400,
     "No reply address is registered for the application.",
@@ -412,6 +417,76 @@ GRANT_REVOKED = ErrorSpec(
     "changed or reset their password. The grant was issued on '{issued}' and the TokensValidFrom date (before "
     "which tokens are not valid) for this user is '{valid_from}'.",
     "Refresh token issued before the user's sign-in sessions were revoked (`mockidp revoke`).",
+)
+
+# --- device code --------------------------------------------------------------------------------
+AUTHORIZATION_PENDING = ErrorSpec(
+    70016, "authorization_pending", 400,
+    "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+    "Device code polled before the user finished signing in. Entra answers this, never slow_down.",
+)
+DEVICE_CODE_EXPIRED = ErrorSpec(
+    70020, "expired_token", 400,
+    "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+    "Device code polled after its 15 minutes (code number of medium confidence).",
+)
+BAD_VERIFICATION_CODE = ErrorSpec(
+    70018, "bad_verification_code", 400,
+    "Invalid verification code due to User typing in wrong user code for device code flow.",
+    "A user code nobody issued (device page), or a device_code the poll does not know, was redeemed already or "
+    "belongs to another client. `error` inferred.",
+    evidence="D",
+)
+EMPTY_USER_CODE = ErrorSpec(
+    90119, "invalid_request", 400,
+    "The user code is null or empty.",
+    "Device page submitted without a code.",
+    evidence="D",
+)
+DEVICE_CODE_DECIDED = ErrorSpec(
+    90120, "invalid_request", 400,
+    "The request was already authorized or declined.",
+    "A user code entered again after its sign-in was completed.",
+    evidence="D",
+)
+# --- on-behalf-of --------------------------------------------------------------------------------
+OBO_INVALID_ASSERTION = ErrorSpec(
+    50013, "invalid_grant", 400,
+    "Assertion failed signature validation. [Reason - {reason}]",
+    "The OBO assertion is not a token mockidp signed (not a JWT, alg none or another algorithm, another key, "
+    "altered), or its tid is not the request's tenant. The reason is one of the variants below.",
+)
+# Variants of OBO_INVALID_ASSERTION's reason.
+OBO_KEY_NOT_FOUND = "The key was not found."  # V: a token signed with a key Entra does not hold
+OBO_SIGNATURE_MISMATCH = "The provided signature value did not match the expected signature value."  # V
+OBO_MALFORMED = "The token is malformed."  # I: Entra's reason for a non-JWT is not captured
+OBO_OTHER_TENANT = "The token issuer doesn't match the tenant of the request."  # I (doc: issuer mismatch)
+OBO_AUDIENCE_MISMATCH = ErrorSpec(
+    500131, "invalid_grant", 400,
+    "Assertion audience does not match the Client app presenting the assertion. The audience in the assertion "
+    "was '{aud}' and the expected audience is '{client_id}' or one of the Application Uris of this application "
+    "with App ID {client_id}({app_name}). The downstream client must request a token for the expected audience "
+    "(the application that made the OBO request) and this application should use that token as the assertion.",
+    "The OBO assertion's aud is not the calling app (v2 tokens: its appId; v1 tokens: its appId or one of its "
+    "identifierUris). The wording after the expected audience is of medium confidence.",
+)
+OBO_ASSERTION_EXPIRED = ErrorSpec(
+    500133, "invalid_grant", 400,
+    "Assertion is not within its valid time range. Ensure that the access token is not expired before using it "
+    "for user assertion, or request a new token. Current time: {now}, expiry time of assertion {expires}.",
+    "The OBO assertion's exp has passed, with no clock skew (Entra refused one 21 s late), or its nbf is ahead.",
+)
+OBO_ID_TOKEN = ErrorSpec(
+    240002, "invalid_grant", 400,
+    "Input id_token cannot be used as 'urn:ietf:params:oauth:grant-type:jwt-bearer' grant.",
+    "An ID token presented as the OBO assertion. Captured wording (the documentation has \"The id_token can't "
+    "be used as ...\").",
+)
+OBO_APP_ONLY = ErrorSpec(
+    7000114, "unauthorized_client", 400,
+    "Application '{app_id}' is not allowed to make application on-behalf-of calls.",
+    "An app-only (client credentials) token presented as the OBO assertion; app_id is the calling app. "
+    "HTTP status inferred from the other unauthorized_client entries.",
 )
 
 # --- instance discovery --------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from mockidp.errors.catalogue import ErrorSpec
 
 class AadstsError(Exception):
     def __init__(self, spec: ErrorSpec, *, suberror: str | None = None, error: str | None = None,
-                 **params: Any) -> None:
+                 extra_codes: tuple[int, ...] = (), **params: Any) -> None:
         self.spec = spec
+        self.extra_codes = extra_codes
         self.params = params
         self.suberror = suberror
         self.error = error  # another OAuth `error` value the catalogue entry documents for this context
@@ -46,7 +47,7 @@ def render_envelope(err: AadstsError, ctx: ErrorContext) -> dict[str, Any]:
         "error_description": (
             f"{err.message} Trace ID: {ctx.trace_id} Correlation ID: {ctx.correlation_id} Timestamp: {ts}"
         ),
-        "error_codes": [spec.code, *spec.extra_codes],
+        "error_codes": [spec.code, *spec.extra_codes, *err.extra_codes],
         "timestamp": ts,
         "trace_id": ctx.trace_id,
         "correlation_id": ctx.correlation_id,

@@ -66,6 +66,9 @@ def authenticate_client(
     """public_allowed: whether this grant, for this app, may go without a credential (public client flows)."""
     app, sp = find_client(directory, tenant, client_id)
     params = req.params
+    basic_id = canonical_guid(req.basic.client_id) if req.basic else None
+    if basic_id and "client_id" in params and basic_id != canonical_guid(params["client_id"]):
+        raise AadstsError(catalogue.CREDENTIALS_NOT_VALIDATED, detail=catalogue.BASIC_CLIENT_MISMATCH_DETAIL)
     body_secret = params.get("client_secret")
     basic_secret = req.basic.secret if req.basic else None
     assertion = params.get("client_assertion")

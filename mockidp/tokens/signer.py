@@ -1,4 +1,5 @@
-"""The one signer: every JWT mockidp issues is signed here, with the key parsed once."""
+"""The one signer: every JWT mockidp issues is signed here, with the key parsed once; and checked here
+when a client presents one back (the on-behalf-of assertion)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import json
 from typing import Any
 
 from joserfc import jws
+from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from mockidp.tokens.keys import SigningKey
 
 _ALGS = ["RS256"]
+
+
+class InvalidSignature(ValueError):
+    """The token was not signed by this signer's key (or is no JWS at all)."""
 
 
 class Signer:
@@ -27,3 +33,14 @@ class Signer:
     def sign(self, header: dict[str, str], claims: dict[str, Any]) -> str:
         payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
         return jws.serialize_compact(header, payload, self._key, algorithms=_ALGS)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a JWT this signer signed. RS256 only, so `alg: none` or HS256 never pass."""
+        try:
+            payload = jws.deserialize_compact(token, self._key, algorithms=_ALGS).payload
+            claims = json.loads(payload)
+        except (JoseError, ValueError, RecursionError):
+            raise InvalidSignature from None
+        if not isinstance(claims, dict):
+            raise InvalidSignature
+        return claims

@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from mockidp.oauth.context import Services
 from mockidp.settings import Settings
+from mockidp.web.sealing import Sealer
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
 _RENDER_CACHE_LIMIT = 2048
@@ -29,6 +30,7 @@ class Runtime:
     jwk: dict[str, Any]
     ca_path: Path | None
     served_hosts: set[str]
+    sealer: Sealer
     ready: bool = True
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
 

@@ -54,8 +54,9 @@ def authorize(g: GrantInput) -> UserOutcome:
     if now >= record.expires_at:
         raise AadstsError(catalogue.CODE_EXPIRED)
     if params["redirect_uri"] != record.redirect_uri:
-        raise AadstsError(catalogue.REDIRECT_URI_CHANGED, token_uri=params["redirect_uri"][:512],
-                          authorize_uri=record.redirect_uri)
+        detail = catalogue.REDIRECT_URI_CHANGED_DETAIL.format(token_uri=params["redirect_uri"][:512],
+                                                              authorize_uri=record.redirect_uri)
+        raise AadstsError(catalogue.CREDENTIALS_NOT_VALIDATED, detail=detail, extra_codes=(50011,))
     challenge = record.data.get("code_challenge")
     if challenge and not verifier_matches(params.get("code_verifier"), challenge, record.data["code_challenge_method"]):
         raise AadstsError(catalogue.PKCE_MISMATCH)

@@ -1,0 +1,120 @@
+"""The device authorization grant (entra-wire.md §10.3, §9.8): codes handed to a CLI, the code the
+person types into the device page, and the approval that the poll then redeems."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from mockidp.directory.artefacts import DeviceRecord
+from mockidp.directory.model import ApplicationRecord, UserRecord
+from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth.client_auth import canonical_guid
+from mockidp.oauth.context import Services
+from mockidp.oauth.delegated import DelegatedGrant, decide, requested_resource
+from mockidp.oauth.tenants import TenantRef, resolve_tenant
+from mockidp.oauth.user_tokens import SignIn, new_secret_value
+from mockidp.oauth.users import check_assignment, check_enabled
+
+DEVICE_CODE_LIFETIME = 900
+USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: people type these
+USER_CODE_LENGTH = 9  # 45 bits: plenty against guessing within 15 minutes
+
+
+def _client(services: Services, tenant: TenantRef, client_id: str) -> ApplicationRecord:
+    cid = canonical_guid(client_id)
+    if tenant.tenant is not None:
+        if services.directory.service_principal(tenant.tenant.id, cid) is None:
+            raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256],
+                              tenant_name=tenant.tenant.display_name)
+    elif cid not in services.directory.applications:
+        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.segment)
+    return services.directory.applications[cid]
+
+
+def start(services: Services, *, tenant_segment: str, version: int, params: dict[str, str], origin: str,
+          interval: int) -> dict[str, Any]:
+    """POST /devicecode: a device code for the CLI, a user code for the person."""
+    tenant = resolve_tenant(services.directory, tenant_segment)
+    client_id = params.get("client_id")
+    if client_id is None:
+        raise AadstsError(catalogue.MISSING_PARAMETER, name="client_id")
+    app = _client(services, tenant, client_id)
+    if version == 2 and "resource" in params:
+        raise AadstsError(catalogue.RESOURCE_PARAMETER_NOT_SUPPORTED)
+    scope, resource = params.get("scope", ""), params.get("resource")
+    if version == 2 and not scope:
+        raise AadstsError(catalogue.MISSING_PARAMETER, name="scope")
+    if version == 1 and resource is None:
+        raise AadstsError(catalogue.MISSING_PARAMETER, name="resource")
+    if tenant.tenant is not None:
+        requested_resource(services.directory, tenant, scope.split(), resource)
+    device_code = new_secret_value(services)
+    user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+    services.artefacts.save_device_code(
+        device_code, user_code=user_code, tenant_id=tenant.segment, client_id=app.app_id, now=services.clock.now(),
+        lifetime=DEVICE_CODE_LIFETIME, data={"scope": scope, "resource": resource, "version": version})
+    uri = f"{origin}/device"
+    message = (f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
+               "to authenticate.")
+    if version == 2:
+        return {"user_code": user_code, "device_code": device_code, "verification_uri": uri,
+                "expires_in": DEVICE_CODE_LIFETIME, "interval": interval, "message": message}
+    return {"user_code": user_code, "device_code": device_code, "verification_url": uri,
+            "expires_in": str(DEVICE_CODE_LIFETIME), "interval": str(interval), "message": message}
+
+
+def normalise_user_code(value: str) -> str:
+    return "".join(c for c in value.upper() if c.isalnum())
+
+
+def pending(services: Services, typed: str | None) -> DeviceRecord:
+    """The device request behind what the person typed (90119, 70018, 90120, 70020)."""
+    code = normalise_user_code(typed or "")
+    if not code:
+        raise AadstsError(catalogue.EMPTY_USER_CODE)
+    record = services.artefacts.device_by_user_code(code) if len(code) <= 32 else None
+    if record is None:
+        raise AadstsError(catalogue.BAD_VERIFICATION_CODE)
+    if record.status != "pending":
+        raise AadstsError(catalogue.DEVICE_CODE_DECIDED)
+    if services.clock.now() >= record.expires_at:
+        raise AadstsError(catalogue.DEVICE_CODE_EXPIRED)
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConsent:
+    record: DeviceRecord
+    user: UserRecord
+    client: ApplicationRecord
+    grant: DelegatedGrant
+
+
+def approve(services: Services, record: DeviceRecord, *, user: UserRecord, sign_in: SignIn,
+            consent_given: bool = False) -> DeviceConsent | None:
+    """After sign-in: the user's checks, consent, then the approval the poll redeems (None = approved)."""
+    directory = services.directory
+    path_tenant = resolve_tenant(directory, record.tenant_id)
+    if path_tenant.tenant is not None and path_tenant.tenant.id != user.tenant_id:
+        raise AadstsError(catalogue.USER_NOT_FOUND, tenant_id=path_tenant.tenant.id)
+    home = directory.tenants[user.tenant_id]
+    sp = directory.service_principal(home.id, record.client_id)
+    if sp is None:
+        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=record.client_id, tenant_name=home.display_name)
+    app = directory.applications[record.client_id]
+    check_enabled(user)
+    check_assignment(directory, app, sp, user)
+    tenant = TenantRef(home.id, "tenant", home)
+    grant = decide(directory, services.artefacts, tenant=tenant, client=app, client_sp=sp, user=user,
+                   scopes=record.data["scope"].split(), resource_param=record.data.get("resource"))
+    if grant.missing and not consent_given:
+        return DeviceConsent(record, user, app, grant)
+    services.artefacts.decide_device_code(record.device_code_hash, status="approved", user_id=user.id,
+                                          data={**record.data, **sign_in.to_data()})
+    return None
+
+
+def decline(services: Services, record: DeviceRecord) -> None:
+    services.artefacts.decide_device_code(record.device_code_hash, status="declined", user_id=None)

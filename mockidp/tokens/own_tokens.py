@@ -1,0 +1,52 @@
+"""Tokens mockidp issued, presented back to it (the on-behalf-of `assertion`): verified with the one
+signing key, then told apart by their shape (entra-wire.md §6.2, §8)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from mockidp.tokens.assertions import MalformedJwt, unverified_parts
+from mockidp.tokens.signer import InvalidSignature, Signer
+
+Rejection = Literal["malformed", "unknown_key", "bad_signature"]
+TokenKind = Literal["user_access", "app_access", "id"]
+
+
+class NotOwnToken(ValueError):
+    """Not a JWT this mockidp signed; `reason` says why, for the caller's error message."""
+
+    def __init__(self, reason: Rejection) -> None:
+        super().__init__(reason)
+        self.reason: Rejection = reason
+
+
+def verify_own_token(signer: Signer, token: str) -> dict[str, Any]:
+    """The claims of a token signed with mockidp's key; raises NotOwnToken.
+
+    The header is read first so the caller can tell "not ours" (another key, `alg: none`, HS256:
+    no key of ours applies) from "ours but altered" (our kid, and the signature does not match).
+    """
+    try:
+        header, _ = unverified_parts(token)
+    except MalformedJwt:
+        raise NotOwnToken("malformed") from None
+    if header.get("alg") != "RS256" or header.get("kid") != signer.kid:
+        raise NotOwnToken("unknown_key")
+    try:
+        return signer.verify(token)
+    except InvalidSignature:
+        raise NotOwnToken("bad_signature") from None
+
+
+def token_kind(claims: dict[str, Any]) -> TokenKind:
+    """What a verified token of ours is, from the claims claims.py writes.
+
+    Delegated access tokens always carry `scp` (a user flow without a consented scope is refused);
+    app-only access tokens name their client (`azp` v2, `appid` v1) but have no `scp`; ID tokens
+    have neither (their client is the `aud`).
+    """
+    if isinstance(claims.get("scp"), str):
+        return "user_access"
+    if "azp" in claims or "appid" in claims:
+        return "app_access"
+    return "id"

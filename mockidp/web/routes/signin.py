@@ -1,0 +1,220 @@
+"""/authorize (v2 and v1, GET and POST), and the sign-in and consent pages behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockidp.directory.model import UserRecord
+from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth import device as device_flow
+from mockidp.oauth.authorize import (
+    AuthorizeRequest,
+    ClientError,
+    NeedsConsent,
+    PageError,
+    complete,
+    parse_authorize,
+    silent_failure,
+)
+from mockidp.oauth.delegated import requested_resource
+from mockidp.oauth.device import DeviceConsent
+from mockidp.oauth.form import parse_form
+from mockidp.oauth.tenants import TenantRef, resolve_tenant
+from mockidp.oauth.user_tokens import SignIn
+from mockidp.oauth.users import check_password, find_user
+from mockidp.web import browser
+from mockidp.web.body import read_capped_body
+from mockidp.web.runtime import Runtime, runtime_of
+
+router = APIRouter(tags=["sign-in"])
+LOGIN = "/_mockidp/login"
+CONSENT = "/_mockidp/consent"
+
+
+async def _params(request: Request, runtime: Runtime) -> dict[str, str]:
+    if request.method == "POST":
+        body = await read_capped_body(request, runtime.settings.max_body_bytes)
+        return parse_form(body, request.headers.get("content-type"))
+    pairs = parse_qsl(request.url.query, keep_blank_values=True)
+    if len({k for k, _ in pairs}) != len(pairs) or any("\x00" in k + v for k, v in pairs):
+        raise AadstsError(catalogue.MALFORMED_REQUEST)  # a repeated parameter (state twice, ...)
+    return {k: v for k, v in pairs if v != ""}
+
+
+def _users_for(runtime: Runtime, tenant_segment: str) -> list[UserRecord]:
+    tenant = resolve_tenant(runtime.services.directory, tenant_segment)
+    users = runtime.services.directory.content.users
+    return [u for u in users if tenant.tenant is None or u.tenant_id == tenant.tenant.id][:50]
+
+
+def _login_page(request: Request, runtime: Runtime, ctx: dict[str, Any], *, username: str | None = None,
+                error: str | None = None, login_hint: str | None = None) -> Response:
+    segment = ctx["req"]["tenant_segment"] if ctx["kind"] == "authorize" else ctx["tenant"]
+    client_id = ctx["req"]["client_id"] if ctx["kind"] == "authorize" else ctx["client_id"]
+    app = runtime.services.directory.applications.get(client_id)
+    return browser.page(request, "login.html", action=LOGIN, ctx=runtime.sealer.seal(ctx),
+                        csrf=browser.csrf_token(request), accounts=_users_for(runtime, segment), username=username,
+                        error=error, login_hint=login_hint, app_name=app.display_name if app else None)
+
+
+def _consent_page(request: Request, runtime: Runtime, ctx: dict[str, Any], need: NeedsConsent | DeviceConsent
+                  ) -> Response:
+    scopes = need.grant.missing or need.grant.scp
+    names = {s.value: s.user_consent_display_name for s in need.grant.resource.app.scopes}
+    permissions = [f"{names.get(s, s)} ({need.grant.resource.app.display_name})" for s in scopes]
+    if "offline_access" in need.grant.oidc:
+        permissions.append("Maintain access to data you have given it access to")
+    sealed = runtime.sealer.seal({**ctx, "consent": list(scopes)})
+    return browser.page(request, "consent.html", action=CONSENT, ctx=sealed, csrf=browser.csrf_token(request),
+                        app_name=need.client.display_name, permissions=permissions,
+                        username=need.user.user_principal_name)
+
+
+def _answer(request: Request, runtime: Runtime, req: AuthorizeRequest, *, user_id: str, sign_in: SignIn,
+            consent_given: bool = False) -> Response:
+    try:
+        result = complete(runtime.services, req, user_id=user_id, sign_in=sign_in, origin=runtime.origin(request),
+                          consent_given=consent_given)
+    except PageError as exc:
+        return browser.error_page(request, runtime, exc.err)
+    except ClientError as exc:
+        return browser.client_error(request, runtime, exc.err, exc.target, req.state)
+    if isinstance(result, NeedsConsent):
+        ctx = {"kind": "authorize", "req": req.to_data(), "user": user_id, "sign_in": sign_in.to_data()}
+        return _consent_page(request, runtime, ctx, result)
+    return browser.to_client(result)
+
+
+async def _authorize(request: Request, tenant: str, version: int) -> Response:
+    rt = runtime_of(request)
+    try:
+        params = await _params(request, rt)
+        req = parse_authorize(rt.services, tenant, version, params)
+    except AadstsError as err:
+        return browser.error_page(request, rt, err)
+    except PageError as exc:
+        return browser.error_page(request, rt, exc.err)
+    except ClientError as exc:
+        return browser.client_error(request, rt, exc.err, exc.target, params.get("state"))
+    session = browser.current_session(request, rt)
+    if session is not None:
+        scope_tenant = resolve_tenant(rt.services.directory, req.tenant_segment).tenant
+        if scope_tenant is not None and scope_tenant.id != session.tenant_id:
+            session = None  # signed in to another tenant: sign in again here
+    if req.prompt == "none" and session is None:
+        err = silent_failure(req)
+        return browser.client_error(request, rt, err.err, err.target, req.state)
+    if session is not None and req.prompt not in ("login", "select_account"):
+        return _answer(request, rt, req, user_id=session.user_id,
+                       sign_in=SignIn(session.sid, ("pwd",), session.auth_time))
+    return _login_page(request, rt, {"kind": "authorize", "req": req.to_data()}, login_hint=req.login_hint)
+
+
+@router.api_route("/{tenant}/oauth2/v2.0/authorize", methods=["GET", "POST"])
+async def authorize_v2(request: Request, tenant: str) -> Response:
+    return await _authorize(request, tenant, 2)
+
+
+@router.api_route("/{tenant}/oauth2/authorize", methods=["GET", "POST"])
+async def authorize_v1(request: Request, tenant: str) -> Response:
+    return await _authorize(request, tenant, 1)
+
+
+async def _form_with_context(request: Request, rt: Runtime) -> tuple[dict[str, str], dict[str, Any]]:
+    body = await read_capped_body(request, rt.settings.max_body_bytes)
+    form = parse_form(body, request.headers.get("content-type"))
+    if not browser.csrf_ok(request, form.get("csrf")):
+        raise AadstsError(catalogue.MALFORMED_REQUEST)  # login CSRF: no form token, no sign-in
+    ctx = rt.sealer.open(form.get("ctx"))
+    if ctx is None:
+        raise AadstsError(catalogue.MALFORMED_REQUEST)
+    return form, ctx
+
+
+@router.post(LOGIN)
+async def login(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        form, ctx = await _form_with_context(request, rt)
+    except AadstsError as err:
+        return browser.error_page(request, rt, err)
+    username, password = form.get("username"), form.get("password")
+    if not username:
+        return _login_page(request, rt, ctx)
+    if password is None:
+        return _login_page(request, rt, ctx, username=username)
+    segment = ctx["req"]["tenant_segment"] if ctx["kind"] == "authorize" else ctx["tenant"]
+    directory = rt.services.directory
+    try:
+        user, home = find_user(directory, resolve_tenant(directory, segment), username)
+        check_password(rt.services.artefacts, user, password)
+    except AadstsError as err:
+        return _login_page(request, rt, ctx, username=username if err.spec.code != 50034 else None,
+                           error=err.message)
+    sign_in = SignIn(rt.services.ids.guid(), ("pwd",), rt.services.clock.now())
+    response = _after_sign_in(request, rt, ctx, user, sign_in)
+    assert sign_in.sid is not None
+    browser.start_session(request, rt, response, tenant_id=home.id, user_id=user.id, sid=sign_in.sid)
+    return response
+
+
+def _after_sign_in(request: Request, rt: Runtime, ctx: dict[str, Any], user: UserRecord, sign_in: SignIn,
+                   *, consent_given: bool = False) -> Response:
+    if ctx["kind"] == "authorize":
+        return _answer(request, rt, AuthorizeRequest.from_data(ctx["req"]), user_id=user.id, sign_in=sign_in,
+                       consent_given=consent_given)
+    record = rt.services.artefacts.device_by_code_hash(ctx["device"])
+    try:
+        if record is None or record.status != "pending":
+            raise AadstsError(catalogue.DEVICE_CODE_DECIDED)
+        need = device_flow.approve(rt.services, record, user=user, sign_in=sign_in, consent_given=consent_given)
+    except AadstsError as err:
+        return browser.error_page(request, rt, err)
+    if need is not None:
+        return _consent_page(request, rt, {**ctx, "user": user.id, "sign_in": sign_in.to_data()}, need)
+    app = rt.services.directory.applications[record.client_id]
+    return browser.page(request, "device.html", done=f"You have signed in to {app.display_name} on your device.")
+
+
+@router.post(CONSENT)
+async def consent(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        form, ctx = await _form_with_context(request, rt)
+        user = rt.services.directory.users[ctx["user"]]
+    except (AadstsError, KeyError):
+        return browser.error_page(request, rt, AadstsError(catalogue.MALFORMED_REQUEST))
+    sign_in = SignIn.from_data(ctx["sign_in"])
+    declined = form.get("decision") != "accept"
+    if ctx["kind"] == "authorize":
+        req = AuthorizeRequest.from_data(ctx["req"])
+        if declined:
+            return browser.client_error(request, rt, AadstsError(catalogue.CONSENT_DECLINED), req.target(), req.state)
+        _record_consent(rt, ctx, user, req.client_id, req.scope.split(), req.resource)
+        return _after_sign_in(request, rt, ctx, user, sign_in, consent_given=True)
+    record = rt.services.artefacts.device_by_code_hash(ctx["device"])
+    if record is None or record.status != "pending":
+        return browser.error_page(request, rt, AadstsError(catalogue.DEVICE_CODE_DECIDED))
+    if declined:
+        device_flow.decline(rt.services, record)
+        return browser.page(request, "device.html", done="You declined to sign in on the other device.")
+    _record_consent(rt, ctx, user, record.client_id, record.data["scope"].split(), record.data.get("resource"))
+    return _after_sign_in(request, rt, ctx, user, sign_in, consent_given=True)
+
+
+def _record_consent(rt: Runtime, ctx: dict[str, Any], user: UserRecord, client_id: str, scopes: list[str],
+                    resource: str | None) -> None:
+    """Accepting records a Principal grant for this user, client and resource."""
+    directory = rt.services.directory
+    home = directory.tenants[user.tenant_id]
+    found, _ = requested_resource(directory, TenantRef(home.id, "tenant", home), scopes, resource)
+    client_sp = directory.service_principal(home.id, client_id)
+    assert client_sp is not None
+    granted = [s for s in ctx.get("consent", []) if s != ".default"] or [s.value for s in found.app.scopes]
+    rt.services.artefacts.record_consent(tenant_id=home.id, client_sp_id=client_sp.id, resource_sp_id=found.sp.id,
+                                         user_id=user.id, scopes=granted)
