@@ -107,6 +107,28 @@ def _health(args: argparse.Namespace) -> int:
         return 1
 
 
+def _revoke(args: argparse.Namespace) -> int:
+    """Graph's revokeSignInSessions: the user's refresh tokens and sessions stop working (AADSTS50173)."""
+    import time
+
+    from mockidp.directory.artefacts import Artefacts
+    from mockidp.directory.store import Store, make_engine
+
+    settings = _settings(args)
+    engine = make_engine(settings.resolved_database_url)
+    store = Store(engine)
+    store.create_schema()
+    directory = store.load_directory()
+    users = [u for u in directory.users if u.user_principal_name.lower() == args.user.lower()]
+    if not users:
+        print(f"no user {args.user} in the stored directory", file=sys.stderr)
+        return 1
+    for user in users:
+        Artefacts(engine).revoke_sign_in_sessions(user.id, now=time.time())
+        print(f"revoked the sign-in sessions of {user.user_principal_name} ({user.id})")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", dest="data_dir", type=Path, help="CA, signing key and database (default ./.mockidp)")
     p.add_argument("--port", type=int, help="port (default 8443)")
@@ -136,6 +158,11 @@ def parser() -> argparse.ArgumentParser:
     check = seed_sub.add_parser("check", help="validate seed files without serving")
     check.add_argument("files", nargs="+", type=Path)
     check.set_defaults(run=_seed_check)
+    revoke = sub.add_parser("revoke", help="revoke a user's sign-in sessions and refresh tokens")
+    revoke.add_argument("user", help="userPrincipalName")
+    revoke.add_argument("--data-dir", dest="data_dir", type=Path)
+    revoke.add_argument("--database-url", dest="database_url")
+    revoke.set_defaults(run=_revoke)
     health = sub.add_parser("health", help="exit 0 when the local server answers /_mockidp/health")
     _common(health)
     health.set_defaults(run=_health)

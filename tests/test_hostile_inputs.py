@@ -31,7 +31,16 @@ import httpx
 import jwt
 import pytest
 import yaml
-from conftest import (
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from mockidp.directory.seed import SeedError, load_seed
+from mockidp.directory.store import Store, make_engine
+from mockidp.errors import catalogue
+from mockidp.errors.catalogue import ErrorSpec
+from tests.conftest import (
     BACKEND1_URI,
     BACKEND2,
     CLIENT,
@@ -46,15 +55,6 @@ from conftest import (
     Harness,
     make_harness,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
-
-from mockidp.directory.seed import SeedError, load_seed
-from mockidp.directory.store import Store, make_engine
-from mockidp.errors import catalogue
-from mockidp.errors.catalogue import ErrorSpec
 
 NOW = FROZEN_AT
 TIME_BUDGET = 2.0  # seconds: "a response within the request timeout", generously

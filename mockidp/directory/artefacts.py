@@ -68,9 +68,19 @@ class SessionRecord:
     auth_time: float
 
 
+PURGE_EVERY = 60.0  # seconds between purges of expired codes, device codes and sessions
+
+
 class Artefacts:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._purged_at = 0.0
+
+    def _maybe_purge(self, now: float) -> None:
+        """Storage stays bounded however many codes are never redeemed (hostile-inputs X5)."""
+        if now - self._purged_at >= PURGE_EVERY:
+            self._purged_at = now
+            self.purge_expired(now=now)
 
     # --- authorization codes -------------------------------------------------------------------
     def save_code(self, code: str, *, tenant_id: str, client_id: str, user_id: str, redirect_uri: str,
@@ -124,6 +134,7 @@ class Artefacts:
     # --- device codes --------------------------------------------------------------------------
     def save_device_code(self, device_code: str, *, user_code: str, tenant_id: str, client_id: str, now: float,
                          lifetime: float, data: dict[str, Any]) -> None:
+        self._maybe_purge(now)
         with Session(self.engine) as s, s.begin():
             s.add(t.DeviceCodeRow(device_code_hash=digest(device_code), user_code=user_code, tenant_id=tenant_id,
                                   client_id=client_id, created_at=now, expires_at=now + lifetime, data=data))
