@@ -67,6 +67,7 @@ class AuthorizeRequest:
     code_challenge_method: str | None = None
     client_info: bool = False
     resource: str | None = None
+    max_age: int | None = None  # seconds since the last sign-in beyond which the user signs in again
 
     @property
     def types(self) -> frozenset[str]:
@@ -175,6 +176,7 @@ def parse_authorize(services: Services, tenant_segment: str, version: int,
         nonce=params.get("nonce"), prompt=prompt, login_hint=params.get("login_hint"),
         domain_hint=params.get("domain_hint"), code_challenge=challenge, code_challenge_method=method,
         client_info=params.get("client_info") == "1", resource=params.get("resource"),
+        max_age=int(params["max_age"]) if "max_age" in params else None,
     )
 
 

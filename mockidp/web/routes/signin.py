@@ -106,6 +106,8 @@ async def _authorize(request: Request, tenant: str, version: int) -> Response:
         scope_tenant = resolve_tenant(rt.services.directory, req.tenant_segment).tenant
         if scope_tenant is not None and scope_tenant.id != session.tenant_id:
             session = None  # signed in to another tenant: sign in again here
+        elif req.max_age is not None and rt.services.clock.now() - session.auth_time > req.max_age:
+            session = None  # max_age: the last sign-in is too old
     if req.prompt == "none" and session is None:
         err = silent_failure(req)
         return browser.client_error(request, rt, err.err, err.target, req.state)
