@@ -4,6 +4,8 @@ knows every concrete part."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -71,7 +73,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     if settings.tls:
         ensure_ca(settings.data_dir)
     hosts = {"localhost", "127.0.0.1", *(n.lower() for n in server_names(settings))}
-    app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.engine.dispose()  # close pooled connections (PostgreSQL) when the worker stops
+
+    app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     sealer = Sealer(load_or_create_secret(settings.data_dir))
     app.state.runtime = Runtime(settings, services, key.public_jwk(), ca_path if ca_path.exists() else None, hosts,
                                 sealer)

@@ -1,0 +1,125 @@
+"""PostgreSQL behind several replicas: one seed, one key set, codes and refresh tokens usable on any
+replica, single use holding across replicas; bad encodings refused before they reach the database."""
+
+from __future__ import annotations
+
+import re
+import ssl
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from starlette.testclient import TestClient
+
+from mockidp.app import create_app
+from mockidp.local_ca import ensure_server_certificate
+from mockidp.settings import Settings
+from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, _free_port
+from tests.postgres_server import PostgresServer
+
+REDIRECT = "http://localhost:5000/callback"
+SCOPE = f"api://{BACKEND2}/access_as_user openid offline_access"
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        yield server
+
+
+class Replica:
+    def __init__(self, data_dir: Path, database_url: str) -> None:
+        self.port = _free_port()
+        tls = ensure_server_certificate(data_dir, [])
+        self.ca = str(tls.ca_path)
+        app = create_app(Settings(seed=[DEMO_SEED], data_dir=data_dir, port=self.port, database_url=database_url))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    ssl_certfile=str(tls.cert_path), ssl_keyfile=str(tls.key_path)))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            self.thread.join(0.05)
+
+    def client(self) -> httpx.Client:
+        context = ssl.create_default_context(cafile=self.ca)
+        return httpx.Client(base_url=f"https://localhost:{self.port}", verify=context)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def replicas(pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replica, Replica]]:
+    shared = tmp_path_factory.mktemp("shared-data")  # replicas share the data dir volume: one key set
+    a = Replica(shared, pg.url)
+    b = Replica(shared, pg.url)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def sign_in_code(replica: Replica) -> str:
+    with replica.client() as c:
+        page = c.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
+            "client_id": CLIENT, "response_type": "code", "redirect_uri": REDIRECT, "scope": SCOPE, "state": "s"})
+        ctx = re.search(r'name="ctx" value="([^"]+)"', page.text)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert ctx and csrf, page.text[:300]
+        done = c.post("/_mockidp/login", data={"ctx": ctx.group(1), "csrf": csrf.group(1),
+                                               "username": "alice@contoso.onmicrosoft.com",
+                                               "password": "alice-password-1"})
+        assert done.status_code == 302, done.text[:300]
+        return parse_qs(urlsplit(done.headers["location"]).query)["code"][0]
+
+
+def redeem(replica: Replica, code: str) -> httpx.Response:
+    with replica.client() as c:
+        return c.post(f"/{TENANT}/oauth2/v2.0/token", data={
+            "grant_type": "authorization_code", "client_id": CLIENT, "client_secret": CLIENT_SECRET, "code": code,
+            "redirect_uri": REDIRECT, "scope": SCOPE})
+
+
+def test_replicas_serve_the_same_keys_and_honour_each_others_codes(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    with a.client() as ca, b.client() as cb:
+        assert ca.get(f"/{TENANT}/discovery/v2.0/keys").json()["keys"][0]["kid"] == \
+            cb.get(f"/{TENANT}/discovery/v2.0/keys").json()["keys"][0]["kid"]
+    tokens = redeem(b, sign_in_code(a))
+    assert tokens.status_code == 200, tokens.text
+    with a.client() as ca:
+        refreshed = ca.post(f"/{TENANT}/oauth2/v2.0/token", data={
+            "grant_type": "refresh_token", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
+            "refresh_token": tokens.json()["refresh_token"], "scope": SCOPE})
+    assert refreshed.status_code == 200, refreshed.text
+
+
+def test_one_code_redeemed_16_times_across_two_replicas_succeeds_once(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    for _ in range(5):
+        code = sign_in_code(a)
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(redeem, [a, b] * 8, [code] * 16))
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [200] + [400] * 15
+        assert {tuple(r.json()["error_codes"]) for r in answers if r.status_code == 400} == {(54005,)}
+
+
+@pytest.mark.parametrize("body", [b"grant_type=%ZZ", b"grant_type=client_credentials&client_id=%00",
+                                  b"grant_type=\xff\xfe", b"client_id=%ED%A0%80&grant_type=password"],
+                         ids=["bad-escape", "nul", "invalid-utf8", "lone-surrogate"])
+def test_bad_encodings_are_refused_before_the_database(pg: PostgresServer, tmp_path: Path, body: bytes) -> None:
+    app = create_app(Settings(seed=[DEMO_SEED], data_dir=tmp_path, tls=False, database_url=pg.url))
+    with TestClient(app, base_url="https://localhost:8443") as client:
+        r = client.post(f"/{TENANT}/oauth2/v2.0/token", content=body,
+                        headers={"content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 400 and r.json()["error_codes"] == [9002313]
+        unknown = client.post(f"/{TENANT}/oauth2/v2.0/token", data={
+            "grant_type": "password", "client_id": CLIENT, "username": "alice@contoso.onmicrosoft.com\u00e9",
+            "password": "x", "scope": SCOPE})
+        assert unknown.status_code == 400 and unknown.json()["error_codes"] == [50034]
