@@ -25,7 +25,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     """Flags win over MOCKIDP_* variables; a flag not given leaves the variable (or default) in place."""
     overrides: dict[str, Any] = {}
     for name in ("seed", "host", "port", "tls", "data_dir", "database_url", "public_url", "hostnames",
-                 "workers", "access_log", "log_level", "max_body_bytes"):
+                 "workers", "access_log", "log_level", "max_body_bytes", "device_code_interval"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -149,6 +149,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", dest="access_log", action=argparse.BooleanOptionalAction, default=None)
     serve.add_argument("--log-level", dest="log_level")
     serve.add_argument("--max-body-bytes", dest="max_body_bytes", type=int)
+    serve.add_argument("--device-code-interval", dest="device_code_interval", type=int,
+                       help="polling interval the devicecode endpoint asks for (default 5 s)")
     serve.set_defaults(run=_serve)
     ca = sub.add_parser("ca", help="print the path of the local CA certificate (creating it if needed)")
     ca.add_argument("--data-dir", dest="data_dir", type=Path)

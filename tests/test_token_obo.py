@@ -50,6 +50,7 @@ tenants:
         isFallbackPublicClient: true
       - appId: {MIDDLE}                     # the middle tier: an API (v2 tokens) with a secret
         displayName: middleTier
+        signInAudience: AzureADMultipleOrgs  # so that /common and /organizations serve it (else 50194)
         identifierUris: ["api://middle-tier"]
         api:
           requestedAccessTokenVersion: 2

@@ -44,6 +44,7 @@ tenants:
           oauth2PermissionScopes: [{{value: user_impersonation, type: User}}]
       - appId: {APP}
         displayName: cli
+        signInAudience: AzureADMultipleOrgs
         isFallbackPublicClient: true
         publicClient: {{redirectUris: ["http://localhost"]}}
       - appId: {OTHER}

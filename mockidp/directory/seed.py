@@ -241,7 +241,8 @@ class _Resolver:
             ("publicClient", a.public_client.redirect_uris, True),
         ):
             for i, uri in enumerate(uris):
-                why = redirect_uri_problem(uri, public=public)
+                why = redirect_uri_problem(uri, public=public, personal=a.sign_in_audience in (
+                    "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"))
                 if why:
                     self.problem(f, (*ap, field_name, "redirectUris", i), why)
         seen_uris: set[str] = set()
@@ -315,9 +316,10 @@ class _Resolver:
         )
 
 
-def redirect_uri_problem(uri: str, *, public: bool) -> str | None:
+def redirect_uri_problem(uri: str, *, public: bool, personal: bool = False) -> str | None:
     """Entra's reply-URL rules (reply-url.md): at most 256 characters, no fragment, no wildcard, https
-    except for localhost; public clients may also use custom schemes."""
+    except for localhost; public clients may also use custom schemes; query strings only for apps of
+    work and school accounts."""
     if len(uri) > 256:
         return "a redirect URI has at most 256 characters"
     if "#" in uri:
@@ -325,6 +327,8 @@ def redirect_uri_problem(uri: str, *, public: bool) -> str | None:
     if "*" in uri:
         return "wildcard redirect URIs are not supported"
     parts = urlsplit(uri)
+    if personal and parts.query:
+        return "query strings in redirect URIs are only allowed for work or school account apps"
     if not parts.scheme:
         return f"'{uri}' is not an absolute URI"
     if parts.scheme == "http" and (parts.hostname or "") not in _LOCALHOSTS:

@@ -71,6 +71,15 @@ NO_TENANT_INFORMATION = ErrorSpec(
     evidence="I",
 )
 
+NOT_MULTI_TENANT = ErrorSpec(
+    50194, "invalid_request", 400,
+    "Application '{app_id}'({app_name}) is not configured as a multi-tenant application. Usage of the /common "
+    "endpoint is not supported for such applications created after '10/15/2018'. Use a tenant-specific endpoint "
+    "or configure the application to be multi-tenant.",
+    "A single-tenant app (signInAudience AzureADMyOrg) used on /common or /organizations.",
+    evidence="D",
+)
+
 # --- request parsing -----------------------------------------------------------------------------
 POST_ONLY = ErrorSpec(
     900561, "invalid_request", 400,

@@ -13,7 +13,7 @@ from typing import Any
 
 from mockidp.directory.model import ApplicationRecord, UserRecord
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth.client_auth import Client, canonical_guid
+from mockidp.oauth.client_auth import Client, canonical_guid, require_multi_tenant
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, decide, identity, requested_resource
 from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
@@ -98,15 +98,17 @@ class NeedsConsent:
 def _client_app(services: Services, tenant: TenantRef, client_id: str) -> ApplicationRecord:
     directory = services.directory
     cid = canonical_guid(client_id)
-    if tenant.tenant is not None:
-        sp = directory.service_principal(tenant.tenant.id, cid)
-        if sp is None:
-            raise PageError(AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256],
-                                        tenant_name=tenant.tenant.display_name))
-        return directory.applications[cid]
     app = directory.applications.get(cid)
+    if tenant.tenant is not None and directory.service_principal(tenant.tenant.id, cid) is None and not (
+            app is not None and app.is_multi_tenant):  # a multi-tenant app may be consented after sign-in
+        raise PageError(AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256],
+                                    tenant_name=tenant.tenant.display_name))
     if app is None:
         raise PageError(AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.segment))
+    try:
+        require_multi_tenant(tenant, app)
+    except AadstsError as err:
+        raise PageError(err) from None
     return app
 
 
@@ -191,9 +193,13 @@ def _signed_in_client(services: Services, req: AuthorizeRequest, user: UserRecor
                                     app_name=app.display_name))
     home = directory.tenants[user.tenant_id]
     sp = directory.service_principal(home.id, req.client_id)
+    app = directory.applications[req.client_id]
+    if sp is None and app.is_multi_tenant:
+        # Consenting would create the app's service principal in the user's tenant: an admin's act here
+        # (add it to the tenant's servicePrincipals in the seed). A choice, shown on the error page.
+        raise PageError(AadstsError(catalogue.CONSENT_REQUIRED, client_id=app.app_id, client_name=app.display_name))
     if sp is None:
         raise PageError(AadstsError(catalogue.APP_NOT_FOUND, client_id=req.client_id, tenant_name=home.display_name))
-    app = directory.applications[req.client_id]
     try:
         check_enabled(user)
         check_assignment(directory, app, sp, user)

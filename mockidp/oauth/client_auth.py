@@ -44,14 +44,28 @@ def canonical_guid(value: str) -> str:
         return value
 
 
+def require_multi_tenant(path_tenant: TenantRef, app: ApplicationRecord | None) -> None:
+    """/common and /organizations are for multi-tenant apps only (AADSTS50194)."""
+    if path_tenant.kind in ("common", "organizations") and app is not None and not app.is_multi_tenant:
+        raise AadstsError(catalogue.NOT_MULTI_TENANT, app_id=app.app_id, app_name=app.display_name)
+
+
 def find_client(
-    directory: Directory, tenant: TenantRef, client_id: str,
+    directory: Directory, tenant: TenantRef, client_id: str, *, for_user: bool = False,
 ) -> tuple[ApplicationRecord, ServicePrincipalRecord]:
-    """The app behind client_id must have a service principal in this tenant (700016), enabled (7000112)."""
+    """The app behind client_id must have a service principal in this tenant (700016), enabled (7000112).
+
+    for_user: a multi-tenant app nobody consented to in this tenant has no service principal yet; a
+    user flow then needs consent (65001), as Entra answers non-interactively (the choice is recorded here).
+    """
     assert tenant.tenant is not None
     cid = canonical_guid(client_id)
     sp = directory.service_principal(tenant.tenant.id, cid)
     if sp is None:
+        app = directory.applications.get(cid)
+        if for_user and app is not None and app.is_multi_tenant:
+            raise AadstsError(catalogue.CONSENT_REQUIRED, suberror="consent_required", client_id=app.app_id,
+                              client_name=app.display_name)
         raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.tenant.display_name)
     app = directory.applications[cid]
     if not sp.account_enabled:
@@ -62,9 +76,10 @@ def find_client(
 def authenticate_client(
     directory: Directory, tenant: TenantRef, req: TokenRequest, *, client_id: str, now: float,
     missing_credential: ErrorSpec, public_allowed: Callable[[ApplicationRecord], bool] = lambda _: False,
+    for_user: bool = False,
 ) -> Client:
     """public_allowed: whether this grant, for this app, may go without a credential (public client flows)."""
-    app, sp = find_client(directory, tenant, client_id)
+    app, sp = find_client(directory, tenant, client_id, for_user=for_user)
     params = req.params
     basic_id = canonical_guid(req.basic.client_id) if req.basic else None
     if basic_id and "client_id" in params and basic_id != canonical_guid(params["client_id"]):

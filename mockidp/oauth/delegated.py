@@ -126,7 +126,8 @@ def identity(directory: Directory, user: UserRecord, *, client_id: str, resource
     claims = resource_app.group_membership_claims
     groups: tuple[str, ...] | None = None
     if claims in ("SecurityGroup", "All", "ApplicationGroup"):
-        groups = tuple(g for g in user.group_ids if directory.groups[g].security_enabled or claims == "All")
+        # An empty list is left out, not sent as [] (a choice: Entra sends no claim for no membership).
+        groups = tuple(g for g in user.group_ids if directory.groups[g].security_enabled or claims == "All") or None
     return UserIdentity(
         oid=user.id, upn=user.user_principal_name, name=user.display_name,
         pairwise_sub=pairwise_sub(user.id, client_id),

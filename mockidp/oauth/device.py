@@ -10,7 +10,7 @@ from typing import Any
 from mockidp.directory.artefacts import DeviceRecord
 from mockidp.directory.model import ApplicationRecord, UserRecord
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth.client_auth import canonical_guid
+from mockidp.oauth.client_auth import canonical_guid, require_multi_tenant
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, decide, requested_resource
 from mockidp.oauth.tenants import TenantRef, resolve_tenant
@@ -30,7 +30,9 @@ def _client(services: Services, tenant: TenantRef, client_id: str) -> Applicatio
                               tenant_name=tenant.tenant.display_name)
     elif cid not in services.directory.applications:
         raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.segment)
-    return services.directory.applications[cid]
+    app = services.directory.applications[cid]
+    require_multi_tenant(tenant, app)
+    return app
 
 
 def start(services: Services, *, tenant_segment: str, version: int, params: dict[str, str], origin: str,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth.client_auth import authenticate_client
+from mockidp.oauth.client_auth import authenticate_client, canonical_guid, require_multi_tenant
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants import GRANTS
 from mockidp.oauth.grants.base import GrantInput
@@ -34,12 +34,14 @@ def token(req: TokenRequest, services: Services) -> dict[str, Any]:
     for name in grant.required(req.version):
         if name not in params:
             raise AadstsError(catalogue.MISSING_PARAMETER, name=name)
-    # 3. the tenant the grant acts in, and its artefact (9001023, 50059, 700005, unknown code or token)
+    # 3. the tenant the grant acts in, and its artefact (50194, 9001023, 50059, 700005, unknown code or token)
     located = grant.locate(req, path_tenant, services)
+    require_multi_tenant(path_tenant, services.directory.applications.get(canonical_guid(client_id)))
     # 4. identify and authenticate the client (700016, 7000112, 7000215, 700027, 7000218, ...)
     client = authenticate_client(
         services.directory, located.tenant, req, client_id=client_id, now=services.clock.now(),
         missing_credential=grant.missing_credential, public_allowed=lambda app: grant.public_allowed(app, located),
+        for_user=grant.for_user,
     )
     # 5. the grant decides: user, resource, scopes, roles, consent and assignment rules
     outcome = grant.authorize(GrantInput(req, located.tenant, client, services, located.artefact))

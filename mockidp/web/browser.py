@@ -55,9 +55,19 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+def origin_of(uri: str) -> str:
+    """A CSP source for a redirect URI: its origin, or its scheme for custom schemes (msal...://)."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else f"{parts.scheme}:"
+
+
+def page(request: Request, template: str, *, status: int = 200, redirect_uri: str | None = None,
+         **context: Any) -> HTMLResponse:
+    """redirect_uri: where the page's form may end up. Browsers apply form-action to the redirects that
+    follow a form POST too, so the sign-in and consent pages must allow the client's redirect URI."""
     rendered = render(template, **context)
-    response = HTMLResponse(rendered.html, status_code=status, headers=_headers(rendered.nonce))
+    form_action = "'self'" if redirect_uri is None else f"'self' {origin_of(redirect_uri)}"
+    response = HTMLResponse(rendered.html, status_code=status, headers=_headers(rendered.nonce, form_action))
     new_csrf = getattr(request.state, "new_csrf", None)
     if new_csrf:
         response.set_cookie(CSRF_COOKIE, new_csrf, httponly=True, secure=_secure(request), samesite="lax", path="/")
@@ -75,9 +85,7 @@ def to_client(target: ClientResponse) -> Response:
     """302 for query/fragment (never 307: the browser must not re-POST credentials); form_post page otherwise."""
     if target.mode == "form_post":
         rendered = render("form_post.html", action=target.redirect_uri, fields=target.fields)
-        parts = urlsplit(target.redirect_uri)
-        origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else "*"
-        return HTMLResponse(rendered.html, headers=_headers(rendered.nonce, form_action=origin))
+        return HTMLResponse(rendered.html, headers=_headers(rendered.nonce, form_action=origin_of(target.redirect_uri)))
     return RedirectResponse(target.location(), status_code=302, headers={"Cache-Control": "no-store"})
 
 

@@ -40,8 +40,19 @@ async def on_validation(request: Request, exc: Exception) -> Response:
                           at_token_endpoint=_at_token_endpoint(request))
 
 
+_ENDPOINTS = ("/oauth2/v2.0/token", "/oauth2/token", "/oauth2/v2.0/devicecode", "/oauth2/devicecode",
+              "/oauth2/v2.0/authorize", "/oauth2/authorize", "/v2.0/.well-known/openid-configuration",
+              "/.well-known/openid-configuration", "/discovery/v2.0/keys", "/discovery/keys")
+
+
 async def on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.url.path
+    endpoint = next((e for e in _ENDPOINTS if path.endswith(e)), None)
+    if exc.status_code == 404 and endpoint:
+        # A Microsoft endpoint under a tenant segment that is no segment at all ("..%2f", "a/b").
+        err = AadstsError(catalogue.INVALID_TENANT_IDENTIFIER, tenant=path[1:-len(endpoint)][:256])
+        return error_response(request, runtime_of(request), err, at_token_endpoint=_at_token_endpoint(request))
     title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Bad Request")
     return HTMLResponse(_PAGE.format(title=title), status_code=exc.status_code)
 

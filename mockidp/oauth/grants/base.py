@@ -56,6 +56,7 @@ class Grant:
     authorize: Callable[[GrantInput], Authorization | UserOutcome]
     locate: Callable[[TokenRequest, TenantRef, Services], Located] = specific_tenant
     public_allowed: Callable[[ApplicationRecord, Located], bool] = never_public
+    for_user: bool = True  # a user grant (client_credentials is the one that is not)
 
     def required(self, version: int) -> tuple[str, ...]:
         return self.parameters_v2 if version == 2 else self.parameters_v1

@@ -39,4 +39,5 @@ GRANT = Grant(
     parameters_v2=("scope",),
     missing_credential=catalogue.CLIENT_CREDENTIALS_NEED_CREDENTIAL,
     authorize=authorize,
+    for_user=False,
 )  # locate: a specific tenant only (9001023, 50059); never a public client

@@ -52,12 +52,17 @@ def _users_for(runtime: Runtime, tenant_segment: str) -> list[UserRecord]:
     return [u for u in users if tenant.tenant is None or u.tenant_id == tenant.tenant.id][:50]
 
 
+def _redirect_uri(ctx: dict[str, Any]) -> str | None:
+    return str(ctx["req"]["redirect_uri"]) if ctx["kind"] == "authorize" else None
+
+
 def _login_page(request: Request, runtime: Runtime, ctx: dict[str, Any], *, username: str | None = None,
                 error: str | None = None, login_hint: str | None = None) -> Response:
     segment = ctx["req"]["tenant_segment"] if ctx["kind"] == "authorize" else ctx["tenant"]
     client_id = ctx["req"]["client_id"] if ctx["kind"] == "authorize" else ctx["client_id"]
     app = runtime.services.directory.applications.get(client_id)
-    return browser.page(request, "login.html", action=LOGIN, ctx=runtime.sealer.seal(ctx),
+    return browser.page(request, "login.html", redirect_uri=_redirect_uri(ctx), action=LOGIN,
+                        ctx=runtime.sealer.seal(ctx),
                         csrf=browser.csrf_token(request), accounts=_users_for(runtime, segment), username=username,
                         error=error, login_hint=login_hint, app_name=app.display_name if app else None)
 
@@ -70,7 +75,8 @@ def _consent_page(request: Request, runtime: Runtime, ctx: dict[str, Any], need:
     if "offline_access" in need.grant.oidc:
         permissions.append("Maintain access to data you have given it access to")
     sealed = runtime.sealer.seal({**ctx, "consent": list(scopes)})
-    return browser.page(request, "consent.html", action=CONSENT, ctx=sealed, csrf=browser.csrf_token(request),
+    return browser.page(request, "consent.html", redirect_uri=_redirect_uri(ctx), action=CONSENT, ctx=sealed,
+                        csrf=browser.csrf_token(request),
                         app_name=need.client.display_name, permissions=permissions,
                         username=need.user.user_principal_name)
 
