@@ -30,6 +30,14 @@ def v2_issuer(origin: str, tenant_id: str) -> str:
     return f"{origin}/{tenant_id}/v2.0"
 
 
+def _v1_person(user: UserIdentity) -> dict[str, Any]:
+    """What v1 tokens (access and ID) say of a person beyond name: how they signed in, UPN, names, IP."""
+    person: dict[str, Any] = {"amr": list(user.amr), "unique_name": user.upn, "upn": user.upn}
+    optional = {"ipaddr": user.ipaddr, "given_name": user.given_name, "family_name": user.family_name}
+    person.update((k, v) for k, v in optional.items() if v)
+    return person
+
+
 def access_token_claims(
     auth: Authorization, *, origin: str, now: int, expires: int, opaque: Opaque,
 ) -> dict[str, Any]:
@@ -64,13 +72,7 @@ def access_token_claims(
         if v2:
             rest["preferred_username"] = user.upn
         else:
-            rest.update(acr="1", amr=list(user.amr), unique_name=user.upn, upn=user.upn)
-            if user.ipaddr:
-                rest["ipaddr"] = user.ipaddr
-            if user.given_name:
-                rest["given_name"] = user.given_name
-            if user.family_name:
-                rest["family_name"] = user.family_name
+            rest.update(acr="1", **_v1_person(user))
         if user.groups is not None:
             rest["groups"] = list(user.groups)
         if user.wids:
@@ -119,13 +121,7 @@ def id_token_claims(
         if user.sid:
             rest["sid"] = user.sid
     else:
-        rest.update(amr=list(user.amr), name=user.name, unique_name=user.upn, upn=user.upn)
-        if user.ipaddr:
-            rest["ipaddr"] = user.ipaddr
-        if user.given_name:
-            rest["given_name"] = user.given_name
-        if user.family_name:
-            rest["family_name"] = user.family_name
+        rest.update(name=user.name, **_v1_person(user))
     if idt.email and user.email:
         rest["email"] = user.email
     if idt.nonce is not None:
