@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -77,7 +78,6 @@ SCENARIOS: tuple[Scenario, ...] = (
 @dataclass
 class WrkResult:
     requests: int
-    seconds: float
     rps: float
     latency_ms: dict[str, float]  # "50", "75", "90", "99" -> milliseconds
     socket_errors: dict[str, int]
@@ -86,7 +86,6 @@ class WrkResult:
     non200: int
     badbody: int
     statuses: str
-    raw: str
 
     @property
     def errors(self) -> int:
@@ -98,11 +97,36 @@ class WrkResult:
 
 
 @dataclass
+class Usage:
+    """Where the CPU went during a measured run, in percent of one core (2 cores = 200 %)."""
+
+    workers: dict[int, float]  # pid -> % of a core
+    wrk: float
+    machine: float  # every process on the machine, wrk and the workers included
+    connections: dict[int, int]  # pid -> established wrk connections, sampled mid-run
+
+    @property
+    def others(self) -> float:
+        """Anything else running on the machine (other users' jobs, the kernel's own threads)."""
+        return max(self.machine - sum(self.workers.values()) - self.wrk, 0.0)
+
+
+@dataclass
 class Row:
     access_log: bool
     scenario: Scenario
     result: WrkResult
+    usage: Usage
     worker_hwm_mb: dict[int, float] = field(default_factory=dict)  # pid -> VmHWM after the scenario
+    runs: list[WrkResult] = field(default_factory=list)  # every measured run; result is the median one
+
+    @property
+    def errors(self) -> int:
+        return sum(run.errors for run in self.runs)
+
+    @property
+    def valid(self) -> bool:
+        return all(run.valid for run in self.runs)
 
 
 # ---------------------------------------------------------------- tools
@@ -169,6 +193,59 @@ def worker_pids(parent: int) -> list[int]:
     return sorted(pids)
 
 
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of a process, in clock ticks."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def _machine_busy_ticks() -> int:
+    """Busy clock ticks of all CPUs together (everything but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values[:8]) - values[3] - values[4]
+
+
+def wait_for_quiet(max_wait: float, *, threshold: float = 15.0) -> float:
+    """Wait (up to max_wait seconds) until the machine is nearly idle between runs, so that other jobs
+    on a shared machine disturb the measurement less. Returns the busy % (of all CPUs) last seen."""
+    deadline = time.monotonic() + max_wait
+    told = False
+    while True:
+        before, started = _machine_busy_ticks(), time.monotonic()
+        time.sleep(1.0)
+        busy = (_machine_busy_ticks() - before) * 100.0 / (
+            os.sysconf("SC_CLK_TCK") * (time.monotonic() - started) * (os.cpu_count() or 1))
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        if not told:
+            print(f"bench: the machine is {busy:.0f} % busy with other work; waiting up to {max_wait:.0f} s",
+                  file=sys.stderr)
+            told = True
+
+
+def connections_per_worker(port: int, workers: Sequence[int]) -> dict[int, int]:
+    """Established TCP connections on the server's port, by the worker holding them."""
+    inodes: set[str] = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        cols = line.split()
+        if cols[3] == "01" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(cols[9])
+    counts: dict[int, int] = {}
+    for pid in workers:
+        n = 0
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        n += 1
+        counts[pid] = n
+    return counts
+
+
 def vm_hwm_mb(pid: int) -> float | None:
     """Peak resident set size of a process (VmHWM), in MB (10^6 bytes)."""
     try:
@@ -187,6 +264,7 @@ def vm_hwm_mb(pid: int) -> float | None:
 class Server:
     command: list[str]
     process: subprocess.Popen[bytes]
+    port: int
     base_url: str
     log_path: Path
 
@@ -241,7 +319,7 @@ def running_server(*, workers: int, access_log: bool, data_dir: Path, seed: Path
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server(command, process, f"http://{HOST}:{port}", log_path)
+    server = Server(command, process, port, f"http://{HOST}:{port}", log_path)
     try:
         _wait_healthy(server, workers)
         yield server
@@ -281,7 +359,7 @@ def _ms(text: str) -> float:
 def parse_wrk(output: str) -> WrkResult:
     latency = {m.group(1): _ms(m.group(2))
                for m in re.finditer(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", output, re.MULTILINE)}
-    total = re.search(r"^\s+(\d+) requests in ([\d.]+)(us|ms|s|m|h),", output, re.MULTILINE)
+    total = re.search(r"^\s+(\d+) requests in ", output, re.MULTILINE)
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
     check = re.search(r"^BENCH_CHECK ok=(\d+) non200=(\d+) badbody=(\d+) statuses=(\S*)", output,
                       re.MULTILINE)
@@ -292,10 +370,9 @@ def parse_wrk(output: str) -> WrkResult:
                              (int(g) for g in sockets.groups()), strict=True)) if sockets else {}
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return WrkResult(
-        requests=int(total.group(1)), seconds=_ms(total.group(2) + total.group(3)) / 1e3,
-        rps=float(rps.group(1)), latency_ms=latency, socket_errors=socket_errors,
+        requests=int(total.group(1)), rps=float(rps.group(1)), latency_ms=latency, socket_errors=socket_errors,
         non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0, ok=int(check.group(1)),
-        non200=int(check.group(2)), badbody=int(check.group(3)), statuses=check.group(4), raw=output,
+        non200=int(check.group(2)), badbody=int(check.group(3)), statuses=check.group(4),
     )
 
 
@@ -304,12 +381,32 @@ def wrk_command(wrk: str, url: str, *, threads: int, connections: int, seconds: 
             "-s", str(CHECK_LUA), url]
 
 
-def run_wrk(command: list[str], scenario: Scenario) -> WrkResult:
-    done = subprocess.run(command, env={**os.environ, **scenario.env()}, capture_output=True, text=True,
-                          check=False, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return parse_wrk(done.stdout)
+def run_wrk(command: list[str], scenario: Scenario, *, port: int, workers: Sequence[int],
+            seconds: int) -> tuple[WrkResult, Usage]:
+    """Run wrk to the end; meanwhile account for CPU and sample the connections of each worker."""
+    tick = os.sysconf("SC_CLK_TCK")
+    before = {pid: _cpu_ticks(pid) for pid in workers}
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_before, started = _machine_busy_ticks(), time.monotonic()
+    with subprocess.Popen(command, env={**os.environ, **scenario.env()}, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as wrk:
+        try:
+            time.sleep(seconds / 2)
+            connections = connections_per_worker(port, workers)
+            stdout, stderr = wrk.communicate(timeout=seconds + 120)
+        except BaseException:
+            wrk.kill()  # Ctrl-C, SIGTERM or a hang: do not leave wrk loading a server that is going away
+            raise
+    elapsed = time.monotonic() - started
+    share = 100.0 / (tick * elapsed)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped meanwhile
+    wrk_seconds = (children.ru_utime - children_before.ru_utime) + (children.ru_stime - children_before.ru_stime)
+    usage = Usage(workers={pid: (_cpu_ticks(pid) - before[pid]) * share for pid in workers},
+                  wrk=wrk_seconds * 100.0 / elapsed, machine=(_machine_busy_ticks() - machine_before) * share,
+                  connections=connections)
+    if wrk.returncode != 0:
+        raise RuntimeError(f"wrk failed ({wrk.returncode}):\n{stdout}\n{stderr}")
+    return parse_wrk(stdout), usage
 
 
 # ---------------------------------------------------------------- report
@@ -323,37 +420,45 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def render(rows: Sequence[Row], *, server_cmd: str, wrk_cmd: str, bench_cmd: str, threads: int,
-           connections: int, warmup: int, duration: int) -> str:
-    cpu = os.cpu_count()
+def _by_worker(values: dict[int, float] | dict[int, int], fmt: str) -> str:
+    return " / ".join(format(v, fmt) for _, v in sorted(values.items()))
+
+
+def render(rows: Sequence[Row], *, server_cmds: Sequence[str], wrk_cmd: str, bench_cmd: str, threads: int,
+           connections: int, warmup: int, duration: int, repeat: int, loadavg: str) -> str:
     lines = [
         f"# mockidp benchmark — {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         "",
         f"- command: `{bench_cmd}`",
-        f"- server: `{server_cmd}`",
+        *(f"- server: `{cmd}`" for cmd in server_cmds),
         f"- load: `{wrk_cmd}` (wrk {threads} thread(s), {connections} connections, {warmup} s warm-up "
-        f"then {duration} s measured; {cpu} CPUs shared by wrk and the workers)",
-        "- peak RSS: VmHWM of each uvicorn worker from /proc, read after the scenario (cumulative over the "
-        "server's life; one server per access-log setting)",
+        f"then {duration} s measured, {repeat} time(s); the median run is shown)",
+        f"- machine: {os.cpu_count()} CPUs shared by wrk and the workers; load average before the run: {loadavg}",
+        "- peak RSS: VmHWM of each uvicorn worker from /proc after the scenario (cumulative over the server's "
+        "life; one server per access-log setting). CPU: % of one core during the measured run; "
+        "\"other\" is every other process on the machine (other jobs, kernel threads). conns: wrk's "
+        "connections held by each worker mid-run.",
         "",
-        "| access log | scenario | requests/s | p50 | p75 | p90 | p99 | requests | errors "
-        "| peak RSS/worker |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| access log | scenario | requests/s | all runs (req/s) | p50 | p75 | p90 | p99 | errors "
+        "| peak RSS/worker | CPU/worker | CPU wrk | CPU other | conns/worker |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
-        r = row.result
-        rss = max(row.worker_hwm_mb.values(), default=float("nan"))
-        errors = str(r.errors) if r.valid else f"**{r.errors} (invalid)**"
+        r, u = row.result, row.usage
+        errors = str(row.errors) if row.valid else f"**{row.errors} (invalid)**"
+        runs = " / ".join(f"{run.rps:,.0f}" for run in row.runs)
         lines.append(
-            f"| {'on' if row.access_log else 'off'} | {row.scenario.label} | {r.rps:,.0f} | "
+            f"| {'on' if row.access_log else 'off'} | {row.scenario.label} | {r.rps:,.0f} | {runs} | "
             + " | ".join(_fmt_ms(r.latency_ms[p]) for p in ("50", "75", "90", "99"))
-            + f" | {r.requests:,} | {errors} | {rss:.1f} MB |")
+            + f" | {errors} | {_by_worker(row.worker_hwm_mb, '.1f')} MB"
+            f" | {_by_worker(u.workers, '.0f')} % | {u.wrk:.0f} % | {u.others:.0f} % "
+            f"| {_by_worker(u.connections, 'd')} |")
     for row in rows:
-        r = row.result
-        if not r.valid:
-            lines.append(f"\n{row.scenario.name} (access log {'on' if row.access_log else 'off'}): "
-                         f"non-200 {r.non200} [{r.statuses}], bad bodies {r.badbody}, "
-                         f"non-2xx/3xx {r.non_2xx_3xx}, socket errors {r.socket_errors}")
+        for r in row.runs:
+            if not r.valid:
+                lines.append(f"\n{row.scenario.name} (access log {'on' if row.access_log else 'off'}), a run "
+                             f"of {r.requests} requests: non-200 {r.non200} [{r.statuses}], bad bodies "
+                             f"{r.badbody}, non-2xx/3xx {r.non_2xx_3xx}, socket errors {r.socket_errors}")
     lines += ["", "| target | access log | measured | result |", "| --- | --- | ---: | --- |"]
     for access_log in sorted({row.access_log for row in rows}, reverse=True):
         subset = [row for row in rows if row.access_log == access_log]
@@ -361,7 +466,7 @@ def render(rows: Sequence[Row], *, server_cmd: str, wrk_cmd: str, bench_cmd: str
         for name, target in (("token", TARGET_TOKENS_PER_S), ("jwks", TARGET_JWKS_PER_S)):
             for row in subset:
                 if row.scenario.name == name:
-                    ok = row.result.valid and row.result.rps >= target
+                    ok = row.valid and row.result.rps >= target
                     lines.append(f"| {row.scenario.label} >= {target:,.0f}/s | {onoff} | "
                                  f"{row.result.rps:,.0f}/s | {_verdict(ok)} |")
         peaks: dict[int, float] = {}
@@ -369,10 +474,8 @@ def render(rows: Sequence[Row], *, server_cmd: str, wrk_cmd: str, bench_cmd: str
             for pid, mb in row.worker_hwm_mb.items():
                 peaks[pid] = max(peaks.get(pid, 0.0), mb)
         if peaks:
-            worst = max(peaks.values())
-            per_worker = ", ".join(f"{mb:.1f}" for _, mb in sorted(peaks.items()))
             lines.append(f"| peak RSS per worker <= {TARGET_RSS_MB:.0f} MB | {onoff} | "
-                         f"{per_worker} MB | {_verdict(worst <= TARGET_RSS_MB)} |")
+                         f"{_by_worker(peaks, '.1f')} MB | {_verdict(max(peaks.values()) <= TARGET_RSS_MB)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -393,8 +496,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=int, default=12, help="measured seconds per scenario (default 12)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up seconds per scenario (default 3)")
-    p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="measured runs per scenario; the median one is reported (default 3)")
+    p.add_argument("--wait-idle", type=float, default=30.0,
+                   help="before each measured run, wait up to this many seconds for the machine to be "
+                        "nearly idle (other jobs on a shared machine); 0 to skip (default 30)")
     p.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
     p.add_argument("--access-log", choices=("on", "off", "both"), default="both",
                    help="measure with the access log on, off, or both (default both)")
@@ -408,20 +516,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a SIGTERM stops the server like Ctrl-C does
     wrk = ensure_wrk()
     scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
     settings = {"on": [True], "off": [False], "both": [True, False]}[args.access_log]
     bench_cmd = shlex.join([Path(sys.executable).as_posix(), *sys.argv])
+    loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     rows: list[Row] = []
-    server_cmd = wrk_cmd = ""
+    server_cmds: list[str] = []
+    wrk_cmd = ""
     try:
         with tempfile.TemporaryDirectory(prefix="mockidp-bench-") as tmp:
             for access_log in settings:
                 data_dir = Path(tmp) / f"data-{'log' if access_log else 'nolog'}"
                 with running_server(workers=args.workers, access_log=access_log, data_dir=data_dir,
                                     seed=_seed_argument(args.seed)) as server:
-                    server_cmd = shlex.join(server.command)
+                    server_cmds.append(shlex.join(server.command))
                     workers = worker_pids(server.process.pid)
                     print(f"bench: access log {'on' if access_log else 'off'}: mockidp pid "
                           f"{server.process.pid}, workers {workers}, {server.base_url}", file=sys.stderr)
@@ -430,27 +541,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                         url = server.base_url + scenario.path
                         options = {"threads": args.threads, "connections": args.connections}
                         if args.warmup > 0:
-                            run_wrk(wrk_command(wrk, url, seconds=args.warmup, **options), scenario)
+                            run_wrk(wrk_command(wrk, url, seconds=args.warmup, **options), scenario,
+                                    port=server.port, workers=workers, seconds=args.warmup)
                         command = wrk_command(wrk, url, seconds=args.duration, **options)
-                        wrk_cmd = shlex.join([*command[:-1], "http://127.0.0.1:PORT/..."])
-                        result = run_wrk(command, scenario)
+                        wrk_cmd = shlex.join([*command[:-1], f"http://{HOST}:PORT/..."])
+                        runs: list[tuple[WrkResult, Usage]] = []
+                        for _ in range(args.repeat):
+                            if args.wait_idle > 0:
+                                wait_for_quiet(args.wait_idle)
+                            result, usage = run_wrk(command, scenario, port=server.port, workers=workers,
+                                                    seconds=args.duration)
+                            runs.append((result, usage))
+                            p50, p99 = _fmt_ms(result.latency_ms["50"]), _fmt_ms(result.latency_ms["99"])
+                            print(f"bench:   {scenario.name:<9} {result.rps:>9,.0f} req/s  p50 {p50}  p99 {p99}"
+                                  f"  errors {result.errors}  CPU {_by_worker(usage.workers, '.0f')} % wrk "
+                                  f"{usage.wrk:.0f} % other {usage.others:.0f} %  "
+                                  f"conns {_by_worker(usage.connections, 'd')}",
+                                  file=sys.stderr)
                         hwm = {pid: mb for pid in workers if (mb := vm_hwm_mb(pid)) is not None}
-                        rows.append(Row(access_log, scenario, result, hwm))
-                        p50, p99 = _fmt_ms(result.latency_ms["50"]), _fmt_ms(result.latency_ms["99"])
-                        print(f"bench:   {scenario.name:<9} {result.rps:>9,.0f} req/s  p50 {p50}  p99 {p99}  "
-                              f"errors {result.errors}  peak RSS {max(hwm.values(), default=0):.1f} MB",
-                              file=sys.stderr)
+                        median, median_usage = sorted(runs, key=lambda run: run[0].rps)[len(runs) // 2]
+                        rows.append(Row(access_log, scenario, median, median_usage, hwm,
+                                        [result for result, _ in runs]))
     except KeyboardInterrupt:
         print("bench: interrupted; the server was stopped", file=sys.stderr)
         return 130
-    report = render(rows, server_cmd=server_cmd, wrk_cmd=wrk_cmd, bench_cmd=bench_cmd, threads=args.threads,
-                    connections=args.connections, warmup=args.warmup, duration=args.duration)
+    except RuntimeError as exc:  # the server would not start, a preflight failed, wrk failed
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    report = render(rows, server_cmds=server_cmds, wrk_cmd=wrk_cmd, bench_cmd=bench_cmd, threads=args.threads,
+                    connections=args.connections, warmup=args.warmup, duration=args.duration,
+                    repeat=args.repeat, loadavg=loadavg)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     print()
     print(report)
     print(f"(written to {args.out})")
-    return 0 if all(row.result.valid for row in rows) else 1
+    return 0 if all(row.valid for row in rows) else 1
 
 
 if __name__ == "__main__":

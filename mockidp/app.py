@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from mockidp.clock import Clock, IdFactory, SystemClock
 from mockidp.directory.artefacts import Artefacts
 from mockidp.directory.model import DirectoryContent
-from mockidp.directory.seed import load_seed
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store, make_engine
 from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
@@ -57,6 +56,8 @@ def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
     store = Store(make_engine(settings.resolved_database_url))
     store.create_schema()
     if apply_seed and settings.seed:
+        from mockidp.directory.seed import load_seed  # YAML and the seed schema: not in the workers
+
         store.replace_directory(load_seed(settings.seed))  # raises SeedError: nothing half-loaded
     return store
 

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/_mockidp", tags=["mockidp"])
 
 
 @router.get("/health")
-def health(request: Request) -> Response:
+async def health(request: Request) -> Response:
     """200 once the seed is loaded and the keys are ready."""
     rt = runtime_of(request)
     content = rt.services.directory.content

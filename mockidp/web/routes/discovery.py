@@ -12,6 +12,8 @@ from mockidp.web.responses import CACHEABLE, json_response
 from mockidp.web.runtime import Runtime, runtime_of
 
 router = APIRouter(tags=["discovery"])
+# The handlers are async: they only read pre-rendered bodies, and a sync handler would cost a
+# thread-pool hand-off per request (a fifth of the time under load, and the p99).
 
 
 def _serve(request: Request, kind: str, tenant: str) -> Response:
@@ -29,20 +31,20 @@ def _serve(request: Request, kind: str, tenant: str) -> Response:
 
 
 @router.get("/{tenant}/v2.0/.well-known/openid-configuration")
-def openid_configuration_v2(request: Request, tenant: str) -> Response:
+async def openid_configuration_v2(request: Request, tenant: str) -> Response:
     return _serve(request, "oidc2", tenant)
 
 
 @router.get("/{tenant}/.well-known/openid-configuration")
-def openid_configuration_v1(request: Request, tenant: str) -> Response:
+async def openid_configuration_v1(request: Request, tenant: str) -> Response:
     return _serve(request, "oidc1", tenant)
 
 
 @router.get("/{tenant}/discovery/v2.0/keys")
-def keys_v2(request: Request, tenant: str) -> Response:
+async def keys_v2(request: Request, tenant: str) -> Response:
     return _serve(request, "keys2", tenant)
 
 
 @router.get("/{tenant}/discovery/keys")
-def keys_v1(request: Request, tenant: str) -> Response:
+async def keys_v1(request: Request, tenant: str) -> Response:
     return _serve(request, "keys1", tenant)

@@ -15,7 +15,7 @@ router = APIRouter(tags=["discovery"])
 
 
 @router.get("/common/discovery/instance")
-def instance(request: Request) -> Response:
+async def instance(request: Request) -> Response:
     rt = runtime_of(request)
     endpoint = request.query_params.get("authorization_endpoint")
     api_version = request.query_params.get("api-version", "1.1")
@@ -30,7 +30,7 @@ def instance(request: Request) -> Response:
 
 
 @router.get("/common/userrealm/{username}")
-def user_realm(request: Request, username: str) -> Response:
+async def user_realm(request: Request, username: str) -> Response:
     rt = runtime_of(request)
     body = discovery.user_realm(rt.services.directory, username[:320])
     return json_response(dump(body), request_id=rt.services.ids.guid(), headers=CACHEABLE)
