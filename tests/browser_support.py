@@ -16,10 +16,11 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 import msal
 import requests
-from conftest import TENANT, LiveServer
 from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, Request, Response
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from tests.conftest import TENANT, LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -87,9 +87,11 @@ def _free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, seeds: list[Path]) -> None:
+    """A real uvicorn server over TLS in a thread; extra keyword arguments are Settings fields."""
+
+    def __init__(self, data_dir: Path, seeds: list[Path], **settings: object) -> None:
         self.port = _free_port()
-        self.settings = Settings(seed=seeds, data_dir=data_dir, port=self.port, tls=True)
+        self.settings = Settings(seed=seeds, data_dir=data_dir, port=self.port, tls=True, **settings)  # type: ignore[arg-type]
         tls = ensure_server_certificate(data_dir, [])
         self.ca = str(tls.ca_path)
         app = create_app(self.settings)

@@ -19,8 +19,9 @@ from urllib.parse import parse_qsl, urlencode
 import msal
 import pytest
 from browser_support import ALICE, BOB, CHROMIUM, CHROMIUM_ARGS, Clients, Tab, claims, query, redeem
-from conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, LiveServer
 from playwright.sync_api import Browser, Playwright, sync_playwright
+
+from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, LiveServer
 
 pytestmark = [
     pytest.mark.browser,

@@ -24,7 +24,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import jwt
 import pytest
-from conftest import (
+
+from mockidp import cli
+from mockidp.directory.seed import SeedError, load_seed
+from mockidp.web.routes.signin import LOGIN
+from tests.conftest import (
     BACKEND2,
     CLIENT,
     CLIENT_SECRET,
@@ -34,10 +38,6 @@ from conftest import (
     TENANT,
     Harness,
 )
-
-from mockidp import cli
-from mockidp.directory.seed import SeedError, load_seed
-from mockidp.web.routes.signin import LOGIN
 
 # --- the directory: demo.yaml (Contoso) plus a second tenant with the apps these rows need ---------
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
-from conftest import (
+
+from tests.conftest import (
     BACKEND2,
     CLIENT,
     CLIENT_SECRET,
@@ -28,12 +25,8 @@ from conftest import (
     REPORTING_SECRET,
     ROOT,
     TENANT,
-    _free_port,
+    LiveServer,
 )
-
-from mockidp.app import create_app
-from mockidp.local_ca import ensure_server_certificate
-from mockidp.settings import Settings
 
 pytestmark = pytest.mark.clients
 
@@ -43,45 +36,14 @@ PASSWORD = "alice-password-1"
 NODE_TIMEOUT = 120  # seconds for the whole node run; each test gets less (--test-timeout)
 
 
-class DeviceFriendlyServer:
-    """conftest.LiveServer with a 1 s device code polling interval (the default 5 s slows MSAL down)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = _free_port()
-        settings = Settings(seed=[DEMO_SEED], data_dir=data_dir, port=self.port, tls=True, device_code_interval=1)
-        tls = ensure_server_certificate(data_dir, [])
-        self.ca = str(tls.ca_path)
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                ssl_certfile=str(tls.cert_path), ssl_keyfile=str(tls.key_path),
-                                log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def origin(self) -> str:
-        return f"https://localhost:{self.port}"
-
-    def __enter__(self) -> DeviceFriendlyServer:
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError("mockidp did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeviceFriendlyServer]:
-    with DeviceFriendlyServer(tmp_path_factory.mktemp("node-live")) as live:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    # a 1 s device-code polling interval: the default 5 s only slows MSAL Node down
+    with LiveServer(tmp_path_factory.mktemp("node-live"), [DEMO_SEED], device_code_interval=1) as live:
         yield live
 
 
-def node_env(live: DeviceFriendlyServer) -> dict[str, str]:
+def node_env(live: LiveServer) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NODE_TLS_REJECT_UNAUTHORIZED", "NODE_OPTIONS")}
     env.update({
         "NODE_EXTRA_CA_CERTS": live.ca,  # the mock's CA, not the ambient system bundle
@@ -99,7 +61,7 @@ def node_env(live: DeviceFriendlyServer) -> dict[str, str]:
     return env
 
 
-def test_msal_node(server: DeviceFriendlyServer) -> None:
+def test_msal_node(server: LiveServer) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not on PATH: install Node.js 20+ and run `npm ci` in tests/node")

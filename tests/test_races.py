@@ -28,7 +28,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, LiveServer, _free_port
+
+from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, LiveServer, _free_port
 
 PARALLEL = 16
 ROUNDS = 5

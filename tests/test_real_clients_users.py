@@ -28,9 +28,9 @@ import msal
 import pytest
 import requests
 from azure.identity import AuthenticationRecord, DeviceCodeCredential, UsernamePasswordCredential
-from conftest import BACKEND1_URI, BACKEND2, CLIENT, DEMO_SEED, TENANT, LiveServer
 
 from mockidp.directory.ids import derived_id
+from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, DEMO_SEED, TENANT, LiveServer
 
 pytestmark = pytest.mark.clients
 
@@ -50,13 +50,8 @@ DEVICE_WAIT = 30  # seconds a device flow may take before the test gives up
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """conftest's LiveServer, with the devicecode endpoint asking for 1 s polls instead of 5 s.
-
-    Settings are pydantic settings: MOCKIDP_DEVICE_CODE_INTERVAL, set only while LiveServer builds
-    its Settings, reaches them without copying LiveServer here."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MOCKIDP_DEVICE_CODE_INTERVAL", "1")
-        live = LiveServer(tmp_path_factory.mktemp("users"), [DEMO_SEED])
+    """conftest's LiveServer, with the devicecode endpoint asking for 1 s polls instead of 5 s."""
+    live = LiveServer(tmp_path_factory.mktemp("users"), [DEMO_SEED], device_code_interval=1)
     assert live.settings.device_code_interval == 1
     with live:
         yield live

@@ -18,7 +18,7 @@ ASSERTION_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256"})
 
 
 class MalformedJwt(ValueError):
-    pass
+    """Not a compact JWS whose header and payload are JSON objects."""
 
 
 def _b64url_json(segment: str) -> Any:
