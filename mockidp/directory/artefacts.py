@@ -105,7 +105,7 @@ class Artefacts:
                 .where(col(t.AuthorizationCodeRow.consumed_at).is_(None))
                 .values(consumed_at=now))
         with Session(self.engine) as s, s.begin():
-            return bool(s.exec(stmt).rowcount == 1)  # type: ignore[call-overload,attr-defined]
+            return bool(s.exec(stmt).rowcount == 1)
 
     # --- refresh tokens ------------------------------------------------------------------------
     def save_refresh_token(self, token: str, *, tenant_id: str, client_id: str, user_id: str, now: float,
@@ -129,7 +129,7 @@ class Artefacts:
         stmt = (update(t.RefreshTokenRow).where(col(t.RefreshTokenRow.token_hash) == digest(token))
                 .values(last_used_at=now))
         with Session(self.engine) as s, s.begin():
-            s.exec(stmt)  # type: ignore[call-overload]
+            s.exec(stmt)
 
     # --- device codes --------------------------------------------------------------------------
     def save_device_code(self, device_code: str, *, user_code: str, tenant_id: str, client_id: str, now: float,
@@ -166,13 +166,13 @@ class Artefacts:
         stmt = (update(t.DeviceCodeRow).where(col(t.DeviceCodeRow.device_code_hash) == device_code_hash)
                 .where(col(t.DeviceCodeRow.status) == "pending").values(**values))
         with Session(self.engine) as s, s.begin():
-            return bool(s.exec(stmt).rowcount == 1)  # type: ignore[call-overload,attr-defined]
+            return bool(s.exec(stmt).rowcount == 1)
 
     def redeem_device_code(self, device_code: str) -> bool:
         stmt = (update(t.DeviceCodeRow).where(col(t.DeviceCodeRow.device_code_hash) == digest(device_code))
                 .where(col(t.DeviceCodeRow.status) == "approved").values(status="redeemed"))
         with Session(self.engine) as s, s.begin():
-            return bool(s.exec(stmt).rowcount == 1)  # type: ignore[call-overload,attr-defined]
+            return bool(s.exec(stmt).rowcount == 1)
 
     # --- sign-in sessions ----------------------------------------------------------------------
     def save_session(self, session_id: str, *, tenant_id: str, user_id: str, sid: str, now: float,
@@ -190,7 +190,7 @@ class Artefacts:
 
     def end_session(self, session_id: str) -> None:
         with Session(self.engine) as s, s.begin():
-            s.exec(delete(t.SessionRow).where(col(t.SessionRow.session_hash) == digest(session_id)))  # type: ignore[call-overload]
+            s.exec(delete(t.SessionRow).where(col(t.SessionRow.session_hash) == digest(session_id)))
 
     # --- user consent and user state -----------------------------------------------------------
     def user_consented_scopes(self, *, client_sp_id: str, resource_sp_id: str, user_id: str) -> set[str]:
@@ -217,7 +217,7 @@ class Artefacts:
             row = s.get(t.UserStateRow, user_id) or t.UserStateRow(user_id=user_id)
             row.tokens_valid_from = now
             s.add(row)
-            s.exec(delete(t.SessionRow).where(col(t.SessionRow.user_id) == user_id))  # type: ignore[call-overload]
+            s.exec(delete(t.SessionRow).where(col(t.SessionRow.user_id) == user_id))
 
     def failed_sign_ins(self, user_id: str) -> int:
         with Session(self.engine) as s:
@@ -233,6 +233,6 @@ class Artefacts:
     def purge_expired(self, *, now: float) -> None:
         """Bounded storage: drop codes, device codes and sessions past their lifetime."""
         with Session(self.engine) as s, s.begin():
-            s.exec(delete(t.AuthorizationCodeRow).where(col(t.AuthorizationCodeRow.expires_at) < now - 3600))  # type: ignore[call-overload]
-            s.exec(delete(t.DeviceCodeRow).where(col(t.DeviceCodeRow.expires_at) < now - 3600))  # type: ignore[call-overload]
-            s.exec(delete(t.SessionRow).where(col(t.SessionRow.expires_at) < now))  # type: ignore[call-overload]
+            s.exec(delete(t.AuthorizationCodeRow).where(col(t.AuthorizationCodeRow.expires_at) < now - 3600))
+            s.exec(delete(t.DeviceCodeRow).where(col(t.DeviceCodeRow.expires_at) < now - 3600))
+            s.exec(delete(t.SessionRow).where(col(t.SessionRow.expires_at) < now))

@@ -64,10 +64,13 @@ class PermissionScope(SeedModel):
         return v
 
 
+_USERS: tuple[Literal["User", "Application"], ...] = ("User",)
+
+
 class AppRole(SeedModel):
     value: str = Field(min_length=1, max_length=120)
     id: str | None = None
-    allowed_member_types: list[Literal["User", "Application"]] = Field(default_factory=lambda: ["User"])
+    allowed_member_types: list[Literal["User", "Application"]] = Field(default_factory=lambda: list(_USERS))
     display_name: str | None = None
     description: str | None = None
     is_enabled: bool = True

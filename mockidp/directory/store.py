@@ -70,7 +70,7 @@ class Store:
         """Swap the seeded registrations in one transaction: readers see the old or the new seed."""
         with Session(self.engine) as session, session.begin():
             for table in t.SEED_TABLES:
-                session.exec(delete(table))  # type: ignore[call-overload]
+                session.exec(delete(table))
             for tenant in content.tenants:
                 session.add(t.TenantRow(id=tenant.id, display_name=tenant.display_name, data=_record(tenant)))
             for app in content.applications:

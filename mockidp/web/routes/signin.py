@@ -115,8 +115,8 @@ async def _authorize(request: Request, tenant: str, version: int) -> Response:
         elif req.max_age is not None and rt.services.clock.now() - session.auth_time > req.max_age:
             session = None  # max_age: the last sign-in is too old
     if req.prompt == "none" and session is None:
-        err = silent_failure(req)
-        return browser.client_error(request, rt, err.err, err.target, req.state)
+        silent = silent_failure(req)
+        return browser.client_error(request, rt, silent.err, silent.target, req.state)
     if session is not None and req.prompt not in ("login", "select_account"):
         return _answer(request, rt, req, user_id=session.user_id,
                        sign_in=SignIn(session.sid, ("pwd",), session.auth_time))
