@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import ssl
 import subprocess
 import sys
+
+import httpx
 
 from tests.conftest import ROOT, LiveServer
 
@@ -42,3 +46,48 @@ def test_unassigned_user_curl_step_answers_aadsts50105(live: LiveServer) -> None
     tokens = json.loads(subprocess.run(["bash", "-c", alice], capture_output=True, text=True, timeout=60,
                                        check=True).stdout)
     assert "id_token" in tokens and "access_token" in tokens
+
+
+def _heredoc(marker_line: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(rf"{re.escape(marker_line)}.*?<<'PY'\n(.*?)\nPY\n", readme, re.S)
+    assert found is not None
+    return found.group(1)
+
+
+def _localised(code: str, live: LiveServer) -> str:
+    return code.replace("localhost:8443", f"localhost:{live.port}").replace(".mockidp/ca.pem", live.ca)
+
+
+def test_browser_sign_in_walkthrough_runs_as_written(live: LiveServer) -> None:
+    """MSAL's acquire_token_interactive opens "the browser" (here: chromium, driven to sign in as Alice)."""
+    code = _localised(_heredoc("**A browser sign-in with MSAL**"), live)
+    env = {**os.environ, "BROWSER": f"{sys.executable} {ROOT / 'tests' / 'readme_browser.py'} %s"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90, check=True, env=env)
+    claims = json.loads(out.stdout)
+    assert claims["scp"] == "access_as_user" and claims["roles"] == ["Reader"]
+    assert claims["preferred_username"] == "alice@contoso.onmicrosoft.com" and claims["azpacr"] == "0"
+
+
+def test_device_code_walkthrough_runs_as_written(live: LiveServer) -> None:
+    """The person: opens /device, types the code from the printed message and signs in as Alice."""
+    code = _localised(_heredoc("**A device-code sign-in from a terminal:**"), live)
+    proc = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    message = proc.stdout.readline()
+    found = re.search(r"open the page (\S+) and enter the code (\w+)", message)
+    assert found is not None, message
+    page_url, user_code = found.groups()
+    with httpx.Client(verify=ssl.create_default_context(cafile=live.ca)) as browser:
+        form = browser.get(page_url)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        signin = browser.post(page_url, data={"csrf": csrf.group(1), "otc": user_code})
+        fields = dict(re.findall(r'name="(ctx|csrf)" value="([^"]+)"', signin.text))
+        alice = {"username": "alice@contoso.onmicrosoft.com", "password": "alice-password-1"}
+        done = browser.post(f"{live.origin}/_mockidp/login", data={**fields, **alice})
+        assert "You have signed in to testClient on your device." in done.text
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip() == "alice@contoso.onmicrosoft.com signed in"
