@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,8 +28,9 @@ async def _devicecode(request: Request, tenant: str, version: int) -> Response:
     body = await read_capped_body(request, rt.settings.max_body_bytes)
     params = parse_form(body, request.headers.get("content-type"))
     request.state.params = params
-    answer = device_flow.start(rt.services, tenant_segment=tenant, version=version, params=params,
-                               origin=rt.origin(request), interval=rt.settings.device_code_interval)
+    answer = await run_in_threadpool(
+        lambda: device_flow.start(rt.services, tenant_segment=tenant, version=version, params=params,
+                                  origin=rt.origin(request), interval=rt.settings.device_code_interval))
     return json_response(dump(answer), request_id=rt.services.ids.guid(), headers=NO_STORE)
 
 
@@ -59,7 +61,7 @@ async def device_code_entered(request: Request) -> Response:
     if not browser.csrf_ok(request, form.get("csrf")):
         return browser.error_page(request, rt, AadstsError(catalogue.MALFORMED_REQUEST))
     try:
-        record = device_flow.pending(rt.services, form.get("otc"))
+        record = await run_in_threadpool(device_flow.pending, rt.services, form.get("otc"))
     except AadstsError as err:
         return browser.page(request, "device.html", action=PAGE, csrf=browser.csrf_token(request),
                             code=form.get("otc", "")[:32], error=err.message)

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -100,6 +101,14 @@ async def _authorize(request: Request, tenant: str, version: int) -> Response:
     rt = runtime_of(request)
     try:
         params = await _params(request, rt)
+    except AadstsError as err:
+        return browser.error_page(request, rt, err)
+    return await run_in_threadpool(_authorize_sync, request, rt, tenant, version, params)
+
+
+def _authorize_sync(request: Request, rt: Runtime, tenant: str, version: int, params: dict[str, str]) -> Response:
+    """The database and password work of the pages runs in the thread pool, off the event loop."""
+    try:
         req = parse_authorize(rt.services, tenant, version, params)
     except AadstsError as err:
         return browser.error_page(request, rt, err)
@@ -151,6 +160,10 @@ async def login(request: Request) -> Response:
         form, ctx = await _form_with_context(request, rt)
     except AadstsError as err:
         return browser.error_page(request, rt, err)
+    return await run_in_threadpool(_sign_in, request, rt, form, ctx)
+
+
+def _sign_in(request: Request, rt: Runtime, form: dict[str, str], ctx: dict[str, Any]) -> Response:
     username, password = form.get("username"), form.get("password")
     if not username:
         return _login_page(request, rt, ctx)
@@ -197,6 +210,11 @@ async def consent(request: Request) -> Response:
         user = rt.services.directory.users[ctx["user"]]
     except (AadstsError, KeyError):
         return browser.error_page(request, rt, AadstsError(catalogue.MALFORMED_REQUEST))
+    return await run_in_threadpool(_consent, request, rt, form, ctx, user)
+
+
+def _consent(request: Request, rt: Runtime, form: dict[str, str], ctx: dict[str, Any], user: UserRecord
+             ) -> Response:
     sign_in = SignIn.from_data(ctx["sign_in"])
     declined = form.get("decision") != "accept"
     if ctx["kind"] == "authorize":

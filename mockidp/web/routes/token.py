@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,7 +34,10 @@ async def _token(request: Request, tenant: str, version: int) -> Response:
         basic=BasicCredentials(*basic) if basic else None, origin_header=request.headers.get("origin"),
         client_ip=request.client.host if request.client else None,
     )
-    return token_success(rt, token(req, rt.services))
+    if params.get("grant_type") == "client_credentials":
+        return token_success(rt, token(req, rt.services))  # the hot path: memory only, no thread hop
+    # User grants read and write the database (codes, refresh tokens) and hash passwords: thread pool.
+    return token_success(rt, await run_in_threadpool(token, req, rt.services))
 
 
 @router.api_route("/{tenant}/oauth2/v2.0/token", methods=METHODS)
