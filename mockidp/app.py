@@ -6,15 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
 from mockidp.clock import Clock, IdFactory, SystemClock
 from mockidp.directory.artefacts import Artefacts
-from mockidp.directory.model import DirectoryContent
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store, make_engine
 from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
@@ -29,12 +26,6 @@ from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
 
 log = logging.getLogger("mockidp")
-
-
-@dataclass(frozen=True)
-class Prepared:
-    content: DirectoryContent
-    ca_path: Path | None
 
 
 def server_names(settings: Settings) -> list[str]:

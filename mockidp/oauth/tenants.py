@@ -21,10 +21,6 @@ class TenantRef:
     kind: str  # "tenant" | "common" | "organizations" | "consumers"
     tenant: TenantRecord | None
 
-    @property
-    def is_specific(self) -> bool:
-        return self.tenant is not None
-
 
 def resolve_tenant(directory: Directory, segment: str) -> TenantRef:
     """Discovery for a domain carries the GUID in every URL, as Entra's does."""

@@ -31,7 +31,6 @@ class Runtime:
     ca_path: Path | None
     served_hosts: set[str]
     sealer: Sealer
-    ready: bool = True
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
 
     def origin(self, request: Request) -> str:
