@@ -55,3 +55,15 @@ def test_malformed_input_gets_no_internals(harness: Harness, method: str, path: 
     r = harness.client.request(method, path, **kwargs)
     assert r.status_code < 500
     assert not INTERNALS.search(r.text), r.text[:500]
+
+
+def test_the_access_log_redacts_secrets_in_query_strings() -> None:
+    from mockidp.web.access_log import RedactSecrets
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "GET", f"/{TENANT}/oauth2/v2.0/logout?id_token_hint=eyJ.a.b&state=s"
+                                "&post_logout_redirect_uri=x&code=abc#f", "1.1", 302), None)
+    assert RedactSecrets().filter(record)
+    message = record.getMessage()
+    assert "eyJ.a.b" not in message and "abc" not in message
+    assert "id_token_hint=[redacted]&state=s" in message and "code=[redacted]#f" in message
