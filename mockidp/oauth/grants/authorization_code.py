@@ -10,8 +10,7 @@ from mockidp.directory.artefacts import CodeRecord
 from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.delegated import decide, require_consent
-from mockidp.oauth.grants.base import Grant, GrantInput, Located
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
 from mockidp.oauth.pkce import verifier_matches
 from mockidp.oauth.tenants import TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
@@ -65,10 +64,7 @@ def authorize(g: GrantInput) -> UserOutcome:
     user = services.directory.users[record.user_id]
     check_enabled(user)
     scope = params.get("scope") or record.data.get("scope", "")
-    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
-                   client_sp=g.client.sp, user=user, scopes=scope.split(),
-                   resource_param=params.get("resource") or record.data.get("resource"))
-    require_consent(grant, g.client.app)
+    grant = consented(g, user, scope, params.get("resource") or record.data.get("resource"))
     if not services.artefacts.consume_code(params["code"], now=now):
         raise AadstsError(catalogue.CODE_REDEEMED)  # lost the race to a parallel redemption
     return UserOutcome(user, grant, SignIn.from_data(record.data), scope, nonce=record.data.get("nonce"), spa=spa)

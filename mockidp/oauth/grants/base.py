@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mockidp.directory.model import ApplicationRecord
+from mockidp.directory.model import ApplicationRecord, UserRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.errors.catalogue import ErrorSpec
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services, TokenRequest
+from mockidp.oauth.delegated import DelegatedGrant, decide, require_consent
 from mockidp.oauth.tenants import TenantRef
 from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.tokens.model import Authorization
@@ -32,6 +33,15 @@ class GrantInput:
     client: Client
     services: Services
     artefact: Any = None
+
+
+def consented(g: GrantInput, user: UserRecord, scope: str, resource: str | None) -> DelegatedGrant:
+    """The delegated decision of a grant that cannot ask the user: missing consent is AADSTS65001."""
+    services = g.services
+    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
+                   client_sp=g.client.sp, user=user, scopes=scope.split(), resource_param=resource)
+    require_consent(grant, g.client.app)
+    return grant
 
 
 def specific_tenant(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:

@@ -9,8 +9,7 @@ from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.client_auth import canonical_guid
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.delegated import decide, require_consent
-from mockidp.oauth.grants.base import Grant, GrantInput, Located
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
 from mockidp.oauth.tenants import TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_enabled
@@ -61,10 +60,7 @@ def authorize(g: GrantInput) -> UserOutcome:
     assert record.user_id is not None
     user = services.directory.users[record.user_id]
     check_enabled(user)
-    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
-                   client_sp=g.client.sp, user=user, scopes=record.data["scope"].split(),
-                   resource_param=record.data.get("resource"))
-    require_consent(grant, g.client.app)
+    grant = consented(g, user, record.data["scope"], record.data.get("resource"))
     if not services.artefacts.redeem_device_code(_device_code(g.req)):
         raise AadstsError(catalogue.BAD_VERIFICATION_CODE)  # redeemed by a parallel poll
     return UserOutcome(user, grant, SignIn.from_data(record.data), record.data["scope"])

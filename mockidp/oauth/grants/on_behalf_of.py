@@ -18,8 +18,7 @@ from mockidp.clock import entra_instant
 from mockidp.directory.model import ApplicationRecord, TenantRecord, UserRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.delegated import decide, require_consent
-from mockidp.oauth.grants.base import Grant, GrantInput, Located
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
 from mockidp.oauth.tenants import TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_assignment, check_enabled
@@ -82,9 +81,7 @@ def authorize(g: GrantInput) -> UserOutcome:
     check_assignment(services.directory, app, g.client.sp, user)
     # v2 names the downstream scopes in `scope`; v1 names the downstream resource in `resource`.
     scope = params.get("scope", "")
-    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=app, client_sp=g.client.sp,
-                   user=user, scopes=scope.split(), resource_param=params.get("resource"))
-    require_consent(grant, app)
+    grant = consented(g, user, scope, params.get("resource"))
     # OBO responses carry no id_token (entra-wire §9.7, §15); a refresh token only for offline_access.
     return UserOutcome(user, grant, _sign_in(claims, now), scope, with_id_token=False)
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.delegated import decide, require_consent
-from mockidp.oauth.grants.base import Grant, GrantInput, Located
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
 from mockidp.oauth.tenants import TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_assignment, check_password, find_user
@@ -34,9 +33,7 @@ def authorize(g: GrantInput) -> UserOutcome:
     check_password(services.artefacts, user, params["password"])
     check_assignment(services.directory, g.client.app, g.client.sp, user)
     scope = params.get("scope", "")
-    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
-                   client_sp=g.client.sp, user=user, scopes=scope.split(), resource_param=params.get("resource"))
-    require_consent(grant, g.client.app)
+    grant = consented(g, user, scope, params.get("resource"))
     return UserOutcome(user, grant, SignIn(None, ("pwd",), services.clock.now()), scope)
 
 

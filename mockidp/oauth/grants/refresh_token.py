@@ -9,9 +9,8 @@ from mockidp.directory.artefacts import RefreshRecord
 from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.delegated import decide, require_consent
 from mockidp.oauth.grants.authorization_code import check_origin
-from mockidp.oauth.grants.base import Grant, GrantInput, Located
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
 from mockidp.oauth.tenants import TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_enabled
@@ -55,9 +54,7 @@ def authorize(g: GrantInput) -> UserOutcome:
         raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")  # the user left the seed
     check_enabled(user)
     scope = params.get("scope") or record.data.get("scope", "")
-    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
-                   client_sp=g.client.sp, user=user, scopes=scope.split(), resource_param=params.get("resource"))
-    require_consent(grant, g.client.app)
+    grant = consented(g, user, scope, params.get("resource"))
     services.artefacts.touch_refresh_token(params["refresh_token"], now=now)
     return UserOutcome(user, grant, SignIn.from_data(record.data), scope, spa=record.spa,
                        chain_issued_at=record.issued_at)
