@@ -20,10 +20,9 @@ from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
 from mockidp.oauth.pkce import check_challenge
 from mockidp.oauth.redirects import ClientResponse, all_redirect_uris, registered_type
 from mockidp.oauth.tenants import TenantRef, resolve_tenant
-from mockidp.oauth.user_tokens import SignIn, client_info, new_secret_value
+from mockidp.oauth.user_tokens import SignIn, client_info, new_secret_value, user_access_token
 from mockidp.oauth.users import check_assignment, check_enabled
 from mockidp.tokens.claims import IdTokenInput
-from mockidp.tokens.model import Authorization
 
 RESPONSE_TYPES = frozenset({"code", "id_token", "token"})
 RESPONSE_MODES = frozenset({"query", "fragment", "form_post"})
@@ -244,12 +243,8 @@ def _respond(services: Services, req: AuthorizeRequest, user: UserRecord, client
                                      data=data)
         fields.append(("code", code))
     if "token" in req.types:
-        who = identity(services.directory, user, client_id=client.app.app_id, resource_app=grant.resource.app,
-                       sid=sign_in.sid, amr=sign_in.amr, ipaddr=None)
-        auth = Authorization(tenant.segment, client.app.app_id, "0", grant.resource.app.app_id,
-                             grant.resource.identifier, grant.resource.app.access_token_version, user.id,
-                             grant.roles, grant.scp, who)
-        issued = issuer.access_token(auth, origin=origin, lifetime=issuer.user_lifetime())
+        issued = user_access_token(services, user=user, grant=grant, client=client, tenant_id=tenant.segment,
+                                   sign_in=sign_in, origin=origin, ipaddr=None)
         access = issued.jwt
         fields += [("access_token", access), ("token_type", "Bearer"), ("expires_in", str(issued.expires_in)),
                    ("scope", grant.response_scope)]

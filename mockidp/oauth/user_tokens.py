@@ -14,6 +14,7 @@ from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, identity
 from mockidp.oauth.tenants import TenantRef
 from mockidp.tokens.claims import IdTokenInput
+from mockidp.tokens.issuer import IssuedToken
 from mockidp.tokens.keys import b64url
 from mockidp.tokens.model import Authorization
 
@@ -59,20 +60,28 @@ def new_secret_value(services: Services) -> str:
     return b64url(services.ids.token_bytes(32))
 
 
+def user_access_token(services: Services, *, user: UserRecord, grant: DelegatedGrant, client: Client,
+                      tenant_id: str, sign_in: SignIn, origin: str, ipaddr: str | None) -> IssuedToken:
+    """The delegated access token: the resource's version, a random 60-90 minute lifetime."""
+    resource_app = grant.resource.app
+    who = identity(services.directory, user, client_id=client.app.app_id, resource_app=resource_app,
+                   sid=sign_in.sid, amr=sign_in.amr, ipaddr=ipaddr)
+    auth = Authorization(
+        tenant_id=tenant_id, client_app_id=client.app.app_id, client_acr=client.acr,
+        resource_app_id=resource_app.app_id, audience=grant.resource.identifier,
+        version=resource_app.access_token_version, subject_id=user.id, roles=grant.roles, scopes=grant.scp, user=who,
+    )
+    issuer = services.issuer
+    return issuer.access_token(auth, origin=origin, lifetime=issuer.user_lifetime())
+
+
 def mint_user_tokens(services: Services, *, outcome: UserOutcome, tenant: TenantRef, client: Client, origin: str,
                      endpoint_version: int, want_client_info: bool, ipaddr: str | None) -> dict[str, Any]:
     assert tenant.tenant is not None
     directory, issuer = services.directory, services.issuer
     user, grant, sign_in = outcome.user, outcome.grant, outcome.sign_in
-    resource_app = grant.resource.app
-    who = identity(directory, user, client_id=client.app.app_id, resource_app=resource_app, sid=sign_in.sid,
-                   amr=sign_in.amr, ipaddr=ipaddr)
-    auth = Authorization(
-        tenant_id=tenant.tenant.id, client_app_id=client.app.app_id, client_acr=client.acr,
-        resource_app_id=resource_app.app_id, audience=grant.resource.identifier,
-        version=resource_app.access_token_version, subject_id=user.id, roles=grant.roles, scopes=grant.scp, user=who,
-    )
-    access = issuer.access_token(auth, origin=origin, lifetime=issuer.user_lifetime())
+    access = user_access_token(services, user=user, grant=grant, client=client, tenant_id=tenant.tenant.id,
+                               sign_in=sign_in, origin=origin, ipaddr=ipaddr)
     body: dict[str, Any] = {"token_type": "Bearer"}
     if endpoint_version == 2:
         body.update(scope=grant.response_scope, expires_in=access.expires_in, ext_expires_in=access.expires_in,
