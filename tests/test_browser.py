@@ -43,6 +43,9 @@ FABRIKAM = "c0ffee00-0000-4000-8000-000000000002"
 NOTES_API = "4e0a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"
 NOTES_APP = "9b8a7c6d-5e4f-4a3b-9c2d-1e0f2a3b4c5d"
 NOTES_SCOPE = f"api://{NOTES_API}/Notes.Read"
+# A host with '_' (a Compose service name): not a valid host in a CSP source list.
+COMPOSE_APP = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+COMPOSE_CALLBACK = "https://web_app.localhost:5002/cb"
 CAROL = ("carol@fabrikam.onmicrosoft.com", "carol-password-1")
 DAVE = ("dave@fabrikam.onmicrosoft.com", "dave-password-1")
 CONSENT_SEED = f"""
@@ -63,6 +66,9 @@ tenants:
         displayName: notesApp
         publicClient: {{redirectUris: ["http://localhost"]}}
         isFallbackPublicClient: true
+      - appId: {COMPOSE_APP}
+        displayName: composeApp
+        web: {{redirectUris: ["{COMPOSE_CALLBACK}"]}}
     users:
       - {{userPrincipalName: {CAROL[0]}, displayName: Carol Example, password: "{CAROL[1]}"}}
       - {{userPrincipalName: {DAVE[0]}, displayName: Dave Example, password: "{DAVE[1]}"}}
@@ -448,6 +454,26 @@ def test_form_post_auto_submits_the_code_and_a_hostile_state_unchanged_to_the_re
     assert "form-action http://localhost:5000" in csp and "frame-ancestors 'none'" in csp
     assert tab.dialogs == [] and tab.console_errors == []
     assert_alice_backend2_token(redeem(cca, flow, fields), azpacr="1")
+
+
+def test_form_post_to_a_host_a_csp_source_cannot_name_still_posts_the_code(
+        new_tab: Callable[[LiveServer], Tab], own: LiveServer) -> None:
+    tab = new_tab(own)
+    params = {"client_id": COMPOSE_APP, "response_type": "code", "redirect_uri": COMPOSE_CALLBACK,
+              "scope": "openid", "state": "s1", "response_mode": "form_post"}
+    tab.goto(f"{own.origin}/{FABRIKAM}/oauth2/v2.0/authorize?{urlencode(params)}")
+    posted = tab.request_to(COMPOSE_CALLBACK, lambda: tab.type_credentials(*DAVE))
+    assert posted.method == "POST" and posted.url == COMPOSE_CALLBACK
+    assert set(dict(parse_qsl(posted.post_data or ""))) == {"code", "state", "session_state"}
+    assert tab.console_errors == []  # no CSP complaint about the form-action source
+
+
+def test_a_redirect_uri_a_browser_reads_as_another_host_shows_50011_and_nothing_leaves(
+        tab: Tab, live: LiveServer) -> None:
+    hostile = "http://127.0.0.1:18998\\@localhost"  # registered: http://localhost; a browser reads \ as /
+    tab.goto(authorize_url(live, redirect_uri=hostile, response_mode="form_post"))
+    assert_stayed_on_error_page(tab, "50011")
+    assert tab.page.locator("form").count() == 0 and tab.dialogs == []
 
 
 # -------------------------------------------------------------------------------------------- logout

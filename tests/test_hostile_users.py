@@ -66,7 +66,7 @@ tenants:
         web:
           redirectUris: ["{WEB_CB}", "https://app.example/other"]
           implicitGrantSettings: {{enableIdTokenIssuance: true}}
-        publicClient: {{redirectUris: ["http://localhost/cb"]}}
+        publicClient: {{redirectUris: ["http://localhost/cb", "http://127.0.0.1/loopback"]}}
         passwordCredentials: [{{secretText: "{FAB_WEB_SECRET}"}}]
       - appId: {FAB_SPA_ID}
         displayName: fabSpa
@@ -432,8 +432,27 @@ def _logout_redirected(r: httpx.Response) -> None:
     assert (r.status_code, r.headers["location"]) == (302, WEB_CB)
 
 
+def _logout_redirected_to(uri: str) -> Check:
+    def check(r: httpx.Response) -> None:
+        assert (r.status_code, r.headers.get("location")) == (302, uri), (r.status_code, r.text[:300])
+    return check
+
+
 def _a2(suffix: str, uri: str) -> Any:
     return row(f"A2-{suffix}", lambda f: f.authorize(FAB_WEB, redirect_uri=uri), error_page(50011))
+
+
+def _a2_loopback(suffix: str, uri: str) -> Any:
+    """Against testClient (web http://localhost:5000/callback, public http://localhost): the raw string
+    is compared, only the port of http://localhost and http://127.0.0.1 is free (mockidp/oauth/redirects.py).
+    form_post: a URI a browser reads differently must not even get a form_post page."""
+    return row(f"A2-{suffix}", lambda f: f.authorize(TC_WEB, redirect_uri=uri, response_mode="form_post"),
+               error_page(50011))
+
+
+def _logout_to(uri: str, client_id: str = CLIENT) -> Step:
+    return lambda f: f.client.get(f"/{TENANT}/oauth2/v2.0/logout?" + urlencode(
+        {"post_logout_redirect_uri": uri, "client_id": client_id}), follow_redirects=False)
 
 
 def _a16(suffix: str, state: str) -> Any:
@@ -466,7 +485,31 @@ AUTHORIZE_CASES = [
     _a2("host-suffix", "https://app.example.evil.example/cb"),
     _a2("encoded-slash", WEB_CB + "%2f.."),
     _a2("encoded-nul", WEB_CB + "%00"),
+    _a2_loopback("backslash-userinfo", "http://127.0.0.1:18998\\@localhost"),
+    _a2_loopback("backslash-path", "http://localhost:5000\\callback"),
+    _a2_loopback("userinfo-localhost", "http://evil@localhost:5000/callback"),
+    _a2_loopback("userinfo-empty", "http://@localhost:5000/callback"),
+    _a2_loopback("host-case-localhost", "http://LOCALHOST:5000/callback"),
+    _a2_loopback("scheme-case", "HTTP://localhost:5000/callback"),
+    _a2_loopback("port-not-a-number", "http://localhost:abc/callback"),
+    _a2_loopback("port-empty", "http://localhost:/callback"),
+    _a2_loopback("port-zero", "http://localhost:0/callback"),
+    _a2_loopback("port-too-big", "http://localhost:65536/callback"),
+    _a2_loopback("port-then-host", "http://localhost:5000.evil.example/callback"),
+    _a2_loopback("host-suffix-localhost", "http://localhost.evil.example:5000/callback"),
+    _a2_loopback("tab", "http://localhost:5000/callback\t"),
+    _a2_loopback("space", "http://localhost:5000/callback "),
+    _a2_loopback("newline", "http://localhost:5000/call\nback"),
+    _a2_loopback("leading-space", " http://localhost:5000/callback"),
+    _a2_loopback("localhost-is-not-127", "http://127.0.0.1:5000/callback"),
     row("A3", lambda f: f.authorize(FAB_WEB, redirect_uri="http://localhost:53123/cb"), sign_in_page),
+    row("A3-bare-localhost", lambda f: f.authorize(TC_WEB, redirect_uri="http://localhost:53123"), sign_in_page),
+    row("A3-127.0.0.1", lambda f: f.authorize(FAB_PUBLIC, redirect_uri="http://127.0.0.1:53123/loopback"),
+        sign_in_page),
+    row("A4-127-other-path", lambda f: f.authorize(FAB_PUBLIC, redirect_uri="http://127.0.0.1:53123/other"),
+        error_page(50011)),
+    row("A4-https-localhost-port", lambda f: f.authorize(FAB_WEB, redirect_uri="https://localhost:53123/cb"),
+        error_page(50011)),
     row("A4-other-path", lambda f: f.authorize(FAB_WEB, redirect_uri="http://localhost/other"), error_page(50011)),
     row("A4-ipv6-loopback", lambda f: f.authorize(FAB_WEB, redirect_uri="http://[::1]/cb"), error_page(50011)),
     row("A4-other-host", lambda f: f.authorize(FAB_WEB, redirect_uri="http://example.com/cb"), error_page(50011)),
@@ -535,6 +578,14 @@ AUTHORIZE_CASES = [
     row("A27", lambda f: f.authorize(FAB_WEB, method="POST"), sign_in_page),
     row("A28-unregistered", _logout("https://evil.example/"), _logout_refused),
     row("A28-registered", _logout(WEB_CB), _logout_redirected),
+    # A28: the same matcher as /authorize (mockidp/oauth/redirects.py), so the localhost port is free ...
+    row("A28-localhost-port", _logout_to("http://localhost:53123"), _logout_redirected_to("http://localhost:53123")),
+    # ... and nothing a browser reads differently is followed.
+    row("A28-backslash-userinfo", _logout_to("http://127.0.0.1:18998\\@localhost"), _logout_refused),
+    row("A28-userinfo", _logout_to("http://evil@localhost:5000/callback"), _logout_refused),
+    row("A28-host-case", _logout_to("http://LOCALHOST:5000/callback"), _logout_refused),
+    row("A28-tab", _logout_to("http://localhost:5000/callback\t"), _logout_refused),
+    row("A28-other-client", _logout_to(WEB_CB), _logout_refused),
     row("A29", _login_brute_force, page_shows(50053)),
 ]
 

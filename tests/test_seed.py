@@ -146,3 +146,18 @@ def test_a_folder_of_seeds_is_validated_as_one(tmp_path: Path) -> None:
         load_seed([tmp_path])
     assert [str(p) for p in info.value.problems] == [
         f"{tmp_path / 'b.yaml'}:3: tenants[0].domains[0]: domain 'same.example' already belongs to a tenant"]
+
+
+def test_redirect_uris_a_browser_would_read_differently_are_refused(tmp_path: Path) -> None:
+    uris = ["http://evil@localhost/cb", "http://127.0.0.1:1\\\\@localhost", "https://app.example/c b",
+            "https://app.example/cb\\t"]
+    listed = ", ".join(f'"{u}"' for u in uris)
+    problems = _problems(tmp_path, f"""\
+tenants:
+  - displayName: Contoso
+    applications:
+      - displayName: client
+        web: {{redirectUris: [{listed}]}}
+""")
+    assert problems == [f"s.yaml:5: tenants[0].applications[0].web.redirectUris[{i}]: a redirect URI cannot "
+                        "contain userinfo, a backslash, whitespace or control characters" for i in range(4)]

@@ -326,6 +326,9 @@ def redirect_uri_problem(uri: str, *, public: bool, personal: bool = False) -> s
         return "a redirect URI cannot contain a fragment"
     if "*" in uri:
         return "wildcard redirect URIs are not supported"
+    if any(c <= " " or c in "\x7f\\" for c in uri) or "@" in re.split(r"[/?]", uri.partition("://")[2])[0]:
+        # A browser would read these otherwise than a string comparison does (mockidp/oauth/redirects.py).
+        return "a redirect URI cannot contain userinfo, a backslash, whitespace or control characters"
     parts = urlsplit(uri)
     if personal and parts.query:
         return "query strings in redirect URIs are only allowed for work or school account apps"

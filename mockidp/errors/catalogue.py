@@ -321,7 +321,9 @@ UNREGISTERED_REDIRECT_URI = ErrorSpec(
     "The redirect URI '{uri}' specified in the request does not match the redirect URIs configured for the "
     "application '{app_id}'. Make sure the redirect URI sent in the request matches one added to your application "
     "in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
-    "Authorize with a redirect_uri the app did not register: shown on the error page, never redirected.",
+    "Authorize with a redirect_uri the app did not register: shown on the error page, never redirected. "
+    "Matching is exact but for the port of http://localhost and http://127.0.0.1; userinfo, backslashes, "
+    "whitespace, control characters or a bad port never match (mockidp/oauth/redirects.py).",
 )
 CREDENTIALS_NOT_VALIDATED = ErrorSpec(
     70002, "invalid_client", 401,

@@ -3,6 +3,7 @@ page, and sending an authorize response back to the client (302 or form_post).""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,10 +56,27 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
+# CSP's host-source grammar: letters, digits and '-' between dots (no '_', IP v6 literals or userinfo).
+_CSP_HOST = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+
+
 def origin_of(uri: str) -> str:
-    """A CSP source for a redirect URI: its origin, or its scheme for custom schemes (msal...://)."""
+    """A CSP source browsers parse for a redirect URI: scheme://host[:port] rebuilt from its parts, or
+    the scheme alone (`https:`) for custom schemes (msal...://) and hosts that CSP's grammar cannot
+    name: an invalid source is dropped by the browser, which then blocks the form entirely."""
     parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else f"{parts.scheme}:"
+    if not parts.scheme:
+        return "'none'"
+    if parts.scheme not in ("http", "https"):
+        return f"{parts.scheme}:"
+    try:
+        port = parts.port
+    except ValueError:
+        return f"{parts.scheme}:"
+    host = parts.hostname or ""
+    if not _CSP_HOST.fullmatch(host) or "@" in parts.netloc:
+        return f"{parts.scheme}:"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def page(request: Request, template: str, *, status: int = 200, redirect_uri: str | None = None,

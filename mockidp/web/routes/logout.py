@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mockidp.oauth.client_auth import canonical_guid
-from mockidp.oauth.redirects import all_redirect_uris
+from mockidp.oauth.redirects import browser_safe, registered_type
 from mockidp.web import browser
 from mockidp.web.body import read_capped_body
 from mockidp.web.runtime import runtime_of
@@ -18,11 +18,13 @@ router = APIRouter(tags=["sign-out"])
 
 
 def _registered(request: Request, uri: str, client_id: str | None) -> bool:
-    """v2 requires the URI to be a registered redirect URI (of the client, when it says which)."""
+    """v2 requires the URI to be a registered redirect URI (of the client, when it says which), matched
+    by the same rule as /authorize: never an open redirect."""
     apps = request.app.state.runtime.services.directory.applications
     candidates = [apps[canonical_guid(client_id)]] if client_id and canonical_guid(client_id) in apps \
         else list(apps.values())
-    return any(uri in all_redirect_uris(app) or uri == app.logout_url for app in candidates)
+    return any(registered_type(app, uri) is not None or (uri == app.logout_url and browser_safe(uri))
+               for app in candidates)
 
 
 async def _logout(request: Request) -> Response:
