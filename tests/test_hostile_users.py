@@ -24,10 +24,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import jwt
 import pytest
+from starlette.testclient import TestClient
 
 from mockidp import cli
 from mockidp.directory.seed import SeedError, load_seed
-from mockidp.web.routes.signin import LOGIN
+from mockidp.web.routes.signin import CONSENT, LOGIN
 from tests.conftest import (
     BACKEND2,
     CLIENT,
@@ -471,6 +472,112 @@ def _a21(suffix: str, **params: str) -> Any:
                redirected("invalid_request", 501491, to=WEB_CB))
 
 
+# A30: the sealed `ctx` of the sign-in and consent forms is bound to the browser (its CSRF token and,
+# for consent, its session), lives 10 minutes (catalogue FLOW_STATE_EXPIRED), is used once, and the
+# session must still hold when it is used.
+FAB_WRITE = replace(FAB_WEB, scope="api://fabApi/write openid")  # no grant for `write`: the consent page
+FLOW_LIFETIME = 600
+
+
+def _consent_form(f: Flow) -> httpx.Response:
+    page = f.sign_in(FAB_WRITE)
+    assert is_form(page, CONSENT), page.text[:500]
+    return page
+
+
+def _accept(f: Flow, page: httpx.Response) -> httpx.Response:
+    return f.submit(page, CONSENT, decision="accept")
+
+
+def _consent_used_after(between: Callable[[Flow], object]) -> Step:
+    """The consent form is captured; `between` happens; then the form is posted."""
+    def step(f: Flow) -> httpx.Response:
+        page = _consent_form(f)
+        between(f)
+        return _accept(f, page)
+    return step
+
+
+def _sign_out(f: Flow) -> None:
+    assert f.client.get(f"/{FAB}/oauth2/v2.0/logout").status_code == 200
+
+
+def _revoke(f: Flow) -> None:
+    f.services.artefacts.revoke_sign_in_sessions(f.user_id(DAN, FAB), now=f.h.clock.now())
+
+
+def _revoke_by_cli(f: Flow) -> None:
+    assert cli.main(["revoke", DAN[0], "--data-dir", str(f.h.settings.data_dir)]) == 0
+
+
+def _consent_replayed(f: Flow) -> httpx.Response:
+    page = _consent_form(f)
+    issued_code(_accept(f, page))
+    return _accept(f, page)
+
+
+def _other_browser(f: Flow) -> TestClient:
+    other = TestClient(f.h.app, base_url=str(f.client.base_url), raise_server_exceptions=False)
+    other.event_hooks = {"request": [], "response": [_no_5xx]}
+    return other
+
+
+def _consent_from_another_browser(f: Flow) -> httpx.Response:
+    """Dan's own browser signs in too; it posts the captured form with the captured CSRF pair."""
+    page = _consent_form(f)
+    other = _other_browser(f)
+    login = other.get(f"/{FAB}/oauth2/v2.0/authorize?{urlencode(FAB_WEB.authorize_params())}")
+    issued_code(other.post(LOGIN, data={**hidden_fields(login), "username": DAN[0], "password": DAN[1]},
+                           follow_redirects=False))
+    other.cookies.set("mockidp_csrf", hidden_fields(page)["csrf"])
+    return other.post(CONSENT, data={**hidden_fields(page), "decision": "accept"}, follow_redirects=False)
+
+
+def _login_replayed(f: Flow) -> httpx.Response:
+    page = f.authorize(FAB_WEB)
+    issued_code(f.login(page, DAN))
+    return f.login(page, DAN)
+
+
+def _login_after(seconds: int) -> Step:
+    def step(f: Flow) -> httpx.Response:
+        page = f.authorize(FAB_WEB)
+        f.h.clock.advance(seconds)
+        return f.login(page, DAN)
+    return step
+
+
+def _login_with_own_csrf_pair(f: Flow) -> httpx.Response:
+    """Another browser's form, posted with a CSRF cookie and field that match each other, not the ctx."""
+    page = f.authorize(FAB_WEB)
+    other = _other_browser(f)
+    other.cookies.set("mockidp_csrf", "c" * 43)
+    return other.post(LOGIN, data={"ctx": hidden_fields(page)["ctx"], "csrf": "c" * 43, "username": DAN[0],
+                                   "password": DAN[1]}, follow_redirects=False)
+
+
+FORM_CASES = [
+    row("A30-consent-replayed", _consent_replayed, error_page(50089)),
+    row("A30-consent-after-sign-out", _consent_used_after(_sign_out), error_page(50089)),
+    row("A30-consent-after-revoke", _consent_used_after(_revoke), error_page(50089)),
+    row("A30-consent-after-cli-revoke", _consent_used_after(_revoke_by_cli), error_page(50089)),
+    row("A30-consent-expired", _consent_used_after(lambda f: f.h.clock.advance(FLOW_LIFETIME + 1)),
+        error_page(50089)),
+    row("A30-consent-within-lifetime", _consent_used_after(lambda f: f.h.clock.advance(FLOW_LIFETIME - 1)),
+        issued_code),
+    row("A30-consent-another-browser", _consent_from_another_browser, error_page(50089)),
+    row("A30-login-replayed", _login_replayed, error_page(50089)),
+    row("A30-login-expired", _login_after(FLOW_LIFETIME + 1), error_page(50089)),
+    row("A30-login-within-lifetime", _login_after(FLOW_LIFETIME - 1), issued_code),
+    row("A30-login-another-csrf-pair", _login_with_own_csrf_pair, error_page(9002313)),
+]
+
+
+@pytest.mark.parametrize(("step", "check"), FORM_CASES)
+def test_sign_in_and_consent_forms_cannot_be_replayed(flow: Flow, step: Step, check: Check) -> None:
+    run(flow, step, check)
+
+
 AUTHORIZE_CASES = [
     row("A1", lambda f: f.authorize(FAB_WEB, redirect_uri="https://evil.example/cb"), error_page(50011)),
     _a2("suffix", WEB_CB + "123"),
@@ -850,7 +957,38 @@ def _device_response_fields(r: httpx.Response) -> None:
     assert body["user_code"] in body["message"] and body["verification_uri"] in body["message"]
 
 
+def _device_consent_form(f: Flow) -> tuple[dict[str, Any], httpx.Response]:
+    started = f.device_start(FAB_DEVICE)
+    consent = f.device_sign_in(FAB_DEVICE, started["user_code"])
+    assert is_form(consent, CONSENT), consent.text[:500]
+    return started, consent
+
+
+def _device_consent_after(between: Callable[[Flow], object]) -> Step:
+    """The device flow's consent form is captured, `between` happens, the form is posted: the page
+    refuses it and the device is still waiting."""
+    def step(f: Flow) -> httpx.Response:
+        started, consent = _device_consent_form(f)
+        between(f)
+        error_page(50089)(_accept(f, consent))
+        return f.poll(FAB_DEVICE, started["device_code"])
+    return step
+
+
+def _device_login_expired(f: Flow) -> httpx.Response:
+    started = f.device_start(TC_DEVICE)
+    page = f.device_enter(started["user_code"])
+    f.h.clock.advance(FLOW_LIFETIME + 1)  # the device code (15 minutes) still holds
+    error_page(50089)(f.login(page, TC_DEVICE.user))
+    return f.poll(TC_DEVICE, started["device_code"])
+
+
 DEVICE_CASES = [
+    row("D11-consent-after-sign-out", _device_consent_after(_sign_out), token_error("authorization_pending", 70016)),
+    row("D11-consent-after-revoke", _device_consent_after(_revoke), token_error("authorization_pending", 70016)),
+    row("D11-consent-expired", _device_consent_after(lambda f: f.h.clock.advance(FLOW_LIFETIME + 1)),
+        token_error("authorization_pending", 70016)),
+    row("D11-login-expired", _device_login_expired, token_error("authorization_pending", 70016)),
     row("D1", _poll_pending(1), token_error("authorization_pending", 70016)),
     row("D2", _poll_expired, token_error("expired_token", 70020)),
     # D3: authorization_declined carries 65004 (catalogue CONSENT_DECLINED: the code is our choice).

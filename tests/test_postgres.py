@@ -110,6 +110,26 @@ def test_one_code_redeemed_16_times_across_two_replicas_succeeds_once(replicas: 
         assert {tuple(r.json()["error_codes"]) for r in answers if r.status_code == 400} == {(54005,)}
 
 
+def test_one_sign_in_form_posted_16_times_across_two_replicas_signs_in_once(
+        replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    with a.client() as c:
+        page = c.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
+            "client_id": CLIENT, "response_type": "code", "redirect_uri": REDIRECT, "scope": SCOPE})
+    form = dict(re.findall(r'name="(ctx|csrf)" value="([^"]+)"', page.text))
+    form |= {"username": "alice@contoso.onmicrosoft.com", "password": "alice-password-1"}
+
+    def post(replica: Replica) -> httpx.Response:
+        with replica.client() as c:
+            c.cookies.set("mockidp_csrf", form["csrf"])
+            return c.post("/_mockidp/login", data=form)
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, [a, b] * 8))
+    assert sorted(r.status_code for r in answers) == [302] + [400] * 15, re.findall("AADSTS[0-9]+", answers[0].text)
+    assert all("AADSTS50089:" in r.text for r in answers if r.status_code == 400)
+
+
 @pytest.mark.parametrize("body", [b"grant_type=%ZZ", b"grant_type=client_credentials&client_id=%00",
                                   b"grant_type=\xff\xfe", b"client_id=%ED%A0%80&grant_type=password"],
                          ids=["bad-escape", "nul", "invalid-utf8", "lone-surrogate"])

@@ -8,7 +8,8 @@ one SQLite database: the conditional UPDATE, not scheduling, must keep the invar
 * one authorization code, 16 redemptions: exactly one succeeds, 15 get AADSTS54005 (5 rounds);
 * one approved device code, 16 polls: exactly one succeeds, 15 get bad_verification_code 70018;
 * R10, entra profile: one refresh token, 16 refreshes: 16 successes with 16 distinct new refresh
-  tokens, each of which works afterwards.
+  tokens, each of which works afterwards;
+* one sign-in form (its sealed ctx), 16 posts: exactly one signs in, 15 get AADSTS50089.
 """
 
 from __future__ import annotations
@@ -195,3 +196,15 @@ def test_R10_one_refresh_token_used_16_times_in_parallel_gives_16_working_refres
     for token in new_tokens:
         response = refresh(token)(browser)
         assert response.status_code == 200, response.text
+
+
+def test_one_sign_in_form_posted_16_times_in_parallel_signs_in_exactly_once(
+        browser: httpx.Client, clients: list[httpx.Client]) -> None:
+    params = {"client_id": CLIENT, "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": SCOPE}
+    page = browser.get(f"/{TENANT}/oauth2/v2.0/authorize?{urlencode(params)}")
+    form = {k: html.unescape(v) for k, v in _HIDDEN.findall(page.text)}
+    for client in clients:  # the captured form and its CSRF cookie, in 16 connections
+        client.cookies.set("mockidp_csrf", form["csrf"])
+    responses = in_parallel(clients, lambda client: client.post("/_mockidp/login", data={**form, **ALICE}))
+    assert sorted(r.status_code for r in responses) == [302] + [400] * (PARALLEL - 1)
+    assert all("AADSTS50089:" in r.text for r in responses if r.status_code == 400)

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, delete, select
 
 from mockidp.directory import tables as t
 
@@ -192,6 +193,21 @@ class Artefacts:
         with Session(self.engine) as s, s.begin():
             s.exec(delete(t.SessionRow).where(col(t.SessionRow.session_hash) == digest(session_id)))
 
+    # --- flow state of the sign-in and consent forms ---------------------------------------------
+    def use_flow_state(self, flow_id: str, *, expires_at: float, now: float) -> bool:
+        """True for exactly one caller per id: one INSERT under the primary key decides, on SQLite
+        (BEGIN IMMEDIATE) as on PostgreSQL (a concurrent insert waits, then violates the key)."""
+        self._maybe_purge(now)
+        return self._insert_once(t.UsedFlowStateRow(flow_hash=digest(flow_id), expires_at=expires_at))
+
+    def _insert_once(self, row: SQLModel) -> bool:
+        try:
+            with Session(self.engine) as s, s.begin():
+                s.add(row)
+        except IntegrityError:
+            return False
+        return True
+
     # --- user consent and user state -----------------------------------------------------------
     def user_consented_scopes(self, *, client_sp_id: str, resource_sp_id: str, user_id: str) -> set[str]:
         with Session(self.engine) as s:
@@ -231,8 +247,10 @@ class Artefacts:
             s.add(row)
 
     def purge_expired(self, *, now: float) -> None:
-        """Bounded storage: drop codes, device codes and sessions past their lifetime."""
+        """Bounded storage: drop codes, device codes, sessions and used flow states past their lifetime
+        (a used flow state past its expiry is refused for its expiry: its row is no longer needed)."""
         with Session(self.engine) as s, s.begin():
             s.exec(delete(t.AuthorizationCodeRow).where(col(t.AuthorizationCodeRow.expires_at) < now - 3600))
             s.exec(delete(t.DeviceCodeRow).where(col(t.DeviceCodeRow.expires_at) < now - 3600))
             s.exec(delete(t.SessionRow).where(col(t.SessionRow.expires_at) < now))
+            s.exec(delete(t.UsedFlowStateRow).where(col(t.UsedFlowStateRow.expires_at) < now))

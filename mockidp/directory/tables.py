@@ -121,6 +121,14 @@ class SessionRow(SQLModel, table=True):
     expires_at: float
 
 
+class UsedFlowStateRow(SQLModel, table=True):
+    """The sealed `ctx` of a sign-in or consent form once used: inserting its id decides (single use)."""
+
+    __tablename__ = "used_flow_state"
+    flow_hash: str = Field(primary_key=True)
+    expires_at: float
+
+
 class ConsentRow(SQLModel, table=True):
     """A Principal oAuth2PermissionGrant recorded when a user accepts the consent page."""
 

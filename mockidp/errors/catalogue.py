@@ -289,6 +289,15 @@ ACCOUNT_LOCKED = ErrorSpec(
     "You've tried to sign in too many times with an incorrect user ID or password.",
     "Smart lockout: 10 wrong passwords in a row (a choice; Entra's threshold is configurable).",
 )
+FLOW_STATE_EXPIRED = ErrorSpec(
+    50089, "invalid_grant", 400,
+    "Flow token expired - Authentication Failed. Have the user try signing-in again with username -password.",
+    "A sign-in or consent form (its sealed `ctx`, mockidp/web/routes/signin.py) posted after its 10 minutes "
+    "(a choice: Entra's flow state lasts minutes, its exact lifetime is not documented), a second time, or "
+    "after the browser session it belongs to was signed out or revoked. Shown on the error page; the code "
+    "and message are the documented ones, their use for replays is inferred.",
+    evidence="D",
+)
 GUEST_NOT_IN_TENANT = ErrorSpec(
     50020, "invalid_grant", 400,
     "User account '{email}' from identity provider '{idp}' does not exist in tenant '{tenant_name}' and cannot "

@@ -122,12 +122,30 @@ def current_session(request: Request, runtime: Runtime) -> SessionRecord | None:
     return runtime.services.artefacts.session(value, now=runtime.services.clock.now())
 
 
-def start_session(request: Request, runtime: Runtime, response: Response, *, tenant_id: str, user_id: str,
-                  sid: str) -> None:
+def session_value(request: Request) -> str | None:
+    """The browser's session cookie: the one this request starts, else the one it sent."""
+    started = getattr(request.state, "new_session", None)
+    return str(started) if started else request.cookies.get(SESSION_COOKIE)
+
+
+def new_session(request: Request, runtime: Runtime, *, tenant_id: str, user_id: str, sid: str) -> str:
+    """Stores a session; the page answered next binds its forms to it (session_value), then
+    set_session_cookie hands it to the browser."""
     value = runtime.sealer.new_token()
     runtime.services.artefacts.save_session(value, tenant_id=tenant_id, user_id=user_id, sid=sid,
                                             now=runtime.services.clock.now(), lifetime=SESSION_LIFETIME)
+    request.state.new_session = value
+    return value
+
+
+def set_session_cookie(request: Request, response: Response, value: str) -> None:
     response.set_cookie(SESSION_COOKIE, value, httponly=True, secure=_secure(request), samesite="lax", path="/")
+
+
+def start_session(request: Request, runtime: Runtime, response: Response, *, tenant_id: str, user_id: str,
+                  sid: str) -> None:
+    set_session_cookie(request, response, new_session(request, runtime, tenant_id=tenant_id, user_id=user_id,
+                                                      sid=sid))
 
 
 def end_session(request: Request, runtime: Runtime, response: Response) -> None:

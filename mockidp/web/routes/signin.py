@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockidp.directory.artefacts import digest
 from mockidp.directory.model import UserRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth import device as device_flow
@@ -35,6 +37,7 @@ from mockidp.web.runtime import Runtime, runtime_of
 router = APIRouter(tags=["sign-in"])
 LOGIN = "/_mockidp/login"
 CONSENT = "/_mockidp/consent"
+FLOW_LIFETIME = 600  # seconds a sign-in or consent form stays usable (catalogue FLOW_STATE_EXPIRED)
 
 
 async def _params(request: Request, runtime: Runtime) -> dict[str, str]:
@@ -53,6 +56,42 @@ def _users_for(runtime: Runtime, tenant_segment: str) -> list[UserRecord]:
     return [u for u in users if tenant.tenant is None or u.tenant_id == tenant.tenant.id][:50]
 
 
+def _seal(request: Request, runtime: Runtime, ctx: dict[str, Any], form: str) -> str:
+    """A form's ctx, bound to this browser (its CSRF token; for consent also its session), with an
+    expiry and an id that makes it single use (_open_flow)."""
+    flow: dict[str, Any] = {"form": form, "id": runtime.sealer.new_token(), "csrf": digest(browser.csrf_token(request)),
+                            "exp": runtime.services.clock.now() + FLOW_LIFETIME}
+    if form == "consent":
+        session = browser.session_value(request)
+        flow["session"] = digest(session) if session else None
+    return runtime.sealer.seal({**ctx, "flow": flow})
+
+
+def _open_flow(request: Request, rt: Runtime, form_name: str, form: dict[str, str]) -> dict[str, Any]:
+    """The ctx of a posted form if this browser may use it, now, for the first time: a foreign CSRF
+    token is 9002313 (login CSRF); expired, used, or its session signed out or revoked is 50089."""
+    submitted = form.get("csrf")
+    if not browser.csrf_ok(request, submitted):
+        raise AadstsError(catalogue.MALFORMED_REQUEST)  # login CSRF: no form token, no sign-in
+    ctx = rt.sealer.open(form.get("ctx"))
+    flow = ctx.pop("flow", None) if ctx is not None else None
+    if ctx is None or not isinstance(flow, dict) or flow.get("form") != form_name \
+            or not hmac.compare_digest(str(flow.get("csrf")), digest(submitted or "")):
+        raise AadstsError(catalogue.MALFORMED_REQUEST)
+    now = rt.services.clock.now()
+    if now >= float(flow["exp"]):
+        raise AadstsError(catalogue.FLOW_STATE_EXPIRED)
+    if form_name == "consent":
+        value = browser.session_value(request)
+        session = browser.current_session(request, rt)
+        if value is None or flow.get("session") != digest(value) or session is None \
+                or session.user_id != ctx.get("user"):
+            raise AadstsError(catalogue.FLOW_STATE_EXPIRED)  # signed out, revoked, or another browser
+    if not rt.services.artefacts.use_flow_state(str(flow["id"]), expires_at=float(flow["exp"]), now=now):
+        raise AadstsError(catalogue.FLOW_STATE_EXPIRED)  # posted before: a replay
+    return ctx
+
+
 def _redirect_uri(ctx: dict[str, Any]) -> str | None:
     return str(ctx["req"]["redirect_uri"]) if ctx["kind"] == "authorize" else None
 
@@ -63,7 +102,7 @@ def _login_page(request: Request, runtime: Runtime, ctx: dict[str, Any], *, user
     client_id = ctx["req"]["client_id"] if ctx["kind"] == "authorize" else ctx["client_id"]
     app = runtime.services.directory.applications.get(client_id)
     return browser.page(request, "login.html", redirect_uri=_redirect_uri(ctx), action=LOGIN,
-                        ctx=runtime.sealer.seal(ctx),
+                        ctx=_seal(request, runtime, ctx, "login"),
                         csrf=browser.csrf_token(request), accounts=_users_for(runtime, segment), username=username,
                         error=error, login_hint=login_hint, app_name=app.display_name if app else None)
 
@@ -75,7 +114,7 @@ def _consent_page(request: Request, runtime: Runtime, ctx: dict[str, Any], need:
     permissions = [f"{names.get(s, s)} ({need.grant.resource.app.display_name})" for s in scopes]
     if "offline_access" in need.grant.oidc:
         permissions.append("Maintain access to data you have given it access to")
-    sealed = runtime.sealer.seal({**ctx, "consent": list(scopes)})
+    sealed = _seal(request, runtime, {**ctx, "consent": list(scopes)}, "consent")
     return browser.page(request, "consent.html", redirect_uri=_redirect_uri(ctx), action=CONSENT, ctx=sealed,
                         csrf=browser.csrf_token(request),
                         app_name=need.client.display_name, permissions=permissions,
@@ -142,28 +181,26 @@ async def authorize_v1(request: Request, tenant: str) -> Response:
     return await _authorize(request, tenant, 1)
 
 
-async def _form_with_context(request: Request, rt: Runtime) -> tuple[dict[str, str], dict[str, Any]]:
+async def _form(request: Request, rt: Runtime) -> dict[str, str]:
     body = await read_capped_body(request, rt.settings.max_body_bytes)
-    form = parse_form(body, request.headers.get("content-type"))
-    if not browser.csrf_ok(request, form.get("csrf")):
-        raise AadstsError(catalogue.MALFORMED_REQUEST)  # login CSRF: no form token, no sign-in
-    ctx = rt.sealer.open(form.get("ctx"))
-    if ctx is None:
-        raise AadstsError(catalogue.MALFORMED_REQUEST)
-    return form, ctx
+    return parse_form(body, request.headers.get("content-type"))
 
 
 @router.post(LOGIN)
 async def login(request: Request) -> Response:
     rt = runtime_of(request)
     try:
-        form, ctx = await _form_with_context(request, rt)
+        form = await _form(request, rt)
     except AadstsError as err:
         return browser.error_page(request, rt, err)
-    return await run_in_threadpool(_sign_in, request, rt, form, ctx)
+    return await run_in_threadpool(_sign_in, request, rt, form)
 
 
-def _sign_in(request: Request, rt: Runtime, form: dict[str, str], ctx: dict[str, Any]) -> Response:
+def _sign_in(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
+    try:
+        ctx = _open_flow(request, rt, "login", form)
+    except AadstsError as err:
+        return browser.error_page(request, rt, err)
     username, password = form.get("username"), form.get("password")
     if not username:
         return _login_page(request, rt, ctx)
@@ -177,10 +214,11 @@ def _sign_in(request: Request, rt: Runtime, form: dict[str, str], ctx: dict[str,
     except AadstsError as err:
         return _login_page(request, rt, ctx, username=username if err.spec.code != 50034 else None,
                            error=err.message)
-    sign_in = SignIn(rt.services.ids.guid(), ("pwd",), rt.services.clock.now())
-    response = _after_sign_in(request, rt, ctx, user, sign_in)
-    assert sign_in.sid is not None
-    browser.start_session(request, rt, response, tenant_id=home.id, user_id=user.id, sid=sign_in.sid)
+    sid = rt.services.ids.guid()
+    sign_in = SignIn(sid, ("pwd",), rt.services.clock.now())
+    session = browser.new_session(request, rt, tenant_id=home.id, user_id=user.id, sid=sid)  # before the
+    response = _after_sign_in(request, rt, ctx, user, sign_in)  # consent page, which is bound to it
+    browser.set_session_cookie(request, response, session)
     return response
 
 
@@ -206,15 +244,20 @@ def _after_sign_in(request: Request, rt: Runtime, ctx: dict[str, Any], user: Use
 async def consent(request: Request) -> Response:
     rt = runtime_of(request)
     try:
-        form, ctx = await _form_with_context(request, rt)
+        form = await _form(request, rt)
+    except AadstsError as err:
+        return browser.error_page(request, rt, err)
+    return await run_in_threadpool(_consent, request, rt, form)
+
+
+def _consent(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
+    try:
+        ctx = _open_flow(request, rt, "consent", form)
         user = rt.services.directory.users[ctx["user"]]
-    except (AadstsError, KeyError):
+    except AadstsError as err:
+        return browser.error_page(request, rt, err)
+    except KeyError:
         return browser.error_page(request, rt, AadstsError(catalogue.MALFORMED_REQUEST))
-    return await run_in_threadpool(_consent, request, rt, form, ctx, user)
-
-
-def _consent(request: Request, rt: Runtime, form: dict[str, str], ctx: dict[str, Any], user: UserRecord
-             ) -> Response:
     sign_in = SignIn.from_data(ctx["sign_in"])
     declined = form.get("decision") != "accept"
     if ctx["kind"] == "authorize":
