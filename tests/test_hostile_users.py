@@ -412,12 +412,38 @@ def _csrf_wrong(f: Flow) -> httpx.Response:
     return f.submit(page, LOGIN, csrf="x" * 43, username=DAN[0], password=DAN[1])
 
 
+def _wrong_passwords(f: Flow, page: httpx.Response, times: int) -> httpx.Response:
+    for i in range(times):  # each one different (smart lockout may not count a repeated one)
+        page = f.login(page, (DAN[0], f"wrong-password-{i}"))
+        assert "AADSTS50126:" in page.text, page.text[:500]
+    return page
+
+
 def _login_brute_force(f: Flow) -> httpx.Response:
-    page = f.authorize(FAB_WEB)
-    for _ in range(10):
-        page = f.login(page, (DAN[0], "wrong-password"))
-        assert "AADSTS50126:" in page.text
+    page = _wrong_passwords(f, f.authorize(FAB_WEB), 10)
     return f.login(page, DAN)  # the right password, too late
+
+
+def _locked_then(*waits: int, wrong_after_first: bool = False) -> Step:
+    """10 wrong passwords lock Dan; then, for each wait, the clock moves on and (after the first wait,
+    when asked) one more wrong password is tried; finally the right one."""
+    def step(f: Flow) -> httpx.Response:
+        page = _wrong_passwords(f, f.authorize(FAB_WEB), 10)
+        for n, wait in enumerate(waits):
+            f.h.clock.advance(wait)
+            if wrong_after_first and n == 0:
+                page = f.login(page, (DAN[0], "one-more-wrong-password"))
+                assert "AADSTS50126:" in page.text, page.text[:500]  # checked: the lock had lifted
+        return f.login(page, DAN)
+    return step
+
+
+def _success_resets_the_count(f: Flow) -> httpx.Response:
+    page = _wrong_passwords(f, f.authorize(FAB_WEB), 9)
+    issued_code(f.login(page, DAN))
+    f.client.cookies.clear()  # a new browser, same user
+    page = _wrong_passwords(f, f.authorize(FAB_WEB), 9)
+    return f.login(page, DAN)
 
 
 def _logout(uri: str) -> Step:
@@ -694,6 +720,14 @@ AUTHORIZE_CASES = [
     row("A28-tab", _logout_to("http://localhost:5000/callback\t"), _logout_refused),
     row("A28-other-client", _logout_to(WEB_CB), _logout_refused),
     row("A29", _login_brute_force, page_shows(50053)),
+    # A29: Entra's smart lockout (catalogue ACCOUNT_LOCKED): 60 s after 10 failures, then one more
+    # failure locks again, for longer (120 s); a sign-in resets the count.
+    row("A29-locked-at-59s", _locked_then(59), page_shows(50053)),
+    row("A29-lifted-after-60s", _locked_then(60), issued_code),
+    row("A29-one-more-failure-locks-again", _locked_then(60, 0, wrong_after_first=True), page_shows(50053)),
+    row("A29-second-lock-is-longer", _locked_then(60, 119, wrong_after_first=True), page_shows(50053)),
+    row("A29-second-lock-lifts", _locked_then(60, 120, wrong_after_first=True), issued_code),
+    row("A29-success-resets-the-count", _success_resets_the_count, issued_code),
 ]
 
 
@@ -1018,10 +1052,17 @@ FAB_ROPC = replace(FAB_WEB, scope="openid")
 HR_NO_SECRET = replace(HR, secret=None)
 
 
-def _locked_out(f: Flow) -> httpx.Response:
-    for _ in range(10):
-        token_error("invalid_grant", 50126)(f.ropc(TC_ROPC, (ALICE[0], "wrong-password")))
+def _locked_out(f: Flow, *, wait: int = 0) -> httpx.Response:
+    for i in range(10):
+        token_error("invalid_grant", 50126)(f.ropc(TC_ROPC, (ALICE[0], f"wrong-password-{i}")))
+    f.h.clock.advance(wait)
     return f.ropc(TC_ROPC, ALICE)
+
+
+def _locked_by_ropc_seen_on_the_page(f: Flow) -> httpx.Response:
+    for i in range(10):
+        token_error("invalid_grant", 50126)(f.ropc(FAB_ROPC, (DAN[0], f"wrong-password-{i}")))
+    return f.sign_in(FAB_WEB)
 
 
 ROPC_CASES = [
@@ -1032,6 +1073,9 @@ ROPC_CASES = [
     row("P3-other-tenant", lambda f: f.ropc(TC_ROPC, DAN), token_error("invalid_grant", 50020)),
     row("P4-disabled", lambda f: f.ropc(FAB_ROPC, CAROL), token_error("invalid_grant", 50057)),
     row("P4-locked", _locked_out, token_error("invalid_grant", 50053)),
+    row("P4-locked-at-59s", lambda f: _locked_out(f, wait=59), token_error("invalid_grant", 50053)),
+    row("P4-lifted-after-60s", lambda f: _locked_out(f, wait=60), token_ok),
+    row("P4-one-lock-for-page-and-grant", _locked_by_ropc_seen_on_the_page, page_shows(50053)),
     row("P5", lambda f: f.ropc(HR, BOB), token_error("invalid_grant", 50105)),
     row("P5-assigned-through-group", lambda f: f.ropc(HR, ALICE), token_ok),
     row("P6", lambda f: f.ropc(HR_NO_SECRET, ALICE), token_error("invalid_client", 7000218, 401)),

@@ -130,6 +130,22 @@ def test_one_sign_in_form_posted_16_times_across_two_replicas_signs_in_once(
     assert all("AADSTS50089:" in r.text for r in answers if r.status_code == 400)
 
 
+def test_32_parallel_wrong_passwords_across_two_replicas_get_10_password_checks(
+        replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+
+    def guess(replica: Replica, i: int) -> httpx.Response:
+        with replica.client() as c:
+            return c.post(f"/{TENANT}/oauth2/v2.0/token", data={
+                "grant_type": "password", "client_id": CLIENT, "username": "bob@contoso.onmicrosoft.com",
+                "password": f"guess-{i}", "scope": SCOPE})
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(guess, [a, b] * 16, range(32)))
+    codes = sorted(r.json()["error_codes"][0] for r in answers)
+    assert codes == [50053] * 22 + [50126] * 10
+
+
 @pytest.mark.parametrize("body", [b"grant_type=%ZZ", b"grant_type=client_credentials&client_id=%00",
                                   b"grant_type=\xff\xfe", b"client_id=%ED%A0%80&grant_type=password"],
                          ids=["bad-escape", "nul", "invalid-utf8", "lone-surrogate"])

@@ -9,7 +9,9 @@ one SQLite database: the conditional UPDATE, not scheduling, must keep the invar
 * one approved device code, 16 polls: exactly one succeeds, 15 get bad_verification_code 70018;
 * R10, entra profile: one refresh token, 16 refreshes: 16 successes with 16 distinct new refresh
   tokens, each of which works afterwards;
-* one sign-in form (its sealed ctx), 16 posts: exactly one signs in, 15 get AADSTS50089.
+* one sign-in form (its sealed ctx), 16 posts: exactly one signs in, 15 get AADSTS50089;
+* smart lockout, 48 parallel wrong passwords (4 workers only: the lock would outlive the test on the
+  shared in-process server): exactly 10 are checked (50126), the rest are locked out (50053).
 """
 
 from __future__ import annotations
@@ -208,3 +210,30 @@ def test_one_sign_in_form_posted_16_times_in_parallel_signs_in_exactly_once(
     responses = in_parallel(clients, lambda client: client.post("/_mockidp/login", data={**form, **ALICE}))
     assert sorted(r.status_code for r in responses) == [302] + [400] * (PARALLEL - 1)
     assert all("AADSTS50089:" in r.text for r in responses if r.status_code == 400)
+
+
+GUESSES = 48
+LOCKOUT_THRESHOLD = 10
+BOB = {"username": "bob@contoso.onmicrosoft.com", "password": "bob-password-1"}
+
+
+def ropc(username: str, password: str) -> Send:
+    data = {"grant_type": "password", "client_id": CLIENT, "username": username, "password": password,
+            "scope": SCOPE}
+    return lambda client: client.post(TOKEN, data=data)
+
+
+@pytest.mark.parametrize("server", ["4-workers"], indirect=True)
+def test_48_parallel_wrong_passwords_get_no_more_than_10_password_checks(server: Server) -> None:
+    pool = [_client(server) for _ in range(GUESSES)]
+    try:
+        for client in pool:
+            client.get("/_mockidp/health").raise_for_status()
+        guesses = iter(range(GUESSES))
+        responses = in_parallel(pool, lambda client: ropc(BOB["username"], f"guess-{next(guesses)}")(client))
+        codes = sorted(code for _, _, code in outcomes(responses))
+        assert codes == [50053] * (GUESSES - LOCKOUT_THRESHOLD) + [50126] * LOCKOUT_THRESHOLD
+        assert outcomes([ropc(**BOB)(pool[0])]) == [(400, "invalid_grant", 50053)]  # locked: not even checked
+    finally:
+        for client in pool:
+            client.close()

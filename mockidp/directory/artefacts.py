@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, case, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, delete, select
@@ -235,16 +235,37 @@ class Artefacts:
             s.add(row)
             s.exec(delete(t.SessionRow).where(col(t.SessionRow.user_id) == user_id))
 
-    def failed_sign_ins(self, user_id: str) -> int:
-        with Session(self.engine) as s:
-            row = s.get(t.UserStateRow, user_id)
-            return row.failed_sign_ins if row else 0
+    # --- smart lockout -------------------------------------------------------------------------
+    def reserve_sign_in_attempt(self, user_id: str, *, now: float, threshold: int,
+                                durations: tuple[float, ...]) -> bool:
+        """Before a password is verified: take one of the `threshold` attempts of the current run, in one
+        conditional UPDATE (so N parallel guesses get at most `threshold` checks). False: locked.
 
-    def record_sign_in(self, user_id: str, *, success: bool) -> None:
+        Once a lock has expired, one attempt is allowed and it locks again at once, for the next of
+        `durations`; a correct password then clears the lock (sign_in_succeeded)."""
+        row = t.SignInLockoutRow
+        attempts, locked_until, lockouts = col(row.attempts), col(row.locked_until), col(row.lockouts)
+        reaches = attempts + 1 >= threshold
+        duration = case(*((lockouts == i, d) for i, d in enumerate(durations[:-1])), else_=durations[-1])
+        stmt = (update(row)
+                .where(col(row.user_id) == user_id)
+                .where(or_(attempts < threshold, and_(locked_until.is_not(None), locked_until <= now)))
+                .values(attempts=case((attempts >= threshold, threshold), else_=attempts + 1),
+                        locked_until=case((reaches, now + duration), else_=None),
+                        lockouts=case((reaches, lockouts + 1), else_=lockouts)))
+        for _ in range(2):
+            with Session(self.engine) as s, s.begin():
+                if s.exec(stmt).rowcount == 1:
+                    return True
+            if not self._insert_once(t.SignInLockoutRow(user_id=user_id)):
+                return False  # the user's row was there: locked
+        return False
+
+    def sign_in_succeeded(self, user_id: str) -> None:
+        stmt = (update(t.SignInLockoutRow).where(col(t.SignInLockoutRow.user_id) == user_id)
+                .values(attempts=0, locked_until=None, lockouts=0))
         with Session(self.engine) as s, s.begin():
-            row = s.get(t.UserStateRow, user_id) or t.UserStateRow(user_id=user_id)
-            row.failed_sign_ins = 0 if success else row.failed_sign_ins + 1
-            s.add(row)
+            s.exec(stmt)
 
     def purge_expired(self, *, now: float) -> None:
         """Bounded storage: drop codes, device codes, sessions and used flow states past their lifetime

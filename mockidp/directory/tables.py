@@ -142,9 +142,20 @@ class ConsentRow(SQLModel, table=True):
 
 
 class UserStateRow(SQLModel, table=True):
-    """Per-user runtime state: tokens valid from (an admin revoke), failed sign-ins (lockout)."""
+    """Per-user runtime state: tokens valid from (an admin revoke)."""
 
     __tablename__ = "user_state"
     user_id: str = Field(primary_key=True)
     tokens_valid_from: float | None = None
-    failed_sign_ins: int = 0
+    failed_sign_ins: int = 0  # unused (lockout lives in sign_in_lockout); kept for earlier databases
+
+
+class SignInLockoutRow(SQLModel, table=True):
+    """Smart lockout per user: attempts reserved in the current run of failures, the end of the current
+    lock, and how many locks the run has had (each lock is longer)."""
+
+    __tablename__ = "sign_in_lockout"
+    user_id: str = Field(primary_key=True)
+    attempts: int = 0
+    locked_until: float | None = None
+    lockouts: int = 0

@@ -287,7 +287,12 @@ USER_DISABLED = ErrorSpec(
 ACCOUNT_LOCKED = ErrorSpec(
     50053, "invalid_grant", 400,
     "You've tried to sign in too many times with an incorrect user ID or password.",
-    "Smart lockout: 10 wrong passwords in a row (a choice; Entra's threshold is configurable).",
+    "Smart lockout, on the sign-in page and the password grant alike: 10 wrong passwords in a row lock the "
+    "account for 60 s (Entra's documented defaults; both are configurable in a tenant); after a lock, the "
+    "next wrong password locks it again, for longer each time: 120 s, 240 s, ... up to 30 minutes (the "
+    "doubling is a choice: Entra documents only 'longer'). A correct password ends the run. Attempts are "
+    "reserved before the password is verified, so parallel guesses get at most 10 checks. Not modelled: "
+    "Entra not counting a repeated wrong password, and separate lockouts per location.",
 )
 FLOW_STATE_EXPIRED = ErrorSpec(
     50089, "invalid_grant", 400,

@@ -9,7 +9,10 @@ from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.tenants import TenantRef
 
+# Smart lockout (catalogue ACCOUNT_LOCKED): 10 failures in a row lock the account for 60 s (Entra's
+# defaults); after that, each further failure locks it again, for longer each time (doubling: our choice).
 LOCKOUT_THRESHOLD = 10
+LOCKOUT_DURATIONS = (60.0, 120.0, 240.0, 480.0, 960.0, 1800.0)
 
 
 def find_user(directory: Directory, tenant: TenantRef, username: str, *, client: ApplicationRecord | None = None
@@ -31,14 +34,15 @@ def find_user(directory: Directory, tenant: TenantRef, username: str, *, client:
     return user, target
 
 
-def check_password(artefacts: Artefacts, user: UserRecord, password: str) -> None:
-    """50053 after LOCKOUT_THRESHOLD failures in a row, 50126 for a wrong password, 50057 if disabled."""
-    if artefacts.failed_sign_ins(user.id) >= LOCKOUT_THRESHOLD:
+def check_password(artefacts: Artefacts, user: UserRecord, password: str, *, now: float) -> None:
+    """50053 while locked (the attempt is reserved before the password is verified), 50126 for a wrong
+    password, 50057 if disabled. The sign-in page and the password grant share it."""
+    if not artefacts.reserve_sign_in_attempt(user.id, now=now, threshold=LOCKOUT_THRESHOLD,
+                                             durations=LOCKOUT_DURATIONS):
         raise AadstsError(catalogue.ACCOUNT_LOCKED)
     if user.password_hash is None or not verify_password(password, user.password_hash):
-        artefacts.record_sign_in(user.id, success=False)
-        raise AadstsError(catalogue.INVALID_CREDENTIALS)
-    artefacts.record_sign_in(user.id, success=True)
+        raise AadstsError(catalogue.INVALID_CREDENTIALS)  # the reserved attempt counts as the failure
+    artefacts.sign_in_succeeded(user.id)
     check_enabled(user)
 
 

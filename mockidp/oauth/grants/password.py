@@ -30,7 +30,7 @@ def public_allowed(app: ApplicationRecord, located: Located) -> bool:
 def authorize(g: GrantInput) -> UserOutcome:
     services, params = g.services, g.req.params
     user, _ = find_user(services.directory, g.tenant, params["username"], client=g.client.app)
-    check_password(services.artefacts, user, params["password"])
+    check_password(services.artefacts, user, params["password"], now=services.clock.now())
     check_assignment(services.directory, g.client.app, g.client.sp, user)
     scope = params.get("scope", "")
     grant = consented(g, user, scope, params.get("resource"))

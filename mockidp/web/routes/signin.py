@@ -210,7 +210,7 @@ def _sign_in(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
     directory = rt.services.directory
     try:
         user, home = find_user(directory, resolve_tenant(directory, segment), username)
-        check_password(rt.services.artefacts, user, password)
+        check_password(rt.services.artefacts, user, password, now=rt.services.clock.now())
     except AadstsError as err:
         return _login_page(request, rt, ctx, username=username if err.spec.code != 50034 else None,
                            error=err.message)
