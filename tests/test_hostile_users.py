@@ -395,6 +395,15 @@ def _form_post(r: httpx.Response) -> None:
     assert re.search(r'name="code" value="[^"]+"', r.text)
 
 
+def _form_action(source: str) -> Check:
+    """The form_post page's CSP names exactly this form-action source (rebuilt from the URI's parts)."""
+    def check(r: httpx.Response) -> None:
+        assert r.status_code == 200 and 'name="code"' in r.text, (r.status_code, r.text[:300])
+        directives = dict(d.split(" ", 1) for d in r.headers["content-security-policy"].split("; "))
+        assert directives["form-action"] == source
+    return check
+
+
 def _challenge_as_plain(f: Flow) -> httpx.Response:
     plain = "p" * 43
     code = f.code(FAB_PUBLIC, code_challenge=plain)
@@ -703,6 +712,8 @@ AUTHORIZE_CASES = [
     row("A24-unknown-mode", lambda f: f.authorize(FAB_WEB, response_mode="bogus"),
         redirected("invalid_request", 70007, to=WEB_CB)),
     row("A25", lambda f: f.sign_in(FAB_WEB, response_mode="form_post", state=XSS), _form_post),
+    row("A25-loopback-port", lambda f: f.sign_in(FAB_PUBLIC, redirect_uri="http://127.0.0.1:53123/loopback",
+                                                 response_mode="form_post"), _form_action("http://127.0.0.1:53123")),
     # A26: our choice is 9002313 (catalogue MALFORMED_REQUEST), redirected.
     row("A26-negative", lambda f: f.authorize(FAB_WEB, max_age="-1"),
         redirected("invalid_request", 9002313, to=WEB_CB)),

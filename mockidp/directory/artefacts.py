@@ -3,7 +3,8 @@ user consents and user state. Named queries only; SQLModel stays inside this pac
 
 Values handed out are random (32 bytes, base64url) and stored as SHA-256 hashes. Single use is one
 conditional UPDATE (`... WHERE consumed_at IS NULL`) whose row count decides: of N parallel
-redemptions exactly one succeeds, on SQLite (BEGIN IMMEDIATE) as on PostgreSQL.
+redemptions exactly one succeeds, on SQLite (BEGIN IMMEDIATE) as on PostgreSQL. The same holds for
+the flow state of the sign-in forms (one INSERT under the primary key) and for lockout attempts.
 """
 
 from __future__ import annotations
