@@ -46,8 +46,7 @@ tenants:
       - {{userPrincipalName: eve@fabrikam.example, password: eve-password-1}}
 """
 TOKEN = f"https://localhost:8443/{T}/oauth2/v2.0/token"
-CERT_DOC = ("Review the documentation at "
-            "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .")
+CERT_DOC = "Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
 NOW = 1_767_225_600
 
 
@@ -140,7 +139,11 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
      "The certificate with identifier used to sign the client assertion is not registered on application. "
      "[Reason - The key was not found., Thumbprint of key used by client: '0000000000000000000000000000000000000000', "
      + KEYS_TAIL),
+    # MSAL's assertions carry iat but no nbf: Entra then reports the Unix epoch as the start, not iat.
     ("700024", {"data": "expired"}, 401, "invalid_client", 700024,
+     "Client assertion is not within its valid time range. Current time: 2026-01-01T00:00:00.0000000Z, assertion "
+     "valid from 1970-01-01T00:00:00.0000000Z, expiry time of assertion 2025-12-31T23:10:00.0000000Z. " + CERT_DOC),
+    ("700024-nbf", {"data": "expired-nbf"}, 401, "invalid_client", 700024,
      "Client assertion is not within its valid time range. Current time: 2026-01-01T00:00:00.0000000Z, assertion "
      "valid from 2025-12-31T23:00:00.0000000Z, expiry time of assertion 2025-12-31T23:10:00.0000000Z. " + CERT_DOC),
     ("700021", {"data": "other-client"}, 401, "invalid_client", 700021,
@@ -152,6 +155,7 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
 ASSERTIONS = {
     "unregistered": lambda: assertion(headers={"x5t": base64.urlsafe_b64encode(b"\0" * 20).rstrip(b"=").decode()}),
     "expired": lambda: assertion(claims={"iat": NOW - 3600, "exp": NOW - 3000}),
+    "expired-nbf": lambda: assertion(claims={"iat": NOW - 3600, "nbf": NOW - 3600, "exp": NOW - 3000}),
     "other-client": lambda: assertion(claims={"iss": API, "sub": API}),
     "hs256": hs256,
 }

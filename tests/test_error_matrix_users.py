@@ -74,6 +74,14 @@ def idle_refresh(h: Harness) -> Any:
     return refresh(h, rt)
 
 
+def locked_out(h: Harness) -> Any:
+    """Wrong passwords until Entra stops saying 50126, then the right one (the threshold is the lockout rule's)."""
+    for _ in range(50):
+        if ropc(h, password="wrong").json()["error_codes"] != [50126]:
+            break
+    return ropc(h)
+
+
 def revoked(h: Harness) -> Any:
     rt = ropc(h).json()["refresh_token"]
     alice = h.app.state.runtime.services.directory.user_by_upn(TENANT, ALICE)
@@ -103,7 +111,7 @@ ROWS: list[tuple[str, Callable[[Harness], Any], int, str, list[int], str, str | 
      f"'http://localhost:5000/other' does not match the reply address '{REDIRECT}' provided when requesting "
      "Authorization code.", None),
     ("700082", idle_refresh, 400, "invalid_grant", [700082], "The refresh token has expired due to inactivity.\u00a0"
-     f"The token was issued on {ISSUED} and was inactive for 90.00:00:00.", None),
+     f"The token was issued on {ISSUED} and was inactive for 90.00:00:00.", "bad_token"),
     ("50173", revoked, 400, "invalid_grant", [50173], "The provided grant has expired due to it being revoked, a "
      "fresh auth token is needed. The user might have changed or reset their password. The grant was issued on "
      f"'{ISSUED}' and the TokensValidFrom date (before which tokens are not valid) for this user is "
@@ -114,6 +122,8 @@ ROWS: list[tuple[str, Callable[[Harness], Any], int, str, list[int], str, str | 
      "'device_code' is not valid. This device code has expired.", None),
     ("70018", lambda h: poll(h, "no-such-device-code"), 400, "bad_verification_code", [70018],
      "Invalid verification code due to User typing in wrong user code for device code flow.", None),
+    ("50053", locked_out, 400, "invalid_grant", [50053], "The account is locked, you've tried to sign in too many "
+     "times with an incorrect user ID or password.", None),
     ("50126", lambda h: ropc(h, password="wrong"), 400, "invalid_grant", [50126],
      "Error validating credentials due to invalid username or password.", None),
     ("50034", lambda h: ropc(h, user="nobody@contoso.onmicrosoft.com"), 400, "invalid_grant", [50034],

@@ -3,7 +3,9 @@
 Each entry gives Entra's OAuth `error`, the HTTP status, the message template (named
 `{placeholders}`), when Entra returns it, and how sure we are of the wording:
 V = seen in a captured real response, D = Microsoft documentation, I = inferred (a choice
-recorded here so that it can be corrected in one place).
+recorded here so that it can be corrected in one place). `captures` quotes the published real
+responses an entry follows (where, when, the text as published); where a newer and an older capture
+disagree the template follows the newer and both are quoted.
 """
 
 from __future__ import annotations
@@ -24,16 +26,18 @@ class ErrorSpec:
     token_error: str | None = None
     # Legacy wrapped errors carry a second code (e.g. 70002 wrapping 50011).
     extra_codes: tuple[int, ...] = ()
+    # The published real responses behind a V: "where (date): quoted text".
+    captures: tuple[str, ...] = ()
 
     @property
     def placeholders(self) -> tuple[str, ...]:
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.template) if f)
 
 
-_CERT_DOC = (
-    "Review the documentation at "
-    "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials ."
-)
+# Newer captures link learn.microsoft.com (700024: msal-java #984, 2025; msal-dotnet #4951, 2024); older
+# ones (2024-05 and before) the docs.microsoft.com page. 700021/700023 share the sentence: the same link
+# is assumed there (a choice, evidence I for the link).
+_CERT_DOC = "Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
 _GRAPH_KEYS_TAIL = (
     "Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for "
     "app Id '{client_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments "
@@ -201,7 +205,21 @@ ASSERTION_TIME_RANGE = ErrorSpec(
     700024, "invalid_client", 401,
     "Client assertion is not within its valid time range. Current time: {now}, assertion valid from "
     "{valid_from}, expiry time of assertion {expires}. " + _CERT_DOC,
-    "Assertion exp in the past or nbf in the future, beyond the skew (120 s, a choice).",
+    "Assertion exp in the past or nbf in the future, beyond the skew (120 s, a choice). 'valid from' is the "
+    "assertion's nbf, or the Unix epoch when it has none (iat is not used: MSAL sends iat and no nbf).",
+    captures=(
+        "AzureAD/microsoft-authentication-library-for-java#984 (2025-08, msal4j 1.23.0, no nbf): \"AADSTS700024: "
+        "Client assertion is not within its valid time range. Current time: 2025-08-29T05:47:32.1501147Z, "
+        "assertion valid from 1970-01-01T00:00:00.0000000Z, expiry time of assertion "
+        "2025-08-29T00:30:05.0000000Z. Review the documentation at "
+        "https://learn.microsoft.com/entra/identity-platform/certificate-credentials .\"",
+        "AzureAD/microsoft-authentication-library-for-dotnet#4951 (2024-10): the same, \"assertion valid from "
+        "1970-01-01T00:00:00.0000000Z\", learn.microsoft.com link.",
+        "dotnet/docker-tools#1310 (2024-05, older link, an assertion with nbf): \"assertion valid from "
+        "2024-05-28T02:19:01.0000000Z, expiry time of assertion 2024-05-28T02:29:01.0000000Z. Review the "
+        "documentation at https://docs.microsoft.com/azure/active-directory/develop/"
+        "active-directory-certificate-credentials .\"",
+    ),
 )
 ASSERTION_CLIENT_MISMATCH = ErrorSpec(
     700021, "invalid_client", 401,
@@ -286,8 +304,16 @@ USER_DISABLED = ErrorSpec(
 )
 ACCOUNT_LOCKED = ErrorSpec(
     50053, "invalid_grant", 400,
-    "You've tried to sign in too many times with an incorrect user ID or password.",
+    "The account is locked, you've tried to sign in too many times with an incorrect user ID or password.",
     "Smart lockout: 10 wrong passwords in a row (a choice; Entra's threshold is configurable).",
+    captures=(
+        "AzureAD/microsoft-authentication-library-for-python#211 (2020-06, newer): \"AADSTS50053: The account is "
+        "locked, you've tried to sign in too many times with an incorrect user ID or password.\"",
+        "Azure/azure-cli#26763 (2023-06, same wording): \"The account is locked, you've tried to sign in too many "
+        "times with an incorrect user ID or password.\"",
+        "fuel9/DisplayMonkey#50 (2018-06, older): \"AADSTS50053: You've tried to sign in too many times with an "
+        "incorrect user ID or password.\"",
+    ),
 )
 GUEST_NOT_IN_TENANT = ErrorSpec(
     50020, "invalid_grant", 400,
@@ -410,7 +436,20 @@ REFRESH_TOKEN_INACTIVE = ErrorSpec(
     700082, "invalid_grant", 400,
     "The refresh token has expired due to inactivity.\u00a0The token was issued on {issued} and was inactive for "
     "90.00:00:00.",
-    "Refresh token unused for 90 days (the window slides with each use).",
+    "Refresh token unused for 90 days (the window slides with each use); suberror bad_token, as current "
+    "responses carry (MSAL raises InteractionRequiredAuthError for it). The separator after the first sentence "
+    "stays the no-break space of the older captures: the newest one's text cannot tell it from a space.",
+    captures=(
+        "microsoft/foundry-dev-tools#707 (2026-08, MSAL Node, newer): \"errorMessage\":\"AADSTS700082: The refresh "
+        "token has expired due to inactivity. The token was issued on 2026-05-20T16:18:37.2732417Z and was inactive "
+        "for 90.00:00:00. Trace ID: ...\", \"subError\":\"bad_token\"",
+        "Azure/azure-cli#14244 (2020-07, older, no suberror): {\"error\":\"invalid_grant\",\"error_description\":"
+        "\"AADSTS700082: The refresh token has expired due to inactivity. The token was issued on "
+        "2020-02-26T21:52:54.2810613Z and was inactive for 90.00:00:00.\\r\\nTrace ID: ...\",\"error_codes\":"
+        "[700082],...,\"error_uri\":\"https://login.microsoftonline.com/error?code=700082\"}",
+        "mspnp/identity-reference-architectures#9 (2019-09): \"inactivity.\ufffdThe token was issued\" (the "
+        "no-break space, mis-decoded); microsoft/powerplatform-build-tools#894 (2024-05): \"inactivity.&nbsp;The\"",
+    ),
 )
 SPA_REFRESH_TOKEN_EXPIRED = ErrorSpec(
     700084, "invalid_grant", 400,
