@@ -30,6 +30,7 @@ def test_entry_is_well_formed(entry: catalogue.ErrorSpec) -> None:
     assert entry.when
     assert all(name.isidentifier() for name in entry.placeholders)  # parsing raises on a broken template
     assert not entry.template.startswith("AADSTS")
+    assert set(entry.personal) <= set(entry.placeholders)
     assert not entry.captures or entry.evidence == "V"  # a quoted capture is what V means
     assert all(re.match(r"[\w.-]+/[\w.-]+#\d+ \(\d{4}-\d{2}", c) for c in entry.captures)  # repo#issue (date)
 

@@ -3,6 +3,7 @@ the correlation id is ours, the clock frozen). Messages are written out: this ta
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
@@ -188,3 +189,22 @@ def test_authorize_errors_reach_the_client_with_entras_fields(harness: Harness) 
     assert fragment["error"] == ["unsupported_response_type"]
     assert fragment["error_description"][0].startswith(
         "AADSTS700054: response_type 'id_token' is not enabled for the application. Trace ID: ")
+
+
+def test_50105_error_page_shows_the_signed_in_users_address_under_entras_heading(harness: Harness) -> None:
+    """Entra's own page names the user (soraxas/echo360#68); only bodies sent to clients hide it as
+    {EmailHidden} (the 50105 row above). The heading has the typographic apostrophe."""
+    page = harness.client.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
+        "client_id": HR, "response_type": "code", "redirect_uri": "http://localhost:5001/callback", "scope": "openid"})
+    fields = dict(re.findall(r'name="(ctx|csrf)" value="([^"]+)"', page.text))
+    r = harness.client.post("/_mockidp/login", data={**fields, "username": BOB, "password": "bob-password-1"},
+                            follow_redirects=False)
+    assert r.status_code == 400 and "location" not in r.headers
+    assert "<h1>Sorry, but we\u2019re having trouble signing you in.</h1>" in r.text
+    message = re.search(r'<p class="error" role="alert" id="message">([^<]*)</p>', r.text)
+    assert message is not None
+    assert html.unescape(message.group(1)) == (
+        f"AADSTS50105: Your administrator has configured the application hrPortal ('{HR}') to block users unless "
+        f"they are specifically granted ('assigned') access to the application. The signed in user '{BOB}' is "
+        "blocked because they are not a direct member of a group with access, nor had access directly assigned by "
+        "an administrator. Please contact your administrator to assign access to this application.")

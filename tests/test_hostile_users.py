@@ -720,7 +720,7 @@ REFRESH_CASES = [
     row("R5", _spa_after_24h, token_error("invalid_grant", 700084)),
     row("R5-first-token", _refresh(FAB_SPA, after=DAY + 1), token_error("invalid_grant", 700084)),
     row("R5-spa-without-origin", _refresh(FAB_SPA, origin=None), token_error("invalid_request", 9002327)),
-    row("R6", _refresh(after=90 * DAY + 1), token_error("invalid_grant", 700082)),
+    row("R6", _refresh(after=90 * DAY + 1), token_error("invalid_grant", 700082, suberror="bad_token")),
     row("R6-window-slides", _sliding_inactivity, token_ok),
     row("R7", _revoked, token_error("invalid_grant", 50173)),
     row("R7-cli", _revoked_by_cli, token_error("invalid_grant", 50173)),

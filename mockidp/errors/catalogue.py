@@ -28,6 +28,8 @@ class ErrorSpec:
     extra_codes: tuple[int, ...] = ()
     # The published real responses behind a V: "where (date): quoted text".
     captures: tuple[str, ...] = ()
+    # Placeholders naming a person: Entra's own pages show them, bodies sent to clients show EMAIL_HIDDEN.
+    personal: tuple[str, ...] = ()
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -45,6 +47,8 @@ _GRAPH_KEYS_TAIL = (
     "https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a "
     "query request URL, such as 'https://graph.microsoft.com/beta/applications/{client_id}']."
 )
+
+EMAIL_HIDDEN = "{EmailHidden}"  # what Entra puts for a person's address in bodies sent to clients
 
 # --- tenants -------------------------------------------------------------------------------------
 TENANT_NOT_FOUND = ErrorSpec(
@@ -279,11 +283,21 @@ APP_NOT_ASSIGNED = ErrorSpec(
 USER_NOT_ASSIGNED = ErrorSpec(
     50105, "invalid_grant", 400,
     "Your administrator has configured the application {app_name} ('{app_id}') to block users unless they are "
-    "specifically granted ('assigned') access to the application. The signed in user '{{EmailHidden}}' is blocked "
+    "specifically granted ('assigned') access to the application. The signed in user '{user}' is blocked "
     "because they are not a direct member of a group with access, nor had access directly assigned by an "
     "administrator. Please contact your administrator to assign access to this application.",
     "The client's SP requires assignment and neither the user nor one of their groups is assigned. Shown on the "
-    "error page in interactive sign-ins.",
+    "error page in interactive sign-ins, with the user's address; the token endpoint hides it as {EmailHidden}.",
+    personal=("user",),
+    captures=(
+        "soraxas/echo360#68 (2022-09, Entra's error page): \"AADSTS50105: Your administrator has configured the "
+        "application Echo 360 ('23c1e47d-4648-40fc-9bd7-6429d373291e') to block users unless they are specifically "
+        "granted ('assigned') access to the application. The signed in user '{my email}' is blocked because they "
+        "are not a direct member of a group with access, nor had access directly assigned by an administrator. "
+        "Please contact your administrator to assign access to this application.\" (the reporter replaced the "
+        "address shown)",
+        "BookStackApp/BookStack#4063 (2023-02, error page): \"The signed in user 'myemail' is blocked ...\"",
+    ),
 )
 INVALID_CREDENTIALS = ErrorSpec(
     50126, "invalid_grant", 400,
