@@ -130,6 +130,9 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
      "subscriptions for the tenant."),
     ("900023", {"tenant": "not a tenant", "data": cc()}, 400, "invalid_request", 900023,
      "Specified tenant identifier 'not a tenant' is neither a valid DNS name, nor a valid external domain."),
+    # A single word is no DNS name at the protocol endpoints (captured: 'authorize', 'token', 'undefined').
+    ("900023-word", {"tenant": "secrets", "data": cc()}, 400, "invalid_request", 900023,
+     "Specified tenant identifier 'secrets' is neither a valid DNS name, nor a valid external domain."),
     ("9001023", {"tenant": "common", "data": cc()}, 400, "invalid_request", 9001023,
      "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or "
      "tenant-specific endpoint."),

@@ -748,7 +748,10 @@ NOT_A_TENANT = [
         ("unknown-domain", "nosuch.example.com", catalogue.TENANT_NOT_FOUND),
         ("malformed-spaces", quote("not a tenant", safe=""), catalogue.INVALID_TENANT_IDENTIFIER),
         ("malformed-300-chars", "a" * 300, catalogue.INVALID_TENANT_IDENTIFIER),
-        ("malformed-guid-suffix", f"{TENANT}x", catalogue.INVALID_TENANT_IDENTIFIER),
+        # Discovery takes a word of name characters for a tenant name (catalogue TENANT_NOT_FOUND): 90002.
+        ("word-guid-suffix", f"{TENANT}x", catalogue.TENANT_NOT_FOUND),
+        ("word", "secrets", catalogue.TENANT_NOT_FOUND),
+        ("malformed-braces", quote("{{tenantid}}", safe=""), catalogue.INVALID_TENANT_IDENTIFIER),
     )
 ]
 

@@ -56,13 +56,36 @@ TENANT_NOT_FOUND = ErrorSpec(
     "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into "
     "the correct cloud. Check with your subscription administrator, this may happen if there are no active "
     "subscriptions for the tenant.",
-    "The {tenant} path segment is a GUID or domain that names no tenant.",
+    "The {tenant} path segment is a GUID or domain that names no tenant; at discovery (metadata and keys) also "
+    "any single word of letters, digits, '.', '-', '_' (a tenant name there), which the protocol endpoints "
+    "answer with 900023 instead.",
     token_error="invalid_request",
+    captures=(
+        "james-gould/azure-keyvault-emulator#324 (2025-08, /secrets/v2.0/.well-known/openid-configuration): "
+        "{\"error\":\"invalid_tenant\",\"error_description\":\"AADSTS90002: Tenant 'secrets' not found. Check to "
+        "make sure you have the correct tenant ID and are signing into the correct cloud. Check with your "
+        "subscription administrator, this may happen if there are no active subscriptions for the tenant. Trace "
+        "ID: ...\",\"error_codes\":[90002],...}",
+        "microsoftgraph/windowsupdates-webapplication-sample#6 (2023-06, discovery): \"AADSTS90002: Tenant "
+        "'tenant_id' not found. ...\"",
+        "panva/openid-client#175 (2019-07, older wording, discovery): \"AADSTS90002: Tenant 'organizations' not "
+        "found. This may happen if there are no active subscriptions for the tenant. Check with your subscription "
+        "administrator.\"",
+    ),
 )
 INVALID_TENANT_IDENTIFIER = ErrorSpec(
     900023, "invalid_request", 400,
     "Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain.",
-    "The {tenant} path segment is neither a GUID nor a DNS name.",
+    "The {tenant} path segment is neither a GUID nor a dotted DNS name at a protocol endpoint (authorize, token, "
+    "devicecode): a single word is malformed there; at discovery only characters outside a tenant name are.",
+    captures=(
+        "microsoft/aspire#4253 (2024-05, token endpoint): \"AADSTS900023: Specified tenant identifier 'authorize' "
+        "is neither a valid DNS name, nor a valid external domain.\"",
+        "microsoft/Intune-Data-Warehouse#15 (2022-05): \"AADSTS900023: Specified tenant identifier 'token' is "
+        "neither a valid DNS name, nor a valid external domain.\"",
+        "KelvinTegelaar/CIPP#5274 (2026-01, authorize page): \"AADSTS900023: Specified tenant identifier "
+        "'undefined' is neither a valid DNS name, nor a valid external domain.\"",
+    ),
 )
 GRANT_NOT_ON_COMMON = ErrorSpec(
     9001023, "invalid_request", 400,
