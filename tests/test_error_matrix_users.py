@@ -208,3 +208,36 @@ def test_50105_error_page_shows_the_signed_in_users_address_under_entras_heading
         f"they are specifically granted ('assigned') access to the application. The signed in user '{BOB}' is "
         "blocked because they are not a direct member of a group with access, nor had access directly assigned by "
         "an administrator. Please contact your administrator to assign access to this application.")
+
+
+def _authorize_error(h: Harness, scope: str) -> dict[str, list[str]]:
+    r = h.client.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
+        "client_id": CLIENT, "response_type": "code", "redirect_uri": REDIRECT, "scope": scope, "state": "s"},
+        headers={"client-request-id": CORRELATION}, follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"].startswith(REDIRECT + "?")
+    return parse_qs(urlsplit(r.headers["location"]).query)
+
+
+@pytest.mark.parametrize(("scope", "error", "code", "message"), [
+    # A scope value the (known) resource does not define: 650053, sent back as invalid_client
+    # (MicrosoftDocs/azure-docs#67211, O365/python-o365#551).
+    (f"api://{BACKEND2}/nothing openid", "invalid_client", 650053,
+     f"The application 'testClient' asked for scope 'nothing' that doesn't exist on the resource '{BACKEND2}'. "
+     "Contact the app vendor."),
+    ("User.Read mailread", "invalid_client", 650053,
+     "The application 'testClient' asked for scope 'mailread' that doesn't exist on the resource "
+     "'00000003-0000-0000-c000-000000000000'. Contact the app vendor."),
+    # A malformed scope, its resource neither a URI nor a GUID: 70011 invalid_scope with the format wording.
+    ("contoso.example/read openid", "invalid_scope", 70011,
+     "The provided request must include a 'scope' input parameter. The provided value for the input parameter "
+     "'scope' is not valid. The scope contoso.example/read openid is not valid. The scope format is invalid. Scope "
+     "must be in a valid URI form <https://example/scope> or a valid Guid <guid/scope>."),
+], ids=["650053-known-resource", "650053-graph", "70011-malformed"])
+def test_authorize_scope_errors_are_entras(harness: Harness, scope: str, error: str, code: int, message: str) -> None:
+    fields = _authorize_error(harness, scope)
+    assert list(fields) == ["error", "error_description", "error_uri", "state"]
+    assert fields["error"] == [error] and fields["state"] == ["s"]
+    assert fields["error_uri"] == [f"https://login.microsoftonline.com/error?code={code}"]
+    assert re.fullmatch(re.escape(f"AADSTS{code}: {message} Trace ID: ") + r"[0-9a-f-]{36}" +
+                        re.escape(f" Correlation ID: {CORRELATION} Timestamp: 2026-01-01 00:00:00Z"),
+                        fields["error_description"][0]), fields["error_description"][0]

@@ -494,8 +494,12 @@ AUTHORIZE_CASES = [
     row("A13", lambda f: f.client.get(f"/{FAB}/oauth2/v2.0/authorize?{urlencode(FAB_WEB.authorize_params())}"
                                       "&state=again", follow_redirects=False), error_page(9002313)),
     row("A14", lambda f: f.authorize(FAB_WEB, prompt="none"), redirected("login_required", 50058, to=WEB_CB)),
+    # A15: an unknown scope value of a known resource is 650053 invalid_client at /authorize (catalogue
+    # UNKNOWN_SCOPE); a resource named by neither URI nor GUID is 70011 invalid_scope.
     row("A15", lambda f: f.authorize(FAB_WEB, scope="api://fabApi/nope", state="a b&c=d/é"),
-        redirected("invalid_scope", 70011, to=WEB_CB, state="a b&c=d/é")),
+        redirected("invalid_client", 650053, to=WEB_CB, state="a b&c=d/é")),
+    row("A15-malformed", lambda f: f.authorize(FAB_WEB, scope="fabApi/read"),
+        redirected("invalid_scope", 70011, to=WEB_CB)),
     # A16 [verify exact transform]: our choice echoes the state verbatim, percent-encoded.
     _a16("4kb", "s" * 4096),
     _a16("html", '"><script>alert(1)</script>'),

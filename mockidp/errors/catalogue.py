@@ -281,8 +281,44 @@ DEFAULT_SCOPE_REQUIRED = ErrorSpec(
 )
 INVALID_SCOPE = ErrorSpec(
     70011, "invalid_scope", 400,
-    "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.",
-    "A scope names no permission of the resource, or mixes /.default with named scopes.",
+    "{lead}The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.{reason}",
+    "Token endpoint: a scope names no permission of the resource. Everywhere: a scope mixes /.default with named "
+    "scopes, or (the format variant below) names its resource by neither a URI nor a GUID. /authorize answers an "
+    "unknown permission of a known resource with 650053 instead.",
+    captures=(
+        "microsoft/TinyBlazorAdmin#73 (2021-06, format variant): \"AADSTS70011: The provided request must include a "
+        "'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope "
+        "user.read openid profile https://*********.azurewebsites.netuser_impersonation is not valid. The scope "
+        "format is invalid. Scope must be in a valid URI form <https://example/scope> or a valid Guid "
+        "<guid/scope>.\"",
+        "Azure/azure-powershell#22180 (2023-06): the same format wording.",
+        "jeffcarbs/omniauth-office365#1 (2016-07, plain variant): \"AADSTS70011: The provided value for the input "
+        "parameter 'scope' is not valid. The scope Contacts.Read, Mail.Read is not valid.\"",
+    ),
+)
+# Variants of INVALID_SCOPE: (lead, reason).
+SCOPE_PLAIN = ("", "")
+SCOPE_FORMAT = (
+    "The provided request must include a 'scope' input parameter. ",
+    " The scope format is invalid. Scope must be in a valid URI form <https://example/scope> or a valid Guid "
+    "<guid/scope>.",
+)
+UNKNOWN_SCOPE = ErrorSpec(
+    650053, "invalid_client", 401,
+    "The application '{app_name}' asked for scope '{scope}' that doesn't exist on the resource '{resource}'. "
+    "Contact the app vendor.",
+    "/authorize asks a known resource for a scope value it does not define: sent back to the redirect URI with "
+    "error invalid_client (the HTTP status only serves the invariant of invalid_client entries: Entra redirects). "
+    "app_name is the client's displayName, resource the resource's appId.",
+    captures=(
+        "MicrosoftDocs/azure-docs#67211 (2020-12): \"Message contains error: 'invalid_client', error_description: "
+        "'AADSTS650053: The application 'Living Messiah Web Site' asked for scope 'mailread' that doesn't exist on "
+        "the resource '00000003-0000-0000-c000-000000000000'. Contact the app vendor.\"",
+        "O365/python-o365#551 (2020-12, error shown after the redirect): \"AADSTS650053: The application "
+        "'APPNAME' asked for scope 'message_all' that doesn't exist on the resource "
+        "'00000003-0000-0000-c000-000000000000'. Contact the app vendor.\"",
+        "WPManageNinja/fluent-smtp#154 (2023-02): the same, \"only visible in the URL query string\" (redirected).",
+    ),
 )
 MULTIPLE_RESOURCES = ErrorSpec(
     700022, "invalid_scope", 400,
