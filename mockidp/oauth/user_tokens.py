@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from mockidp.directory.builtin import GRAPH_APP_ID
 from mockidp.directory.model import UserRecord
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services
@@ -70,6 +71,7 @@ def user_access_token(services: Services, *, user: UserRecord, grant: DelegatedG
         tenant_id=tenant_id, client_app_id=client.app.app_id, client_acr=client.acr,
         resource_app_id=resource_app.app_id, audience=grant.resource.identifier,
         version=resource_app.access_token_version, subject_id=user.id, roles=grant.roles, scopes=grant.scp, user=who,
+        header_nonce=resource_app.app_id == GRAPH_APP_ID,
     )
     issuer = services.issuer
     return issuer.access_token(auth, origin=origin, lifetime=issuer.user_lifetime())

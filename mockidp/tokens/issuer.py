@@ -62,5 +62,6 @@ class TokenIssuer:
         now = int(self.clock.now())
         opaque = self._opaque(auth.tenant_id, auth.resource_app_id, auth.version)
         claims = access_token_claims(auth, origin=origin, now=now, expires=now + lifetime, opaque=opaque)
-        jwt = self.signer.sign(self.signer.header(with_x5t=auth.version == 1), claims)
+        nonce = b64url(self.ids.token_bytes(32)) if auth.header_nonce else None
+        jwt = self.signer.sign(self.signer.header(with_x5t=auth.version == 1, nonce=nonce), claims)
         return IssuedToken(jwt, now, claims["nbf"], claims["exp"])
