@@ -405,6 +405,10 @@ TRANSPORT = [
     pytest.param(post(cc(), headers={"Authorization": "Bearer x"}), OK, id="T12-bearer-ignored"),
     pytest.param(post(cc(), headers={"Authorization": "Bearer " + "x" * 10_240}), OK, id="T12-bearer-10KB-ignored"),
     pytest.param(post(cc(client_secret=None), headers=basic(CLIENT, CLIENT_SECRET)), OK, id="T13-basic-control"),
+    # An unusable `claims` value declares no capability (a choice recorded in oauth/cae.py): a plain token.
+    pytest.param(post(cc(claims="{" * 7_000, scope="https://graph.microsoft.com/.default")), OK, id="T13-claims-deep"),
+    pytest.param(post(cc(claims="not json", scope="https://graph.microsoft.com/.default")), OK,
+                 id="T13-claims-not-json"),
     pytest.param(post(cc(client_secret="wrong-secret-value-123")), denied(catalogue.INVALID_CLIENT_SECRET),
                  id="T14-wrong-secret"),
     pytest.param(post(cc(client_secret=REPORTING_SECRET)), denied(catalogue.INVALID_CLIENT_SECRET),
