@@ -1,6 +1,6 @@
 """Continuous access evaluation: a client that declares the `cp1` capability (the `claims` parameter,
 {"access_token":{"xms_cc":{"values":["cp1"]}}}) gets long-lived tokens, carrying `xms_cc`, for the
-CAE-aware resource (Microsoft Graph): 24 h app-only (expires_in 86399, as recorded by the Azure SDK),
+CAE-aware resource (Microsoft Graph): 24 h app-only (expires_in 86399, as captured),
 20-28 h delegated. Other resources and clients without the capability keep the usual lifetimes."""
 
 from __future__ import annotations

@@ -121,8 +121,8 @@ def test_unknown_tenant_is_aadsts90002_invalid_tenant(harness: Harness, path: st
 
 @pytest.mark.parametrize("tenant", ["secrets", "tenant_id", "contoso"])
 def test_single_word_tenant_at_discovery_is_a_tenant_name_not_found(harness: Harness, tenant: str) -> None:
-    """Discovery looks a word up as a tenant name: 90002 (james-gould/azure-keyvault-emulator#324 'secrets',
-    2025; 'tenant_id' 2023), where the protocol endpoints call it malformed (900023, tests/test_error_matrix.py)."""
+    """Discovery looks a word up as a tenant name: 90002 (the catalogue's TENANT_NOT_FOUND captures), where
+    the protocol endpoints call it malformed (900023, tests/test_error_matrix.py)."""
     r = harness.client.get(f"/{tenant}/v2.0/.well-known/openid-configuration")
     body = r.json()
     assert r.status_code == 400 and body["error"] == "invalid_tenant" and body["error_codes"] == [90002]

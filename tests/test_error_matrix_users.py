@@ -192,7 +192,7 @@ def test_authorize_errors_reach_the_client_with_entras_fields(harness: Harness) 
 
 
 def test_50105_error_page_shows_the_signed_in_users_address_under_entras_heading(harness: Harness) -> None:
-    """Entra's own page names the user (soraxas/echo360#68); only bodies sent to clients hide it as
+    """Entra's own page names the user (catalogue USER_NOT_ASSIGNED captures); only bodies sent to clients hide it as
     {EmailHidden} (the 50105 row above). The heading has the typographic apostrophe."""
     page = harness.client.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
         "client_id": HR, "response_type": "code", "redirect_uri": "http://localhost:5001/callback", "scope": "openid"})
@@ -220,7 +220,7 @@ def _authorize_error(h: Harness, scope: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize(("scope", "error", "code", "message"), [
     # A scope value the (known) resource does not define: 650053, sent back as invalid_client
-    # (MicrosoftDocs/azure-docs#67211, O365/python-o365#551).
+    # (catalogue UNKNOWN_SCOPE captures).
     (f"api://{BACKEND2}/nothing openid", "invalid_client", 650053,
      f"The application 'testClient' asked for scope 'nothing' that doesn't exist on the resource '{BACKEND2}'. "
      "Contact the app vendor."),

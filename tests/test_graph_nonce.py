@@ -1,6 +1,6 @@
 """Microsoft Graph access tokens carry a `nonce` in the JWT header, and the signature covers the header
-whose nonce is base64url(SHA-256(nonce)): a generic JWT library refuses them as issued (oauth2-proxy
-#2517), and accepts them after that documented substitution. Tokens for other resources are plain JWS."""
+whose nonce is base64url(SHA-256(nonce)): a generic JWT library refuses them as issued, and accepts
+them after that documented substitution (README, "Microsoft Graph tokens"). Tokens for other resources are plain JWS."""
 
 from __future__ import annotations
 

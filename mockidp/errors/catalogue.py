@@ -36,9 +36,9 @@ class ErrorSpec:
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.template) if f)
 
 
-# Newer captures link learn.microsoft.com (700024: msal-java #984, 2025; msal-dotnet #4951, 2024); older
-# ones (2024-05 and before) the docs.microsoft.com page. 700021/700023 share the sentence: the same link
-# is assumed there (a choice, evidence I for the link).
+# Newer captures link learn.microsoft.com, older ones (2024-05 and before) the docs.microsoft.com page
+# (ASSERTION_TIME_RANGE's captures). 700021/700023 share the sentence: the same link is assumed there
+# (a choice: evidence I for the link).
 _CERT_DOC = "Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
 _GRAPH_KEYS_TAIL = (
     "Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for "

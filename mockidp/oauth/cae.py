@@ -3,8 +3,8 @@
 A client declares it can handle CAE claims challenges with the `claims` parameter
 {"access_token":{"xms_cc":{"values":["cp1"]}}} (MSAL's client_capabilities, azure-identity's
 enable_cae; MSAL merges any claims challenge into the same JSON). For a CAE-aware resource Entra then
-issues long-lived tokens carrying `xms_cc`: 24 h app-only (expires_in 86399, recorded by the Azure SDK
-for JS), "up to 28 hours" for users (Microsoft's CAE documentation). The rules below are mockidp's
+issues long-lived tokens carrying `xms_cc`: 24 h app-only (expires_in 86399 in a captured
+client-credentials response), "up to 28 hours" as documented. The rules below are mockidp's
 reading of that, recorded once here:
 - CAE-aware resources: Microsoft Graph only (the one built-in resource; seeded APIs are not CAE-aware).
 - every grant of the token endpoint honours it; /authorize (implicit tokens) does not.
