@@ -67,6 +67,15 @@ def test_cae_capable_delegated_graph_token_lives_20_to_28_hours(harness: Harness
     assert 3599 <= plain["expires_in"] <= 5399 and "xms_cc" not in _claims(plain["access_token"])
 
 
+def test_every_grant_honours_the_capability_per_request(harness: Harness) -> None:
+    """A refresh with claims gets a CAE token; the same refresh token without claims an ordinary one."""
+    rt = _ropc(harness, "User.Read offline_access")["refresh_token"]
+    refresh = {"grant_type": "refresh_token", "client_id": CLIENT, "refresh_token": rt, "scope": "User.Read"}
+    cae = harness.token({**refresh, "claims": CP1}).json()
+    plain = harness.token(refresh).json()
+    assert cae["expires_in"] >= 20 * 3600 - 1 and plain["expires_in"] <= 5399
+
+
 @pytest.mark.parametrize("claims", [
     json.dumps({"access_token": {"nbf": {"essential": True, "value": "1767225000"}, "xms_cc": {"values": ["CP1"]}}}),
     json.dumps({"access_token": {"xms_cc": {"values": "cp1"}}}),  # a single string, as some scripts send it
