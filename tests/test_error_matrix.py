@@ -115,6 +115,11 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
     ("70011", {"data": {"grant_type": "password", "client_id": PUB, "username": "eve@fabrikam.example",
                         "password": "eve-password-1", "scope": "api://api/nothing"}}, 400, "invalid_scope", 70011,
      "The provided value for the input parameter 'scope' is not valid. The scope api://api/nothing is not valid."),
+    ("70011-format", {"data": {"grant_type": "password", "client_id": PUB, "username": "eve@fabrikam.example",
+                               "password": "eve-password-1", "scope": "api.example/read openid"}}, 400,
+     "invalid_scope", 70011, "The provided request must include a 'scope' input parameter. The provided value for "
+     "the input parameter 'scope' is not valid. The scope api.example/read openid is not valid. The scope format is "
+     "invalid. Scope must be in a valid URI form <https://example/scope> or a valid Guid <guid/scope>."),
     ("700022", {"data": cc(scope="api://api/.default https://graph.microsoft.com/.default")}, 400, "invalid_scope",
      700022, "The provided value for the input parameter scope isn't valid because it contains more than one "
      "resource."),

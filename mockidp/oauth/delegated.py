@@ -19,7 +19,8 @@ from mockidp.tokens.model import UserIdentity
 
 OIDC_ORDER = ("openid", "profile", "email", "offline_access")
 # How a scope names its resource: a URI with a scheme (api://x, https://host) or a GUID (catalogue INVALID_SCOPE).
-_RESOURCE_FORM = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/]+.*|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
+_RESOURCE_FORM = re.compile(
+    r"^([A-Za-z][A-Za-z0-9+.-]*://[^/]+.*|urn:.+|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
 
 
 @dataclass(frozen=True, slots=True)
