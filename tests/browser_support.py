@@ -190,7 +190,7 @@ class Tab:
         return self.page.locator("h1").inner_text()
 
     def error_page(self) -> ErrorPage:
-        assert self.heading() == "Sorry, but we're having trouble signing you in."
+        assert self.heading() == "Sorry, but we’re having trouble signing you in."
         text = self.page.locator
         return ErrorPage(text("#message").inner_text(), text("#request-id").inner_text(),
                          text("#correlation-id").inner_text(), text("#timestamp").inner_text())

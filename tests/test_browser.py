@@ -398,7 +398,7 @@ def test_every_page_sends_anti_framing_headers_loads_nothing_foreign_and_logs_no
     tab.goto(f"{own.origin}/{TENANT}/oauth2/v2.0/logout")
     seen.append(tab.heading())
     assert seen == ["Sign in", "Enter password", "Permissions requested",
-                    "Sorry, but we're having trouble signing you in.", "Enter code", "You signed out of your account"]
+                    "Sorry, but we’re having trouble signing you in.", "Enter code", "You signed out of your account"]
 
     assert len(tab.documents) == len(seen)
     for document in tab.documents:

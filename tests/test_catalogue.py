@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mockidp.errors import AadstsError, ErrorContext, catalogue, render_envelope
@@ -28,6 +30,9 @@ def test_entry_is_well_formed(entry: catalogue.ErrorSpec) -> None:
     assert entry.when
     assert all(name.isidentifier() for name in entry.placeholders)  # parsing raises on a broken template
     assert not entry.template.startswith("AADSTS")
+    assert set(entry.personal) <= set(entry.placeholders)
+    assert not entry.captures or entry.evidence == "V"  # a quoted capture is what V means
+    assert all(re.match(r"[\w.-]+/[\w.-]+#\d+ \(\d{4}-\d{2}", c) for c in entry.captures)  # repo#issue (date)
 
 
 def test_envelope_has_entras_keys_in_order_and_single_space_separators() -> None:

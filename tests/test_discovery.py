@@ -119,6 +119,19 @@ def test_unknown_tenant_is_aadsts90002_invalid_tenant(harness: Harness, path: st
             "are no active subscriptions for the tenant. Trace ID: ")
 
 
+@pytest.mark.parametrize("tenant", ["secrets", "tenant_id", "contoso"])
+def test_single_word_tenant_at_discovery_is_a_tenant_name_not_found(harness: Harness, tenant: str) -> None:
+    """Discovery looks a word up as a tenant name: 90002 (the catalogue's TENANT_NOT_FOUND captures), where
+    the protocol endpoints call it malformed (900023, tests/test_error_matrix.py)."""
+    r = harness.client.get(f"/{tenant}/v2.0/.well-known/openid-configuration")
+    body = r.json()
+    assert r.status_code == 400 and body["error"] == "invalid_tenant" and body["error_codes"] == [90002]
+    assert body["error_description"].startswith(
+        f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing "
+        "into the correct cloud. Check with your subscription administrator, this may happen if there are no active "
+        "subscriptions for the tenant. Trace ID: ")
+
+
 def test_malformed_tenant_is_aadsts900023(harness: Harness) -> None:
     r = harness.client.get("/not_a tenant!/v2.0/.well-known/openid-configuration")
     assert r.status_code == 400 and r.json()["error_codes"] == [900023]

@@ -46,8 +46,7 @@ tenants:
       - {{userPrincipalName: eve@fabrikam.example, password: eve-password-1}}
 """
 TOKEN = f"https://localhost:8443/{T}/oauth2/v2.0/token"
-CERT_DOC = ("Review the documentation at "
-            "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .")
+CERT_DOC = "Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
 NOW = 1_767_225_600
 
 
@@ -116,6 +115,11 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
     ("70011", {"data": {"grant_type": "password", "client_id": PUB, "username": "eve@fabrikam.example",
                         "password": "eve-password-1", "scope": "api://api/nothing"}}, 400, "invalid_scope", 70011,
      "The provided value for the input parameter 'scope' is not valid. The scope api://api/nothing is not valid."),
+    ("70011-format", {"data": {"grant_type": "password", "client_id": PUB, "username": "eve@fabrikam.example",
+                               "password": "eve-password-1", "scope": "api.example/read openid"}}, 400,
+     "invalid_scope", 70011, "The provided request must include a 'scope' input parameter. The provided value for "
+     "the input parameter 'scope' is not valid. The scope api.example/read openid is not valid. The scope format is "
+     "invalid. Scope must be in a valid URI form <https://example/scope> or a valid Guid <guid/scope>."),
     ("700022", {"data": cc(scope="api://api/.default https://graph.microsoft.com/.default")}, 400, "invalid_scope",
      700022, "The provided value for the input parameter scope isn't valid because it contains more than one "
      "resource."),
@@ -131,6 +135,9 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
      "subscriptions for the tenant."),
     ("900023", {"tenant": "not a tenant", "data": cc()}, 400, "invalid_request", 900023,
      "Specified tenant identifier 'not a tenant' is neither a valid DNS name, nor a valid external domain."),
+    # A single word is no DNS name at the protocol endpoints (captured: 'authorize', 'token', 'undefined').
+    ("900023-word", {"tenant": "secrets", "data": cc()}, 400, "invalid_request", 900023,
+     "Specified tenant identifier 'secrets' is neither a valid DNS name, nor a valid external domain."),
     ("9001023", {"tenant": "common", "data": cc()}, 400, "invalid_request", 9001023,
      "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or "
      "tenant-specific endpoint."),
@@ -140,7 +147,11 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
      "The certificate with identifier used to sign the client assertion is not registered on application. "
      "[Reason - The key was not found., Thumbprint of key used by client: '0000000000000000000000000000000000000000', "
      + KEYS_TAIL),
+    # MSAL's assertions carry iat but no nbf: Entra then reports the Unix epoch as the start, not iat.
     ("700024", {"data": "expired"}, 401, "invalid_client", 700024,
+     "Client assertion is not within its valid time range. Current time: 2026-01-01T00:00:00.0000000Z, assertion "
+     "valid from 1970-01-01T00:00:00.0000000Z, expiry time of assertion 2025-12-31T23:10:00.0000000Z. " + CERT_DOC),
+    ("700024-nbf", {"data": "expired-nbf"}, 401, "invalid_client", 700024,
      "Client assertion is not within its valid time range. Current time: 2026-01-01T00:00:00.0000000Z, assertion "
      "valid from 2025-12-31T23:00:00.0000000Z, expiry time of assertion 2025-12-31T23:10:00.0000000Z. " + CERT_DOC),
     ("700021", {"data": "other-client"}, 401, "invalid_client", 700021,
@@ -152,6 +163,7 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
 ASSERTIONS = {
     "unregistered": lambda: assertion(headers={"x5t": base64.urlsafe_b64encode(b"\0" * 20).rstrip(b"=").decode()}),
     "expired": lambda: assertion(claims={"iat": NOW - 3600, "exp": NOW - 3000}),
+    "expired-nbf": lambda: assertion(claims={"iat": NOW - 3600, "nbf": NOW - 3600, "exp": NOW - 3000}),
     "other-client": lambda: assertion(claims={"iss": API, "sub": API}),
     "hs256": hs256,
 }

@@ -3,6 +3,7 @@ the correlation id is ours, the clock frozen). Messages are written out: this ta
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
@@ -74,6 +75,14 @@ def idle_refresh(h: Harness) -> Any:
     return refresh(h, rt)
 
 
+def locked_out(h: Harness) -> Any:
+    """Wrong passwords until Entra stops saying 50126, then the right one (the threshold is the lockout rule's)."""
+    for _ in range(50):
+        if ropc(h, password="wrong").json()["error_codes"] != [50126]:
+            break
+    return ropc(h)
+
+
 def revoked(h: Harness) -> Any:
     rt = ropc(h).json()["refresh_token"]
     alice = h.app.state.runtime.services.directory.user_by_upn(TENANT, ALICE)
@@ -103,7 +112,7 @@ ROWS: list[tuple[str, Callable[[Harness], Any], int, str, list[int], str, str | 
      f"'http://localhost:5000/other' does not match the reply address '{REDIRECT}' provided when requesting "
      "Authorization code.", None),
     ("700082", idle_refresh, 400, "invalid_grant", [700082], "The refresh token has expired due to inactivity.\u00a0"
-     f"The token was issued on {ISSUED} and was inactive for 90.00:00:00.", None),
+     f"The token was issued on {ISSUED} and was inactive for 90.00:00:00.", "bad_token"),
     ("50173", revoked, 400, "invalid_grant", [50173], "The provided grant has expired due to it being revoked, a "
      "fresh auth token is needed. The user might have changed or reset their password. The grant was issued on "
      f"'{ISSUED}' and the TokensValidFrom date (before which tokens are not valid) for this user is "
@@ -114,6 +123,8 @@ ROWS: list[tuple[str, Callable[[Harness], Any], int, str, list[int], str, str | 
      "'device_code' is not valid. This device code has expired.", None),
     ("70018", lambda h: poll(h, "no-such-device-code"), 400, "bad_verification_code", [70018],
      "Invalid verification code due to User typing in wrong user code for device code flow.", None),
+    ("50053", locked_out, 400, "invalid_grant", [50053], "The account is locked, you've tried to sign in too many "
+     "times with an incorrect user ID or password.", None),
     ("50126", lambda h: ropc(h, password="wrong"), 400, "invalid_grant", [50126],
      "Error validating credentials due to invalid username or password.", None),
     ("50034", lambda h: ropc(h, user="nobody@contoso.onmicrosoft.com"), 400, "invalid_grant", [50034],
@@ -178,3 +189,55 @@ def test_authorize_errors_reach_the_client_with_entras_fields(harness: Harness) 
     assert fragment["error"] == ["unsupported_response_type"]
     assert fragment["error_description"][0].startswith(
         "AADSTS700054: response_type 'id_token' is not enabled for the application. Trace ID: ")
+
+
+def test_50105_error_page_shows_the_signed_in_users_address_under_entras_heading(harness: Harness) -> None:
+    """Entra's own page names the user (catalogue USER_NOT_ASSIGNED captures); only bodies sent to clients hide it as
+    {EmailHidden} (the 50105 row above). The heading has the typographic apostrophe."""
+    page = harness.client.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
+        "client_id": HR, "response_type": "code", "redirect_uri": "http://localhost:5001/callback", "scope": "openid"})
+    fields = dict(re.findall(r'name="(ctx|csrf)" value="([^"]+)"', page.text))
+    r = harness.client.post("/_mockidp/login", data={**fields, "username": BOB, "password": "bob-password-1"},
+                            follow_redirects=False)
+    assert r.status_code == 400 and "location" not in r.headers
+    assert "<h1>Sorry, but we\u2019re having trouble signing you in.</h1>" in r.text
+    message = re.search(r'<p class="error" role="alert" id="message">([^<]*)</p>', r.text)
+    assert message is not None
+    assert html.unescape(message.group(1)) == (
+        f"AADSTS50105: Your administrator has configured the application hrPortal ('{HR}') to block users unless "
+        f"they are specifically granted ('assigned') access to the application. The signed in user '{BOB}' is "
+        "blocked because they are not a direct member of a group with access, nor had access directly assigned by "
+        "an administrator. Please contact your administrator to assign access to this application.")
+
+
+def _authorize_error(h: Harness, scope: str) -> dict[str, list[str]]:
+    r = h.client.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
+        "client_id": CLIENT, "response_type": "code", "redirect_uri": REDIRECT, "scope": scope, "state": "s"},
+        headers={"client-request-id": CORRELATION}, follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"].startswith(REDIRECT + "?")
+    return parse_qs(urlsplit(r.headers["location"]).query)
+
+
+@pytest.mark.parametrize(("scope", "error", "code", "message"), [
+    # A scope value the (known) resource does not define: 650053, sent back as invalid_client
+    # (catalogue UNKNOWN_SCOPE captures).
+    (f"api://{BACKEND2}/nothing openid", "invalid_client", 650053,
+     f"The application 'testClient' asked for scope 'nothing' that doesn't exist on the resource '{BACKEND2}'. "
+     "Contact the app vendor."),
+    ("User.Read mailread", "invalid_client", 650053,
+     "The application 'testClient' asked for scope 'mailread' that doesn't exist on the resource "
+     "'00000003-0000-0000-c000-000000000000'. Contact the app vendor."),
+    # A malformed scope, its resource neither a URI nor a GUID: 70011 invalid_scope with the format wording.
+    ("contoso.example/read openid", "invalid_scope", 70011,
+     "The provided request must include a 'scope' input parameter. The provided value for the input parameter "
+     "'scope' is not valid. The scope contoso.example/read openid is not valid. The scope format is invalid. Scope "
+     "must be in a valid URI form <https://example/scope> or a valid Guid <guid/scope>."),
+], ids=["650053-known-resource", "650053-graph", "70011-malformed"])
+def test_authorize_scope_errors_are_entras(harness: Harness, scope: str, error: str, code: int, message: str) -> None:
+    fields = _authorize_error(harness, scope)
+    assert list(fields) == ["error", "error_description", "error_uri", "state"]
+    assert fields["error"] == [error] and fields["state"] == ["s"]
+    assert fields["error_uri"] == [f"https://login.microsoftonline.com/error?code={code}"]
+    assert re.fullmatch(re.escape(f"AADSTS{code}: {message} Trace ID: ") + r"[0-9a-f-]{36}" +
+                        re.escape(f" Correlation ID: {CORRELATION} Timestamp: 2026-01-01 00:00:00Z"),
+                        fields["error_description"][0]), fields["error_description"][0]

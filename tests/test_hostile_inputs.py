@@ -405,6 +405,10 @@ TRANSPORT = [
     pytest.param(post(cc(), headers={"Authorization": "Bearer x"}), OK, id="T12-bearer-ignored"),
     pytest.param(post(cc(), headers={"Authorization": "Bearer " + "x" * 10_240}), OK, id="T12-bearer-10KB-ignored"),
     pytest.param(post(cc(client_secret=None), headers=basic(CLIENT, CLIENT_SECRET)), OK, id="T13-basic-control"),
+    # An unusable `claims` value declares no capability (a choice recorded in oauth/cae.py): a plain token.
+    pytest.param(post(cc(claims="{" * 7_000, scope="https://graph.microsoft.com/.default")), OK, id="T13-claims-deep"),
+    pytest.param(post(cc(claims="not json", scope="https://graph.microsoft.com/.default")), OK,
+                 id="T13-claims-not-json"),
     pytest.param(post(cc(client_secret="wrong-secret-value-123")), denied(catalogue.INVALID_CLIENT_SECRET),
                  id="T14-wrong-secret"),
     pytest.param(post(cc(client_secret=REPORTING_SECRET)), denied(catalogue.INVALID_CLIENT_SECRET),
@@ -748,7 +752,10 @@ NOT_A_TENANT = [
         ("unknown-domain", "nosuch.example.com", catalogue.TENANT_NOT_FOUND),
         ("malformed-spaces", quote("not a tenant", safe=""), catalogue.INVALID_TENANT_IDENTIFIER),
         ("malformed-300-chars", "a" * 300, catalogue.INVALID_TENANT_IDENTIFIER),
-        ("malformed-guid-suffix", f"{TENANT}x", catalogue.INVALID_TENANT_IDENTIFIER),
+        # Discovery takes a word of name characters for a tenant name (catalogue TENANT_NOT_FOUND): 90002.
+        ("word-guid-suffix", f"{TENANT}x", catalogue.TENANT_NOT_FOUND),
+        ("word", "secrets", catalogue.TENANT_NOT_FOUND),
+        ("malformed-braces", quote("{{tenantid}}", safe=""), catalogue.INVALID_TENANT_IDENTIFIER),
     )
 ]
 

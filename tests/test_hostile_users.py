@@ -679,8 +679,12 @@ AUTHORIZE_CASES = [
     row("A13", lambda f: f.client.get(f"/{FAB}/oauth2/v2.0/authorize?{urlencode(FAB_WEB.authorize_params())}"
                                       "&state=again", follow_redirects=False), error_page(9002313)),
     row("A14", lambda f: f.authorize(FAB_WEB, prompt="none"), redirected("login_required", 50058, to=WEB_CB)),
+    # A15: an unknown scope value of a known resource is 650053 invalid_client at /authorize (catalogue
+    # UNKNOWN_SCOPE); a resource named by neither URI nor GUID is 70011 invalid_scope.
     row("A15", lambda f: f.authorize(FAB_WEB, scope="api://fabApi/nope", state="a b&c=d/é"),
-        redirected("invalid_scope", 70011, to=WEB_CB, state="a b&c=d/é")),
+        redirected("invalid_client", 650053, to=WEB_CB, state="a b&c=d/é")),
+    row("A15-malformed", lambda f: f.authorize(FAB_WEB, scope="fabApi/read"),
+        redirected("invalid_scope", 70011, to=WEB_CB)),
     # A16 [verify exact transform]: our choice echoes the state verbatim, percent-encoded.
     _a16("4kb", "s" * 4096),
     _a16("html", '"><script>alert(1)</script>'),
@@ -923,7 +927,7 @@ REFRESH_CASES = [
     row("R5", _spa_after_24h, token_error("invalid_grant", 700084)),
     row("R5-first-token", _refresh(FAB_SPA, after=DAY + 1), token_error("invalid_grant", 700084)),
     row("R5-spa-without-origin", _refresh(FAB_SPA, origin=None), token_error("invalid_request", 9002327)),
-    row("R6", _refresh(after=90 * DAY + 1), token_error("invalid_grant", 700082)),
+    row("R6", _refresh(after=90 * DAY + 1), token_error("invalid_grant", 700082, suberror="bad_token")),
     row("R6-window-slides", _sliding_inactivity, token_ok),
     row("R7", _revoked, token_error("invalid_grant", 50173)),
     row("R7-cli", _revoked_by_cli, token_error("invalid_grant", 50173)),

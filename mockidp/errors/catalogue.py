@@ -3,7 +3,9 @@
 Each entry gives Entra's OAuth `error`, the HTTP status, the message template (named
 `{placeholders}`), when Entra returns it, and how sure we are of the wording:
 V = seen in a captured real response, D = Microsoft documentation, I = inferred (a choice
-recorded here so that it can be corrected in one place).
+recorded here so that it can be corrected in one place). `captures` quotes the published real
+responses an entry follows (where, when, the text as published); where a newer and an older capture
+disagree the template follows the newer and both are quoted.
 """
 
 from __future__ import annotations
@@ -24,16 +26,20 @@ class ErrorSpec:
     token_error: str | None = None
     # Legacy wrapped errors carry a second code (e.g. 70002 wrapping 50011).
     extra_codes: tuple[int, ...] = ()
+    # The published real responses behind a V: "where (date): quoted text".
+    captures: tuple[str, ...] = ()
+    # Placeholders naming a person: Entra's own pages show them, bodies sent to clients show EMAIL_HIDDEN.
+    personal: tuple[str, ...] = ()
 
     @property
     def placeholders(self) -> tuple[str, ...]:
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.template) if f)
 
 
-_CERT_DOC = (
-    "Review the documentation at "
-    "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials ."
-)
+# Newer captures link learn.microsoft.com, older ones (2024-05 and before) the docs.microsoft.com page
+# (ASSERTION_TIME_RANGE's captures). 700021/700023 share the sentence: the same link is assumed there
+# (a choice: evidence I for the link).
+_CERT_DOC = "Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
 _GRAPH_KEYS_TAIL = (
     "Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for "
     "app Id '{client_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments "
@@ -42,19 +48,44 @@ _GRAPH_KEYS_TAIL = (
     "query request URL, such as 'https://graph.microsoft.com/beta/applications/{client_id}']."
 )
 
+EMAIL_HIDDEN = "{EmailHidden}"  # what Entra puts for a person's address in bodies sent to clients
+
 # --- tenants -------------------------------------------------------------------------------------
 TENANT_NOT_FOUND = ErrorSpec(
     90002, "invalid_tenant", 400,
     "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into "
     "the correct cloud. Check with your subscription administrator, this may happen if there are no active "
     "subscriptions for the tenant.",
-    "The {tenant} path segment is a GUID or domain that names no tenant.",
+    "The {tenant} path segment is a GUID or domain that names no tenant; at discovery (metadata and keys) also "
+    "any single word of letters, digits, '.', '-', '_' (a tenant name there), which the protocol endpoints "
+    "answer with 900023 instead.",
     token_error="invalid_request",
+    captures=(
+        "james-gould/azure-keyvault-emulator#324 (2025-08, /secrets/v2.0/.well-known/openid-configuration): "
+        "{\"error\":\"invalid_tenant\",\"error_description\":\"AADSTS90002: Tenant 'secrets' not found. Check to "
+        "make sure you have the correct tenant ID and are signing into the correct cloud. Check with your "
+        "subscription administrator, this may happen if there are no active subscriptions for the tenant. Trace "
+        "ID: ...\",\"error_codes\":[90002],...}",
+        "microsoftgraph/windowsupdates-webapplication-sample#6 (2023-06, discovery): \"AADSTS90002: Tenant "
+        "'tenant_id' not found. ...\"",
+        "panva/openid-client#175 (2019-07, older wording, discovery): \"AADSTS90002: Tenant 'organizations' not "
+        "found. This may happen if there are no active subscriptions for the tenant. Check with your subscription "
+        "administrator.\"",
+    ),
 )
 INVALID_TENANT_IDENTIFIER = ErrorSpec(
     900023, "invalid_request", 400,
     "Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain.",
-    "The {tenant} path segment is neither a GUID nor a DNS name.",
+    "The {tenant} path segment is neither a GUID nor a dotted DNS name at a protocol endpoint (authorize, token, "
+    "devicecode): a single word is malformed there; at discovery only characters outside a tenant name are.",
+    captures=(
+        "microsoft/aspire#4253 (2024-05, token endpoint): \"AADSTS900023: Specified tenant identifier 'authorize' "
+        "is neither a valid DNS name, nor a valid external domain.\"",
+        "microsoft/Intune-Data-Warehouse#15 (2022-05): \"AADSTS900023: Specified tenant identifier 'token' is "
+        "neither a valid DNS name, nor a valid external domain.\"",
+        "KelvinTegelaar/CIPP#5274 (2026-01, authorize page): \"AADSTS900023: Specified tenant identifier "
+        "'undefined' is neither a valid DNS name, nor a valid external domain.\"",
+    ),
 )
 GRANT_NOT_ON_COMMON = ErrorSpec(
     9001023, "invalid_request", 400,
@@ -201,7 +232,21 @@ ASSERTION_TIME_RANGE = ErrorSpec(
     700024, "invalid_client", 401,
     "Client assertion is not within its valid time range. Current time: {now}, assertion valid from "
     "{valid_from}, expiry time of assertion {expires}. " + _CERT_DOC,
-    "Assertion exp in the past or nbf in the future, beyond the skew (120 s, a choice).",
+    "Assertion exp in the past or nbf in the future, beyond the skew (120 s, a choice). 'valid from' is the "
+    "assertion's nbf, or the Unix epoch when it has none (iat is not used: MSAL sends iat and no nbf).",
+    captures=(
+        "AzureAD/microsoft-authentication-library-for-java#984 (2025-08, msal4j 1.23.0, no nbf): \"AADSTS700024: "
+        "Client assertion is not within its valid time range. Current time: 2025-08-29T05:47:32.1501147Z, "
+        "assertion valid from 1970-01-01T00:00:00.0000000Z, expiry time of assertion "
+        "2025-08-29T00:30:05.0000000Z. Review the documentation at "
+        "https://learn.microsoft.com/entra/identity-platform/certificate-credentials .\"",
+        "AzureAD/microsoft-authentication-library-for-dotnet#4951 (2024-10): the same, \"assertion valid from "
+        "1970-01-01T00:00:00.0000000Z\", learn.microsoft.com link.",
+        "dotnet/docker-tools#1310 (2024-05, older link, an assertion with nbf): \"assertion valid from "
+        "2024-05-28T02:19:01.0000000Z, expiry time of assertion 2024-05-28T02:29:01.0000000Z. Review the "
+        "documentation at https://docs.microsoft.com/azure/active-directory/develop/"
+        "active-directory-certificate-credentials .\"",
+    ),
 )
 ASSERTION_CLIENT_MISMATCH = ErrorSpec(
     700021, "invalid_client", 401,
@@ -236,8 +281,44 @@ DEFAULT_SCOPE_REQUIRED = ErrorSpec(
 )
 INVALID_SCOPE = ErrorSpec(
     70011, "invalid_scope", 400,
-    "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.",
-    "A scope names no permission of the resource, or mixes /.default with named scopes.",
+    "{lead}The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.{reason}",
+    "Token endpoint: a scope names no permission of the resource. Everywhere: a scope mixes /.default with named "
+    "scopes, or (the format variant below) names its resource by neither a URI nor a GUID. /authorize answers an "
+    "unknown permission of a known resource with 650053 instead.",
+    captures=(
+        "microsoft/TinyBlazorAdmin#73 (2021-06, format variant): \"AADSTS70011: The provided request must include a "
+        "'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope "
+        "user.read openid profile https://*********.azurewebsites.netuser_impersonation is not valid. The scope "
+        "format is invalid. Scope must be in a valid URI form <https://example/scope> or a valid Guid "
+        "<guid/scope>.\"",
+        "Azure/azure-powershell#22180 (2023-06): the same format wording.",
+        "jeffcarbs/omniauth-office365#1 (2016-07, plain variant): \"AADSTS70011: The provided value for the input "
+        "parameter 'scope' is not valid. The scope Contacts.Read, Mail.Read is not valid.\"",
+    ),
+)
+# Variants of INVALID_SCOPE: (lead, reason).
+SCOPE_PLAIN = ("", "")
+SCOPE_FORMAT = (
+    "The provided request must include a 'scope' input parameter. ",
+    " The scope format is invalid. Scope must be in a valid URI form <https://example/scope> or a valid Guid "
+    "<guid/scope>.",
+)
+UNKNOWN_SCOPE = ErrorSpec(
+    650053, "invalid_client", 401,
+    "The application '{app_name}' asked for scope '{scope}' that doesn't exist on the resource '{resource}'. "
+    "Contact the app vendor.",
+    "/authorize asks a known resource for a scope value it does not define: sent back to the redirect URI with "
+    "error invalid_client (the HTTP status only serves the invariant of invalid_client entries: Entra redirects). "
+    "app_name is the client's displayName, resource the resource's appId.",
+    captures=(
+        "MicrosoftDocs/azure-docs#67211 (2020-12): \"Message contains error: 'invalid_client', error_description: "
+        "'AADSTS650053: The application 'Living Messiah Web Site' asked for scope 'mailread' that doesn't exist on "
+        "the resource '00000003-0000-0000-c000-000000000000'. Contact the app vendor.\"",
+        "O365/python-o365#551 (2020-12, error shown after the redirect): \"AADSTS650053: The application "
+        "'APPNAME' asked for scope 'message_all' that doesn't exist on the resource "
+        "'00000003-0000-0000-c000-000000000000'. Contact the app vendor.\"",
+        "WPManageNinja/fluent-smtp#154 (2023-02): the same, \"only visible in the URL query string\" (redirected).",
+    ),
 )
 MULTIPLE_RESOURCES = ErrorSpec(
     700022, "invalid_scope", 400,
@@ -261,11 +342,21 @@ APP_NOT_ASSIGNED = ErrorSpec(
 USER_NOT_ASSIGNED = ErrorSpec(
     50105, "invalid_grant", 400,
     "Your administrator has configured the application {app_name} ('{app_id}') to block users unless they are "
-    "specifically granted ('assigned') access to the application. The signed in user '{{EmailHidden}}' is blocked "
+    "specifically granted ('assigned') access to the application. The signed in user '{user}' is blocked "
     "because they are not a direct member of a group with access, nor had access directly assigned by an "
     "administrator. Please contact your administrator to assign access to this application.",
     "The client's SP requires assignment and neither the user nor one of their groups is assigned. Shown on the "
-    "error page in interactive sign-ins.",
+    "error page in interactive sign-ins, with the user's address; the token endpoint hides it as {EmailHidden}.",
+    personal=("user",),
+    captures=(
+        "soraxas/echo360#68 (2022-09, Entra's error page): \"AADSTS50105: Your administrator has configured the "
+        "application Echo 360 ('23c1e47d-4648-40fc-9bd7-6429d373291e') to block users unless they are specifically "
+        "granted ('assigned') access to the application. The signed in user '{my email}' is blocked because they "
+        "are not a direct member of a group with access, nor had access directly assigned by an administrator. "
+        "Please contact your administrator to assign access to this application.\" (the reporter replaced the "
+        "address shown)",
+        "BookStackApp/BookStack#4063 (2023-02, error page): \"The signed in user 'myemail' is blocked ...\"",
+    ),
 )
 INVALID_CREDENTIALS = ErrorSpec(
     50126, "invalid_grant", 400,
@@ -286,13 +377,21 @@ USER_DISABLED = ErrorSpec(
 )
 ACCOUNT_LOCKED = ErrorSpec(
     50053, "invalid_grant", 400,
-    "You've tried to sign in too many times with an incorrect user ID or password.",
+    "The account is locked, you've tried to sign in too many times with an incorrect user ID or password.",
     "Smart lockout, on the sign-in page and the password grant alike: 10 wrong passwords in a row lock the "
     "account for 60 s (Entra's documented defaults; both are configurable in a tenant); after a lock, the "
     "next wrong password locks it again, for longer each time: 120 s, 240 s, ... up to 30 minutes (the "
     "doubling is a choice: Entra documents only 'longer'). A correct password ends the run. Attempts are "
     "reserved before the password is verified, so parallel guesses get at most 10 checks. Not modelled: "
     "Entra not counting a repeated wrong password, and separate lockouts per location.",
+    captures=(
+        "AzureAD/microsoft-authentication-library-for-python#211 (2020-06, newer): \"AADSTS50053: The account is "
+        "locked, you've tried to sign in too many times with an incorrect user ID or password.\"",
+        "Azure/azure-cli#26763 (2023-06, same wording): \"The account is locked, you've tried to sign in too many "
+        "times with an incorrect user ID or password.\"",
+        "fuel9/DisplayMonkey#50 (2018-06, older): \"AADSTS50053: You've tried to sign in too many times with an "
+        "incorrect user ID or password.\"",
+    ),
 )
 FLOW_STATE_EXPIRED = ErrorSpec(
     50089, "invalid_grant", 400,
@@ -426,7 +525,20 @@ REFRESH_TOKEN_INACTIVE = ErrorSpec(
     700082, "invalid_grant", 400,
     "The refresh token has expired due to inactivity.\u00a0The token was issued on {issued} and was inactive for "
     "90.00:00:00.",
-    "Refresh token unused for 90 days (the window slides with each use).",
+    "Refresh token unused for 90 days (the window slides with each use); suberror bad_token, as current "
+    "responses carry (MSAL raises InteractionRequiredAuthError for it). The separator after the first sentence "
+    "stays the no-break space of the older captures: the newest one's text cannot tell it from a space.",
+    captures=(
+        "microsoft/foundry-dev-tools#707 (2026-08, MSAL Node, newer): \"errorMessage\":\"AADSTS700082: The refresh "
+        "token has expired due to inactivity. The token was issued on 2026-05-20T16:18:37.2732417Z and was inactive "
+        "for 90.00:00:00. Trace ID: ...\", \"subError\":\"bad_token\"",
+        "Azure/azure-cli#14244 (2020-07, older, no suberror): {\"error\":\"invalid_grant\",\"error_description\":"
+        "\"AADSTS700082: The refresh token has expired due to inactivity. The token was issued on "
+        "2020-02-26T21:52:54.2810613Z and was inactive for 90.00:00:00.\\r\\nTrace ID: ...\",\"error_codes\":"
+        "[700082],...,\"error_uri\":\"https://login.microsoftonline.com/error?code=700082\"}",
+        "mspnp/identity-reference-architectures#9 (2019-09): \"inactivity.\ufffdThe token was issued\" (the "
+        "no-break space, mis-decoded); microsoft/powerplatform-build-tools#894 (2024-05): \"inactivity.&nbsp;The\"",
+    ),
 )
 SPA_REFRESH_TOKEN_EXPIRED = ErrorSpec(
     700084, "invalid_grant", 400,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockidp.clock import entra_timestamp
-from mockidp.errors.catalogue import ErrorSpec
+from mockidp.errors.catalogue import EMAIL_HIDDEN, ErrorSpec
 
 
 class AadstsError(Exception):
@@ -24,6 +24,13 @@ class AadstsError(Exception):
 
     @property
     def message(self) -> str:
+        """What clients receive (token and redirect bodies, in-place form errors): people's addresses hidden."""
+        hidden = dict.fromkeys(self.spec.personal, EMAIL_HIDDEN)
+        return f"AADSTS{self.spec.code}: " + self.spec.template.format(**{**self.params, **hidden})
+
+    @property
+    def page_message(self) -> str:
+        """What Entra's own error page shows: the message with the signed-in user's address."""
         return f"AADSTS{self.spec.code}: " + self.spec.template.format(**self.params)
 
 

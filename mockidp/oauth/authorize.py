@@ -168,7 +168,7 @@ def parse_authorize(services: Services, tenant_segment: str, version: int,
         if kind == "spa" and "code" in types and challenge is None:
             raise AadstsError(catalogue.PKCE_REQUIRED)
         if tenant.tenant is not None:  # scope errors are known now (on /common: after sign-in)
-            requested_resource(services.directory, tenant, scope.split(), params.get("resource"))
+            requested_resource(services.directory, tenant, scope.split(), params.get("resource"), asked_by=app)
     except AadstsError as err:
         raise ClientError(err, target) from None
     return AuthorizeRequest(
@@ -217,7 +217,7 @@ def complete(services: Services, req: AuthorizeRequest, *, user_id: str, sign_in
     tenant = TenantRef(home.id, "tenant", home)
     try:
         grant = decide(directory, services.artefacts, tenant=tenant, client=client.app, client_sp=client.sp,
-                       user=user, scopes=req.scope.split(), resource_param=req.resource)
+                       user=user, scopes=req.scope.split(), resource_param=req.resource, interactive=True)
     except AadstsError as err:
         raise req.fail(err) from None
     if grant.missing or (req.prompt == "consent" and not consent_given):

@@ -199,13 +199,12 @@ def _verify_assertion(app: ApplicationRecord, token: str, *, now: float, audienc
     aud = payload.get("aud")
     if not isinstance(aud, str) or aud not in audiences:
         raise AadstsError(catalogue.ASSERTION_AUDIENCE)
-    exp, nbf, iat = _number(payload.get("exp")), _number(payload.get("nbf")), _number(payload.get("iat"))
+    exp, nbf = _number(payload.get("exp")), _number(payload.get("nbf"))
     if exp is None or ("nbf" in payload and nbf is None):
         raise AadstsError(catalogue.MALFORMED_JWT)
     if now > exp + ASSERTION_SKEW or (nbf is not None and nbf > now + ASSERTION_SKEW):
-        start = nbf if nbf is not None else iat
+        # Entra reports nbf as the start, the Unix epoch without one (catalogue ASSERTION_TIME_RANGE).
         raise AadstsError(
-            catalogue.ASSERTION_TIME_RANGE, now=entra_instant(now),
-            valid_from=entra_instant(start) if start is not None else "0001-01-01T00:00:00.0000000Z",
+            catalogue.ASSERTION_TIME_RANGE, now=entra_instant(now), valid_from=entra_instant(nbf or 0),
             expires=entra_instant(exp),
         )

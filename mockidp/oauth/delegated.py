@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 
 from mockidp.directory.artefacts import Artefacts
@@ -17,6 +18,9 @@ from mockidp.oauth.tenants import TenantRef
 from mockidp.tokens.model import UserIdentity
 
 OIDC_ORDER = ("openid", "profile", "email", "offline_access")
+# How a scope names its resource: a URI with a scheme (api://x, https://host) or a GUID (catalogue INVALID_SCOPE).
+_RESOURCE_FORM = re.compile(
+    r"^([A-Za-z][A-Za-z0-9+.-]*://[^/]+.*|urn:.+|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +40,10 @@ class DelegatedGrant:
         return " ".join(f"{self.resource.identifier}/{value}" for value in self.scp)
 
 
-def requested_resource(directory: Directory, tenant: TenantRef, scopes: list[str],
-                       resource_param: str | None) -> tuple[Resource, frozenset[str]]:
-    """One resource per request (700022); OIDC-only requests are Microsoft Graph's (as in Entra)."""
+def requested_resource(directory: Directory, tenant: TenantRef, scopes: list[str], resource_param: str | None,
+                       *, asked_by: ApplicationRecord | None = None) -> tuple[Resource, frozenset[str]]:
+    """One resource per request (700022); OIDC-only requests are Microsoft Graph's (as in Entra).
+    asked_by: the client at /authorize, where an unknown scope value is 650053 (70011 elsewhere)."""
     oidc = frozenset(s for s in scopes if s in OIDC_SCOPES)
     if resource_param is not None:  # v1 endpoints name the resource
         sp, app, matched = lookup_resource(directory, tenant, resource_param)
@@ -49,17 +54,23 @@ def requested_resource(directory: Directory, tenant: TenantRef, scopes: list[str
         perms = tuple(s for s in OIDC_ORDER if s in oidc and s != "offline_access")
         return Resource(GRAPH_URI, sp, app, perms), oidc
     split = [split_scope(s) for s in others]
+    if any(not _RESOURCE_FORM.match(i) for i, _ in split):
+        raise AadstsError(catalogue.INVALID_SCOPE, scope=" ".join(scopes)[:512], lead=catalogue.SCOPE_FORMAT[0],
+                          reason=catalogue.SCOPE_FORMAT[1])
     identifiers = list(dict.fromkeys(i for i, _ in split))
     if len(identifiers) > 1:
         raise AadstsError(catalogue.MULTIPLE_RESOURCES)
     sp, app, matched = lookup_resource(directory, tenant, identifiers[0])
     perms = tuple(dict.fromkeys(p for _, p in split))
     if DEFAULT in perms and len(perms) > 1:
-        raise AadstsError(catalogue.INVALID_SCOPE, scope=" ".join(others)[:512])
+        raise AadstsError(catalogue.INVALID_SCOPE, scope=" ".join(others)[:512], lead="", reason="")
     known = {s.value for s in app.scopes if s.is_enabled}
     for perm, original in zip((p for _, p in split), others, strict=True):
         if perm != DEFAULT and perm not in known:
-            raise AadstsError(catalogue.INVALID_SCOPE, scope=original[:512])
+            if asked_by is not None:
+                raise AadstsError(catalogue.UNKNOWN_SCOPE, app_name=asked_by.display_name, scope=perm[:512],
+                                  resource=app.app_id)
+            raise AadstsError(catalogue.INVALID_SCOPE, scope=original[:512], lead="", reason="")
     return Resource(matched, sp, app, perms), oidc
 
 
@@ -91,8 +102,9 @@ def user_roles(directory: Directory, resource: Resource, user: UserRecord) -> tu
 
 def decide(directory: Directory, artefacts: Artefacts, *, tenant: TenantRef, client: ApplicationRecord,
            client_sp: ServicePrincipalRecord, user: UserRecord, scopes: list[str],
-           resource_param: str | None = None) -> DelegatedGrant:
-    resource, oidc = requested_resource(directory, tenant, scopes, resource_param)
+           resource_param: str | None = None, interactive: bool = False) -> DelegatedGrant:
+    resource, oidc = requested_resource(directory, tenant, scopes, resource_param,
+                                        asked_by=client if interactive else None)
     consented = consented_scopes(directory, artefacts, client=client, client_sp=client_sp, resource=resource,
                                  user=user)
     defined = [s.value for s in resource.app.scopes if s.is_enabled]

@@ -13,6 +13,10 @@ MSA_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DNS = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+# Discovery looks any word of these characters up as a tenant name (90002 'secrets', 'tenant_id');
+# the protocol endpoints call a segment that is no GUID nor dotted DNS name malformed (900023 'token',
+# 'authorize', 'undefined'). Characters outside this set give 900023 at discovery too (a choice).
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,14 +26,15 @@ class TenantRef:
     tenant: TenantRecord | None
 
 
-def resolve_tenant(directory: Directory, segment: str) -> TenantRef:
-    """Discovery for a domain carries the GUID in every URL, as Entra's does."""
+def resolve_tenant(directory: Directory, segment: str, *, discovery: bool = False) -> TenantRef:
+    """Discovery for a domain carries the GUID in every URL, as Entra's does. `discovery`: the
+    metadata and key documents, whose syntax rule is looser (catalogue TENANT_NOT_FOUND)."""
     lowered = segment.lower()
     if lowered in MULTI_TENANT:
         return TenantRef(lowered, lowered, None)
     if _GUID.match(segment):
         tenant = directory.tenants.get(lowered)
-    elif _DNS.match(segment):
+    elif _DNS.match(segment) or (discovery and _NAME.match(segment)):
         tenant = directory.tenant_by_domain(lowered)
     else:
         raise AadstsError(catalogue.INVALID_TENANT_IDENTIFIER, tenant=_shown(segment))

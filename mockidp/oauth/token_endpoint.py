@@ -3,9 +3,12 @@ hooks; none can skip tenant resolution, client authentication or the rules of st
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth import cae
+from mockidp.oauth.cae import cae_capabilities
 from mockidp.oauth.client_auth import authenticate_client, canonical_guid, require_multi_tenant
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants import GRANTS
@@ -13,6 +16,7 @@ from mockidp.oauth.grants.base import GrantInput
 from mockidp.oauth.responses import app_only_response
 from mockidp.oauth.tenants import resolve_tenant
 from mockidp.oauth.user_tokens import UserOutcome, mint_user_tokens
+from mockidp.tokens.issuer import APP_ONLY_LIFETIME
 
 
 def token(req: TokenRequest, services: Services) -> dict[str, Any]:
@@ -49,6 +53,11 @@ def token(req: TokenRequest, services: Services) -> dict[str, Any]:
     if isinstance(outcome, UserOutcome):
         return mint_user_tokens(services, outcome=outcome, tenant=located.tenant, client=client, origin=req.origin,
                                 endpoint_version=req.version, want_client_info=params.get("client_info") == "1",
-                                ipaddr=req.client_ip)
-    issued = services.issuer.access_token(outcome, origin=req.origin)
+                                ipaddr=req.client_ip, claims=params.get("claims"))
+    # CAE (oauth/cae.py): a cp1 client gets a 24-hour token, with xms_cc, for a CAE-aware resource.
+    capabilities = cae_capabilities(params.get("claims"), outcome.resource_app_id)
+    if capabilities:
+        outcome = replace(outcome, client_capabilities=capabilities)
+    issued = services.issuer.access_token(outcome, origin=req.origin,
+                                          lifetime=cae.APP_ONLY_LIFETIME if capabilities else APP_ONLY_LIFETIME)
     return app_only_response(issued, version=req.version, resource=params.get("resource"))

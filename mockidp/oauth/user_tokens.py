@@ -8,7 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from mockidp.directory.builtin import GRAPH_APP_ID
 from mockidp.directory.model import UserRecord
+from mockidp.oauth.cae import USER_LIFETIME_RANGE, cae_capabilities
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, identity
@@ -61,8 +63,10 @@ def new_secret_value(services: Services) -> str:
 
 
 def user_access_token(services: Services, *, user: UserRecord, grant: DelegatedGrant, client: Client,
-                      tenant_id: str, sign_in: SignIn, origin: str, ipaddr: str | None) -> IssuedToken:
-    """The delegated access token: the resource's version, a random 60-90 minute lifetime."""
+                      tenant_id: str, sign_in: SignIn, origin: str, ipaddr: str | None,
+                      claims: str | None = None) -> IssuedToken:
+    """The delegated access token: the resource's version, a random 60-90 minute lifetime (20-28 h for a
+    CAE-capable client and resource: oauth/cae.py)."""
     resource_app = grant.resource.app
     who = identity(services.directory, user, client_id=client.app.app_id, resource_app=resource_app,
                    sid=sign_in.sid, amr=sign_in.amr, ipaddr=ipaddr)
@@ -70,18 +74,22 @@ def user_access_token(services: Services, *, user: UserRecord, grant: DelegatedG
         tenant_id=tenant_id, client_app_id=client.app.app_id, client_acr=client.acr,
         resource_app_id=resource_app.app_id, audience=grant.resource.identifier,
         version=resource_app.access_token_version, subject_id=user.id, roles=grant.roles, scopes=grant.scp, user=who,
+        header_nonce=resource_app.app_id == GRAPH_APP_ID,
+        client_capabilities=cae_capabilities(claims, resource_app.app_id),
     )
     issuer = services.issuer
-    return issuer.access_token(auth, origin=origin, lifetime=issuer.user_lifetime())
+    lifetime = issuer.user_lifetime(*USER_LIFETIME_RANGE) if auth.client_capabilities else issuer.user_lifetime()
+    return issuer.access_token(auth, origin=origin, lifetime=lifetime)
 
 
 def mint_user_tokens(services: Services, *, outcome: UserOutcome, tenant: TenantRef, client: Client, origin: str,
-                     endpoint_version: int, want_client_info: bool, ipaddr: str | None) -> dict[str, Any]:
+                     endpoint_version: int, want_client_info: bool, ipaddr: str | None,
+                     claims: str | None = None) -> dict[str, Any]:
     assert tenant.tenant is not None
     directory, issuer = services.directory, services.issuer
     user, grant, sign_in = outcome.user, outcome.grant, outcome.sign_in
     access = user_access_token(services, user=user, grant=grant, client=client, tenant_id=tenant.tenant.id,
-                               sign_in=sign_in, origin=origin, ipaddr=ipaddr)
+                               sign_in=sign_in, origin=origin, ipaddr=ipaddr, claims=claims)
     body: dict[str, Any] = {"token_type": "Bearer"}
     if endpoint_version == 2:
         body.update(scope=grant.response_scope, expires_in=access.expires_in, ext_expires_in=access.expires_in,

@@ -59,4 +59,5 @@ def check_assignment(directory: Directory, client: ApplicationRecord, client_sp:
     principals = (user.id, *user.group_ids)
     if any(directory.assignments_of(client_sp.id, p) for p in principals):
         return
-    raise AadstsError(catalogue.USER_NOT_ASSIGNED, app_name=client.display_name, app_id=client.app_id)
+    raise AadstsError(catalogue.USER_NOT_ASSIGNED, app_name=client.display_name, app_id=client.app_id,
+                      user=user.user_principal_name)

@@ -60,6 +60,8 @@ def access_token_claims(
         rest["appidacr"] = auth.client_acr
     if auth.roles:
         rest["roles"] = list(auth.roles)
+    if auth.client_capabilities:
+        rest["xms_cc"] = list(auth.client_capabilities)
     user = auth.user
     if user is None:
         rest["sub"] = auth.subject_id

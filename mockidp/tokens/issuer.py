@@ -43,9 +43,9 @@ class TokenIssuer:
             rh=f"{version - 1}.{b64url(rh_raw)}.",
         )
 
-    def user_lifetime(self) -> int:
-        """Delegated access tokens live a random 60-90 minutes, as Entra's do."""
-        return 3600 + int.from_bytes(self.ids.token_bytes(2), "big") % 1801
+    def user_lifetime(self, low: int = 3600, high: int = 5400) -> int:
+        """Delegated access tokens live a random 60-90 minutes, as Entra's do (CAE: a longer range)."""
+        return low + int.from_bytes(self.ids.token_bytes(2), "big") % (high - low + 1)
 
     def id_token(self, idt: IdTokenInput, *, version: int, origin: str) -> str:
         now = int(self.clock.now())
@@ -62,5 +62,6 @@ class TokenIssuer:
         now = int(self.clock.now())
         opaque = self._opaque(auth.tenant_id, auth.resource_app_id, auth.version)
         claims = access_token_claims(auth, origin=origin, now=now, expires=now + lifetime, opaque=opaque)
-        jwt = self.signer.sign(self.signer.header(with_x5t=auth.version == 1), claims)
+        nonce = b64url(self.ids.token_bytes(32)) if auth.header_nonce else None
+        jwt = self.signer.sign(self.signer.header(with_x5t=auth.version == 1, nonce=nonce), claims)
         return IssuedToken(jwt, now, claims["nbf"], claims["exp"])

@@ -35,3 +35,5 @@ class Authorization:
     roles: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
     user: UserIdentity | None = None
+    header_nonce: bool = False  # Microsoft Graph's tokens: a hashed-nonce signature (see Signer.sign)
+    client_capabilities: tuple[str, ...] = ()  # CAE (oauth/cae.py): the token's `xms_cc`

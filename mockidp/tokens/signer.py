@@ -3,16 +3,30 @@ when a client presents one back (the on-behalf-of assertion)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
+from joserfc.jws import JWSRegistry
 
-from mockidp.tokens.keys import SigningKey
+from mockidp.tokens.keys import SigningKey, b64url
 
 _ALGS = ["RS256"]
+# Headers with Microsoft Graph's `nonce` (not a registered JWS header parameter).
+_NONCE_REGISTRY = JWSRegistry(algorithms=_ALGS, strict_check_header=False)
+
+
+def _segment(header: dict[str, str]) -> str:
+    return b64url(json.dumps(header, separators=(",", ":")).encode())
+
+
+def hashed_nonce(nonce: str) -> str:
+    """What Graph tokens sign in place of the header nonce they show: base64url(SHA-256(nonce))."""
+    return b64url(hashlib.sha256(nonce.encode()).digest())
 
 
 class InvalidSignature(ValueError):
@@ -24,23 +38,45 @@ class Signer:
         self.kid = key.kid
         self._key = RSAKey.import_key(key.private_pem)
 
-    def header(self, *, with_x5t: bool) -> dict[str, str]:
-        """v1 tokens carry x5t beside kid; v2 tokens only kid (entra-wire §5.1)."""
-        if with_x5t:
-            return {"typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid}
-        return {"typ": "JWT", "alg": "RS256", "kid": self.kid}
+    def header(self, *, with_x5t: bool, nonce: str | None = None) -> dict[str, str]:
+        """v1 tokens carry x5t beside kid; v2 tokens only kid. Microsoft Graph's tokens also carry a
+        `nonce`, second, as Entra's do (README, "Microsoft Graph tokens")."""
+        head = {"typ": "JWT"} | ({"nonce": nonce} if nonce is not None else {}) | {"alg": "RS256"}
+        return head | ({"x5t": self.kid, "kid": self.kid} if with_x5t else {"kid": self.kid})
 
     def sign(self, header: dict[str, str], claims: dict[str, Any]) -> str:
+        """A header `nonce` is Graph's scheme: the signature covers the header whose nonce is
+        hashed_nonce(nonce), the token shows the nonce itself, so generic JWT libraries refuse it."""
         payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
-        return jws.serialize_compact(header, payload, self._key, algorithms=_ALGS)
+        nonce = header.get("nonce")
+        if nonce is None:
+            return jws.serialize_compact(header, payload, self._key, algorithms=_ALGS)
+        signed = jws.serialize_compact({**header, "nonce": hashed_nonce(nonce)}, payload, self._key,
+                                       registry=_NONCE_REGISTRY)
+        return _segment(header) + signed[signed.index("."):]
 
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a JWT this signer signed. RS256 only, so `alg: none` or HS256 never pass."""
         try:
-            payload = jws.deserialize_compact(token, self._key, algorithms=_ALGS).payload
+            token = self._unhash(token)
+            payload = jws.deserialize_compact(token, self._key, registry=_NONCE_REGISTRY).payload
             claims = json.loads(payload)
         except (JoseError, ValueError, RecursionError):
             raise InvalidSignature from None
         if not isinstance(claims, dict):
             raise InvalidSignature
         return claims
+
+    @staticmethod
+    def _unhash(token: str) -> str:
+        """Undo Graph's nonce scheme (a header with a `nonce`), as a Graph-aware verifier would."""
+        segment, dot, rest = token.partition(".")
+        if not dot or len(segment) > 4096:
+            return token
+        try:
+            header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        except (ValueError, RecursionError):
+            return token
+        if not isinstance(header, dict) or not isinstance(header.get("nonce"), str):
+            return token
+        return _segment({**header, "nonce": hashed_nonce(header["nonce"])}) + dot + rest

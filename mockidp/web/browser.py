@@ -94,7 +94,7 @@ def page(request: Request, template: str, *, status: int = 200, redirect_uri: st
 
 def error_page(request: Request, runtime: Runtime, err: AadstsError) -> HTMLResponse:
     """Entra's error page: Request Id, Correlation Id, Timestamp and the AADSTS message."""
-    return page(request, "error.html", status=400, message=err.message, trace_id=runtime.services.ids.guid(),
+    return page(request, "error.html", status=400, message=err.page_message, trace_id=runtime.services.ids.guid(),
                 correlation_id=correlation_id(request, runtime),
                 timestamp=entra_timestamp(runtime.services.clock.now()).replace(" ", "T"))
 

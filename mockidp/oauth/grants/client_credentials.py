@@ -6,6 +6,7 @@ from the resource; `roles` from the client's app role assignments.
 
 from __future__ import annotations
 
+from mockidp.directory.builtin import GRAPH_APP_ID
 from mockidp.errors import catalogue
 from mockidp.oauth.assignments import app_only_roles
 from mockidp.oauth.grants.base import Grant, GrantInput
@@ -30,6 +31,7 @@ def authorize(g: GrantInput) -> Authorization:
         version=resource.app.access_token_version,
         subject_id=g.client.sp.id,
         roles=roles,
+        header_nonce=resource.app.app_id == GRAPH_APP_ID,
     )
 
 

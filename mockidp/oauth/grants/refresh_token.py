@@ -43,7 +43,8 @@ def authorize(g: GrantInput) -> UserOutcome:
     if record.spa and now - record.issued_at > SPA_LIFETIME:
         raise AadstsError(catalogue.SPA_REFRESH_TOKEN_EXPIRED, issued=entra_instant(record.issued_at))
     if now - record.last_used_at > INACTIVITY_LIMIT:
-        raise AadstsError(catalogue.REFRESH_TOKEN_INACTIVE, issued=entra_instant(record.issued_at))
+        raise AadstsError(catalogue.REFRESH_TOKEN_INACTIVE, suberror="bad_token",
+                          issued=entra_instant(record.issued_at))
     valid_from = services.artefacts.tokens_valid_from(record.user_id)
     if valid_from is not None and record.issued_at < valid_from:
         raise AadstsError(catalogue.GRANT_REVOKED, issued=entra_instant(record.issued_at),

@@ -18,7 +18,7 @@ router = APIRouter(tags=["discovery"])
 
 def _serve(request: Request, kind: str, tenant: str) -> Response:
     rt: Runtime = runtime_of(request)
-    ref = resolve_tenant(rt.services.directory, tenant)
+    ref = resolve_tenant(rt.services.directory, tenant, discovery=True)
     origin = rt.origin(request)
     builders = {
         "oidc2": lambda: discovery.openid_configuration_v2(ref, origin),
