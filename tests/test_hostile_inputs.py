@@ -365,7 +365,7 @@ TRANSPORT = [
       for method in ("TRACE", "PROPFIND", "CONNECT", "MKCOL", "BREW")
       for name, path in (("token-v2", token_path()), ("token-v1", token_path(version=1)),
                          ("devicecode-v2", f"/{TENANT}/oauth2/v2.0/devicecode"),
-                         ("devicecode-v1", f"/common/oauth2/devicecode"))),
+                         ("devicecode-v1", "/common/oauth2/devicecode"))),
     pytest.param(raw(json.dumps(cc()), content_type="application/json"), denied(catalogue.MISSING_PARAMETER),
                  id="T2-json-body"),
     pytest.param(post(), denied(catalogue.MISSING_PARAMETER), id="T3-no-body"),
