@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ from mockidp.directory.ids import derived_id
 from mockidp.directory.seed import SeedError, load_seed
 from mockidp.directory.store import Store, make_engine
 from mockidp.settings import Settings
-from tests.conftest import DEMO_SEED
+from tests.conftest import CLIENT_CERT, DEMO_SEED
 
 BROKEN = """\
 tenants:
@@ -146,3 +148,107 @@ def test_a_folder_of_seeds_is_validated_as_one(tmp_path: Path) -> None:
         load_seed([tmp_path])
     assert [str(p) for p in info.value.problems] == [
         f"{tmp_path / 'b.yaml'}:3: tenants[0].domains[0]: domain 'same.example' already belongs to a tenant"]
+
+
+# --- keyFile is confined to the seed's folder -------------------------------------------------------
+
+KEY_FILE_SEED = """\
+tenants:
+  - displayName: T
+    applications:
+      - displayName: app
+        keyCredentials:
+          - {{keyFile: "{key_file}"}}
+"""
+KEY_FILE_PATH = "tenants[0].applications[0].keyCredentials[0].keyFile"
+
+
+def _key_file_message(key_file: str) -> str:
+    return (f"s.yaml:6: {KEY_FILE_PATH}: cannot read '{key_file}': keyFile names a regular file of at most "
+            f"65536 bytes inside the seed's folder")
+
+
+def _outside(tmp_path: Path) -> str:
+    (tmp_path / "outside.crt").write_text(CLIENT_CERT.read_text())
+    return "../outside.crt"
+
+
+def _symlink_out(tmp_path: Path) -> str:
+    (tmp_path / "seeds" / "link.crt").symlink_to(tmp_path / "outside.crt")
+    (tmp_path / "outside.crt").write_text(CLIENT_CERT.read_text())
+    return "link.crt"
+
+
+def _symlink_dir_out(tmp_path: Path) -> str:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "c.crt").write_text(CLIENT_CERT.read_text())
+    (tmp_path / "seeds" / "certs").symlink_to(tmp_path / "elsewhere")
+    return "certs/c.crt"
+
+
+def _fifo(tmp_path: Path) -> str:
+    os.mkfifo(tmp_path / "seeds" / "pipe.crt")
+    return "pipe.crt"
+
+
+def _directory(tmp_path: Path) -> str:
+    (tmp_path / "seeds" / "adir").mkdir()
+    return "adir"
+
+
+def _huge(tmp_path: Path) -> str:
+    (tmp_path / "seeds" / "huge.crt").write_bytes(b"-" * 200_000)
+    return "huge.crt"
+
+
+def _not_utf8(tmp_path: Path) -> str:
+    (tmp_path / "seeds" / "bin.crt").write_bytes(b"\xff\xfe" * 10)
+    return "bin.crt"
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda _: "../../../../../../../../etc/passwd", id="I5-dot-dot-existing"),
+    pytest.param(lambda _: "../../../../../../../../etc/no-such-file", id="I5-dot-dot-missing"),
+    pytest.param(lambda _: "/etc/passwd", id="I5-absolute-existing"),
+    pytest.param(lambda _: "/etc/no-such-file", id="I5-absolute-missing"),
+    pytest.param(lambda _: "missing.crt", id="I5-missing-inside"),
+    pytest.param(_outside, id="I5-parent-folder"),
+    pytest.param(_symlink_out, id="I5-symlink-out"),
+    pytest.param(_symlink_dir_out, id="I5-symlinked-folder-out"),
+    pytest.param(_fifo, id="I5-fifo"),
+    pytest.param(_directory, id="I5-directory"),
+    pytest.param(_huge, id="I5-over-64KiB"),
+    pytest.param(_not_utf8, id="I5-not-utf8"),
+    pytest.param(lambda _: "/dev/zero", id="I5-dev-zero"),
+])
+def test_key_file_outside_the_seed_folder_or_not_a_regular_file_is_one_message(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+    """keyFile reads only regular files inside the seed's folder (symlinks resolved), and one message
+    for every unreadable path says nothing about whether a file exists elsewhere. Through the CLI, so a
+    FIFO that would block the reader fails the test by its timeout instead of hanging it."""
+    (tmp_path / "seeds").mkdir()
+    key_file = make(tmp_path)
+    seed = tmp_path / "seeds" / "s.yaml"
+    seed.write_text(KEY_FILE_SEED.format(key_file=key_file))
+    out = _seed_check(seed)
+    assert out.returncode == 1, out
+    assert out.stderr.replace(str(seed), "s.yaml").splitlines() == [
+        _key_file_message(key_file), "1 problem(s); the seed would not load"]
+
+
+def test_key_file_inside_the_seed_folder_is_read(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "c.crt").write_text(CLIENT_CERT.read_text())
+    (tmp_path / "same.crt").symlink_to(tmp_path / "certs" / "c.crt")  # a symlink that stays inside is fine
+    seed = tmp_path / "s.yaml"
+    seed.write_text(KEY_FILE_SEED.format(key_file="certs/c.crt") + '          - {keyFile: "same.crt"}\n')
+    [app] = load_seed([seed]).applications
+    assert len(app.certificates) == 2 and app.certificates[0].sha1 == app.certificates[1].sha1
+
+
+def _limited_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # /dev/zero read whole ends in MemoryError
+
+
+def _seed_check(*files: Path, command: tuple[str, ...] = ("seed", "check")) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mockidp", *command, *map(str, files)], capture_output=True,
+                          text=True, timeout=30, check=False, preexec_fn=_limited_memory)

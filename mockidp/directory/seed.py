@@ -7,7 +7,9 @@ unless the whole seed is valid. YAML is read with the safe loader only, aliases 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from mockidp.directory.ids import derived_id
 from mockidp.directory.passwords import hash_password, secret_digest
 
 MAX_SEED_BYTES = 1024 * 1024
+MAX_KEY_FILE_BYTES = 64 * 1024
 _DNS = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
 _LOCALHOSTS = {"localhost", "127.0.0.1"}
 
@@ -86,6 +89,50 @@ def _walk(node: yaml.Node, path: Path_, f: _File, problems: list[Problem]) -> No
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, (*path, i), f, problems)
+
+
+class _NotRegular(OSError):
+    """A path that is no regular file (FIFO, device, directory, socket)."""
+
+
+class _TooLarge(OSError):
+    """A regular file over the cap."""
+
+
+def read_regular_file(path: Path, limit: int, *, follow_symlinks: bool = True) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, read without ever blocking (O_NONBLOCK: a
+    FIFO opens at once and is refused) and without reading more than limit + 1 bytes (a file that grows
+    meanwhile). Raises OSError: _NotRegular, _TooLarge, or the system's."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular("not a regular file")
+        if info.st_size > limit:
+            raise _TooLarge("too large")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise _TooLarge("too large")
+        return data
+    finally:
+        os.close(fd)
+
+
+def read_key_file(base_dir: Path, name: str) -> str | None:
+    """The text of keyFile `name`, relative to the seed's folder, if it resolves (symlinks included) to a
+    regular file inside that folder; None for every other case alike, so that a seed cannot probe which
+    files exist elsewhere."""
+    try:
+        root = base_dir.resolve(strict=True)
+        target = (root / name).resolve(strict=True)
+        if not target.is_relative_to(root):
+            return None
+        # resolved already: a symlink here now was swapped in since, and is refused
+        return read_regular_file(target, MAX_KEY_FILE_BYTES, follow_symlinks=False).decode("utf-8")
+    except (OSError, ValueError, RuntimeError):  # ValueError: NUL in the name or not UTF-8; RuntimeError: loops
+        return None
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[_File, Any] | None:
@@ -265,10 +312,10 @@ class _Resolver:
             kp: Path_ = (*ap, "keyCredentials", i)
             text = kc.key
             if kc.key_file is not None:
-                try:
-                    text = (f.base_dir / kc.key_file).read_text()
-                except (OSError, UnicodeDecodeError):
-                    self.problem(f, (*kp, "keyFile"), f"cannot read '{kc.key_file}' (relative to the seed file)")
+                text = read_key_file(f.base_dir, kc.key_file)
+                if text is None:
+                    self.problem(f, (*kp, "keyFile"), f"cannot read '{kc.key_file[:256]}': keyFile names a regular "
+                                 f"file of at most {MAX_KEY_FILE_BYTES} bytes inside the seed's folder")
                     continue
             try:
                 cert = parse_certificate(text or "")
