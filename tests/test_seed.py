@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -245,10 +247,101 @@ def test_key_file_inside_the_seed_folder_is_read(tmp_path: Path) -> None:
     assert len(app.certificates) == 2 and app.certificates[0].sha1 == app.certificates[1].sha1
 
 
+CLI_BUDGET = 5.0  # seconds for a whole `mockidp` process (interpreter start included) on a loaded machine
+
+
 def _limited_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # /dev/zero read whole ends in MemoryError
 
 
-def _seed_check(*files: Path, command: tuple[str, ...] = ("seed", "check")) -> subprocess.CompletedProcess[str]:
+def _seed_check(*files: Path | str, command: tuple[str, ...] = ("seed", "check")) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mockidp", *command, *map(str, files)], capture_output=True,
                           text=True, timeout=30, check=False, preexec_fn=_limited_memory)
+
+
+# --- every seed problem is a clear error, fast ------------------------------------------------------
+
+def _block_depth(levels: int) -> str:
+    return "".join(" " * i + "a:\n" for i in range(levels)) + " " * levels + "b\n"
+
+
+HOSTILE_SEEDS = [
+    pytest.param("[" * 500_000, 1, "(document)", "nested deeper than", id="I6-500KB-of-brackets"),
+    pytest.param("tenants: " + "{a: " * 200_000, 1, "(document)", "nested deeper than", id="I6-800KB-of-braces"),
+    pytest.param("tenants: " + "[" * 1_000 + "]" * 1_000 + "\n", 1, "(document)", "nested deeper than",
+                 id="I6-flow-depth-1000"),
+    pytest.param(_block_depth(1_000), None, "(document)", "nested deeper than", id="I6-block-depth-1000"),
+    pytest.param("- " * 1_000 + "x\n", 1, "(document)", "nested deeper than", id="I6-block-sequence-depth-1000"),
+    pytest.param("tenants:\n  - displayName: x\n    domains: [2020-13-45]\n", 3, "tenants[0].domains[0]",
+                 "'2020-13-45' is not a valid timestamp", id="I6-date-of-a-13th-month"),
+    pytest.param("tenants: !!timestamp 2020-02-30\n", 1, "tenants", "'2020-02-30' is not a valid timestamp",
+                 id="I6-timestamp-tag-february-30"),
+    pytest.param("tenants:\n  - !!timestamp nope\n", 2, "tenants[0]", "'nope' is not a valid timestamp",
+                 id="I6-timestamp-tag-not-a-date"),
+    pytest.param("tenants: 2001-12-14t21:59:43.10-99:99\n", 1, "tenants", "is not a valid timestamp",
+                 id="I6-timestamp-offset-out-of-range"),
+    pytest.param("tenants:\n  - displayName: x\n    n: " + "1" * 5_000 + "\n", 3, "tenants[0].n",
+                 "an integer of 5000 characters", id="I6-5000-digit-integer"),
+    pytest.param("tenants: 1" + ":00" * 300_000 + "\n", 1, "tenants", "an integer of 900001 characters",
+                 id="I6-sexagesimal-integer-900KB"),
+    pytest.param("tenants: !!bool maybe\n", 1, "tenants", "'maybe' is not a valid bool", id="I6-bool-tag"),
+    pytest.param("tenants: !!int ''\n", 1, "tenants", "'' is not a valid int", id="I6-int-tag-empty"),
+    pytest.param("tenants: [!!float abc]\n", 1, "tenants[0]", "'abc' is not a valid float", id="I6-float-tag"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "path", "needle"), HOSTILE_SEEDS)
+def test_hostile_yaml_is_one_clear_problem_fast(tmp_path: Path, text: str, line: int | None, path: str,
+                                                 needle: str) -> None:
+    seed = tmp_path / "s.yaml"
+    seed.write_text(text)
+    # As a user runs it (first: a hang fails by the subprocess timeout): a clear `file:line: path: message`,
+    # a non-zero exit, never a traceback.
+    started = time.monotonic()
+    out = _seed_check(seed)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr, out.stderr[-2_000:]
+    assert re.fullmatch(rf"{re.escape(str(seed))}:\d+: {re.escape(path)}: .*{re.escape(needle)}.*",
+                        out.stderr.splitlines()[0]), out.stderr[:2_000]
+    assert elapsed < CLI_BUDGET, f"mockidp seed check took {elapsed:.1f} s"
+    started = time.monotonic()
+    with pytest.raises(SeedError) as caught:
+        load_seed([seed])
+    assert time.monotonic() - started < 1.0
+    [problem] = caught.value.problems
+    assert (problem.path or "(document)", needle in problem.message) == (path, True), str(problem)
+    assert problem.line == line if line is not None else isinstance(problem.line, int), str(problem)
+
+
+@pytest.mark.parametrize(("text", "line", "path", "needle"), HOSTILE_SEEDS[::3])
+def test_serve_refuses_hostile_yaml_fast_and_loads_nothing(tmp_path: Path, signing_dir: Path, text: str,
+                                                           line: int | None, path: str, needle: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("signing-key.pem", "signing-cert.pem"):
+        if (signing_dir / name).exists():
+            (data / name).write_bytes((signing_dir / name).read_bytes())
+    prepare(Settings(seed=[DEMO_SEED], data_dir=data, tls=False))
+    seed = tmp_path / "s.yaml"
+    seed.write_text(text)
+    started = time.monotonic()
+    out = _seed_check("--seed", seed, "--data-dir", data, "--no-tls", "--port", "0", command=("serve",))
+    elapsed = time.monotonic() - started
+    assert out.returncode == 2 and "Traceback" not in out.stdout + out.stderr, out.stderr[-2_000:]
+    assert f"  {seed}:" in out.stderr and needle in out.stderr, out.stderr[:2_000]
+    assert elapsed < CLI_BUDGET, f"mockidp serve took {elapsed:.1f} s to refuse the seed"
+    stored = Store(make_engine(f"sqlite:///{data / 'mockidp.db'}")).load_directory()
+    assert len(stored.applications) == 5  # the demo seed stored before is untouched
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda _: Path("/dev/zero"), id="I6-seed-is-dev-zero"),
+    pytest.param(lambda d: (os.mkfifo(d / "pipe.yaml"), d / "pipe.yaml")[1], id="I6-seed-is-a-fifo"),
+])
+def test_a_seed_that_is_no_regular_file_is_refused_before_reading(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+    seed = make(tmp_path)
+    started = time.monotonic()
+    out = _seed_check(seed)
+    assert time.monotonic() - started < CLI_BUDGET
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2_000:]
+    assert out.stderr.splitlines()[0] == f"{seed}: (document): not a regular file"
