@@ -107,8 +107,10 @@ def current_session(request: Request, runtime: Runtime) -> SessionRecord | None:
 def start_session(request: Request, runtime: Runtime, response: Response, *, tenant_id: str, user_id: str,
                   sid: str) -> None:
     value = runtime.sealer.new_token()
+    previous = request.cookies.get(SESSION_COOKIE)  # this browser's earlier session ends with this sign-in
     runtime.services.artefacts.save_session(value, tenant_id=tenant_id, user_id=user_id, sid=sid,
-                                            now=runtime.services.clock.now(), lifetime=SESSION_LIFETIME)
+                                            now=runtime.services.clock.now(), lifetime=SESSION_LIFETIME,
+                                            replaces=previous if previous and len(previous) <= 128 else None)
     response.set_cookie(SESSION_COOKIE, value, httponly=True, secure=_secure(request), samesite="lax", path="/")
 
 
