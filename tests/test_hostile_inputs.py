@@ -843,6 +843,10 @@ def test_instance_discovery_of_odd_urls_is_never_a_5xx(harness: Harness, endpoin
     pytest.param("api-version=1.1", id="G4-no-endpoint"),
     pytest.param("api-version=9.9&authorization_endpoint=https://localhost/common", id="G4-unknown-api-version"),
     pytest.param("api-version=1.1&authorization_endpoint=", id="G4-empty-endpoint"),
+    *(pytest.param(urlencode({"api-version": v, "authorization_endpoint": f"{ORIGIN}/common/oauth2/authorize"}),
+                   id=f"G4-api-version-{name}")
+      for name, v in (("empty", ""), ("nul", "1.1\x00"), ("10KB", "1" * 10_000), ("sql", "1.1' OR 1=1 --"),
+                      ("unicode", "\u0661.\u0661"), ("spaces", " 1.1 "))),
 ])
 def test_instance_discovery_without_a_usable_request_is_malformed(harness: Harness, query: str) -> None:
     check(send(harness, get(f"{INSTANCE}?{query}")), denied(catalogue.MALFORMED_INSTANCE_REQUEST,
