@@ -166,7 +166,8 @@ KEY_FILE_PATH = "tenants[0].applications[0].keyCredentials[0].keyFile"
 
 
 def _key_file_message(key_file: str) -> str:
-    return (f"s.yaml:6: {KEY_FILE_PATH}: cannot read '{key_file}': keyFile names a regular file of at most "
+    shown = repr(key_file.encode().decode("unicode_escape"))  # as YAML's double quotes read the name
+    return (f"s.yaml:6: {KEY_FILE_PATH}: cannot read {shown}: keyFile names a regular file of at most "
             f"65536 bytes inside the seed's folder")
 
 
@@ -222,6 +223,7 @@ def _not_utf8(tmp_path: Path) -> str:
     pytest.param(_huge, id="I5-over-64KiB"),
     pytest.param(_not_utf8, id="I5-not-utf8"),
     pytest.param(lambda _: "/dev/zero", id="I5-dev-zero"),
+    pytest.param(lambda _: "a\\0b.crt", id="I5-nul-in-the-name"),
 ])
 def test_key_file_outside_the_seed_folder_or_not_a_regular_file_is_one_message(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
     """keyFile reads only regular files inside the seed's folder (symlinks resolved), and one message

@@ -372,7 +372,7 @@ class _Resolver:
             if kc.key_file is not None:
                 text = read_key_file(f.base_dir, kc.key_file)
                 if text is None:
-                    self.problem(f, (*kp, "keyFile"), f"cannot read '{kc.key_file[:256]}': keyFile names a regular "
+                    self.problem(f, (*kp, "keyFile"), f"cannot read {kc.key_file[:256]!r}: keyFile names a regular "
                                  f"file of at most {MAX_KEY_FILE_BYTES} bytes inside the seed's folder")
                     continue
             try:
