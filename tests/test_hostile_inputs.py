@@ -922,6 +922,12 @@ def redirect(uri: str) -> list[dict[str, Any]]:
                  id="I3-wildcard"),
     pytest.param(redirect("https://app.example.com/" + "a" * 250), f"{APP0}.web.redirectUris[0]", "a" * 250, 1,
                  id="I3-uri-over-256"),
+    # No URL at all for urlsplit: a problem at its path, not a ValueError traceback.
+    pytest.param(redirect("https://[::1/cb"), f"{APP0}.web.redirectUris[0]", "[::1/cb", 1, id="I3-unclosed-ipv6"),
+    pytest.param(redirect("https://app\uff03example.com/cb"), f"{APP0}.web.redirectUris[0]", "example.com/cb", 1,
+                 id="I3-nfkc-host"),
+    pytest.param([i3_app(publicClient={"redirectUris": ["http://[zz::1]/cb"]})],
+                 f"{APP0}.publicClient.redirectUris[0]", "zz::1", 1, id="I3-public-client-bad-ipv6"),
     pytest.param([i3_app(passwordCredentials=[{"secretText": "short-secret"}])],
                  f"{APP0}.passwordCredentials[0].secretText", "short-secret", 1, id="I3-secret-under-16"),
     pytest.param([i3_app(keyCredentials=[{"key": BROKEN_PEM}])], f"{APP0}.keyCredentials[0].key",

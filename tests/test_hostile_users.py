@@ -489,6 +489,11 @@ AUTHORIZE_CASES = [
     _a2("host-suffix", "https://app.example.evil.example/cb"),
     _a2("encoded-slash", WEB_CB + "%2f.."),
     _a2("encoded-nul", WEB_CB + "%00"),
+    # No URL at all for urlsplit (was a 500): unregistered like any other.
+    _a2("unclosed-ipv6", "https://[::1/cb"),
+    _a2("invalid-ipv6", "http://[zz::1]/cb"),
+    _a2("nfkc-host", "https://app\uff03example/cb"),
+    _a2("many-brackets", "https://" + "[" * 300),
     row("A3", lambda f: f.authorize(FAB_WEB, redirect_uri="http://localhost:53123/cb"), sign_in_page),
     row("A4-other-path", lambda f: f.authorize(FAB_WEB, redirect_uri="http://localhost/other"), error_page(50011)),
     row("A4-ipv6-loopback", lambda f: f.authorize(FAB_WEB, redirect_uri="http://[::1]/cb"), error_page(50011)),

@@ -431,7 +431,10 @@ def redirect_uri_problem(uri: str, *, public: bool, personal: bool = False) -> s
         return "a redirect URI cannot contain a fragment"
     if "*" in uri:
         return "wildcard redirect URIs are not supported"
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # an unclosed or invalid IPv6 bracket, a host that changes under NFKC
+        return f"'{uri}' is not a valid URI"
     if personal and parts.query:
         return "query strings in redirect URIs are only allowed for work or school account apps"
     if not parts.scheme:

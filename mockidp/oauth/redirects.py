@@ -9,7 +9,10 @@ from mockidp.directory.model import ApplicationRecord
 
 
 def _strip_localhost_port(uri: str) -> str | None:
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # no URL at all (an unclosed IPv6 bracket, NFKC tricks): it matches only exactly
+        return None
     if parts.scheme == "http" and parts.hostname == "localhost":
         return urlunsplit((parts.scheme, "localhost", parts.path, parts.query, parts.fragment))
     return None
