@@ -3,6 +3,8 @@ knows every concrete part."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +13,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 
 from mockidp.clock import Clock, IdFactory, SystemClock
-from mockidp.directory.artefacts import Artefacts
+from mockidp.directory.artefacts import PURGE_EVERY, Artefacts
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store, make_engine
 from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
@@ -53,8 +55,20 @@ def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
     return store
 
 
+async def purge_on_schedule(artefacts: Artefacts, clock: Clock, every: float, stop: asyncio.Event) -> None:
+    """Each worker (and replica) purges expired artefacts every `every` seconds, as of the injectable
+    clock; the DELETEs are conditional, so workers running it at the same moment are harmless."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(artefacts.purge_expired, now=clock.now())
+        except Exception as exc:  # the next round retries; a failed purge must never stop the worker
+            log.warning("purging expired artefacts failed (%s); retrying in %.0f s", exc.__class__.__name__, every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory | None = None,
-               apply_seed: bool = True) -> FastAPI:
+               apply_seed: bool = True, purge_every: float = PURGE_EVERY) -> FastAPI:
     store = prepare(settings, apply_seed=apply_seed)
     directory = Directory.build(store.load_directory())
     key = load_or_create_signing_key(settings.data_dir)
@@ -67,7 +81,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     hosts = {"localhost", "127.0.0.1", *(n.lower() for n in server_names(settings))}
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        purging = asyncio.create_task(purge_on_schedule(services.artefacts, clock, purge_every, stop))
         yield
+        stop.set()
+        await purging  # a purge under way finishes before the engine goes: no connection left behind
         store.engine.dispose()  # close pooled connections (PostgreSQL) when the worker stops
 
     app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)

@@ -24,6 +24,9 @@ OFF = "55555555-5555-4555-8555-555555555555"
 PUB = "66666666-6666-4666-8666-666666666666"
 WEB = "77777777-7777-4777-8777-777777777777"
 SECRET = "cli-secret-value-0001"
+# Inline (base64 DER): a keyFile may only name a file in the seed's own folder.
+CLIENT_CERT_DER = base64.b64encode(
+    x509.load_pem_x509_certificate(CLIENT_CERT.read_bytes()).public_bytes(Encoding.DER)).decode()
 SEED = f"""
 tenants:
   - tenantId: {T}
@@ -35,7 +38,7 @@ tenants:
       - appId: {CLI}
         displayName: cli
         passwordCredentials: [{{secretText: "{SECRET}"}}]
-        keyCredentials: [{{keyFile: "{CLIENT_CERT}"}}]
+        keyCredentials: [{{key: "{CLIENT_CERT_DER}"}}]
       - {{appId: {OLD}, displayName: old,
          passwordCredentials: [{{secretText: "old-secret-value-0001", endDateTime: "2020-01-01T00:00:00Z"}}]}}
       - {{appId: {OFF}, displayName: disabledApp, passwordCredentials: [{{secretText: "off-secret-value-0001"}}],

@@ -360,6 +360,12 @@ TRANSPORT = [
     pytest.param(get(), denied(catalogue.POST_ONLY), id="T1-get-v2"),
     pytest.param(get(token_path(version=1)), denied(catalogue.POST_ONLY), id="T1-get-v1"),
     pytest.param(Call(method="PUT", body=cc()), denied(catalogue.POST_ONLY), id="T1-put"),
+    # Methods outside the route's list get Entra's envelope too, never a text/html 405 (catalogue POST_ONLY).
+    *(pytest.param(Call(method=method, path=path), denied(catalogue.POST_ONLY), id=f"T1-{method.lower()}-{name}")
+      for method in ("TRACE", "PROPFIND", "CONNECT", "MKCOL", "BREW")
+      for name, path in (("token-v2", token_path()), ("token-v1", token_path(version=1)),
+                         ("devicecode-v2", f"/{TENANT}/oauth2/v2.0/devicecode"),
+                         ("devicecode-v1", "/common/oauth2/devicecode"))),
     pytest.param(raw(json.dumps(cc()), content_type="application/json"), denied(catalogue.MISSING_PARAMETER),
                  id="T2-json-body"),
     pytest.param(post(), denied(catalogue.MISSING_PARAMETER), id="T3-no-body"),
@@ -522,6 +528,19 @@ ASSERTIONS = [
                  id="T23-x5t-wrong-x5t#S256-right"),
     pytest.param(cc_assertion(assertion({"x5t": None})), denied(catalogue.ASSERTION_NO_THUMBPRINT),
                  id="T23-no-thumbprint"),
+    # A thumbprint that cannot be a real one (too long, not a string, not 20/32 bytes) names no key: it
+    # never falls back to the app's first certificate.
+    pytest.param(cc_assertion(assertion({"x5t": X5T * 5})), BAD_KEY, id="T23-x5t-over-128-chars"),
+    pytest.param(cc_assertion(assertion({"x5t": X5T + "AAAA"})), BAD_KEY, id="T23-x5t-longer-than-sha1"),
+    pytest.param(cc_assertion(assertion({"x5t": 5})), BAD_KEY, id="T23-x5t-not-a-string"),
+    pytest.param(cc_assertion(assertion({"x5t": ""})), BAD_KEY, id="T23-x5t-empty"),
+    pytest.param(cc_assertion(assertion({"x5t": None, "kid": "x", "x5t#S256": X5T_S256 * 4})), BAD_KEY,
+                 id="T23-x5t#S256-over-128-chars-beside-kid"),
+    pytest.param(cc_assertion(assertion({"x5t#S256": X5T_S256 * 4})), BAD_KEY,
+                 id="T23-x5t-right-x5t#S256-over-128-chars"),
+    pytest.param(cc_assertion(assertion({"alg": "PS256", "x5t": None, "x5t#S256": X5T_S256 + "AAAA"},
+                                        sign=rsa_signer(CLIENT_PRIVATE, "PS256"))), BAD_KEY,
+                 id="T23-x5t#S256-longer-than-sha256"),
     pytest.param(cc_assertion(assertion({"alg": "PS256", "x5t": None, "x5t#S256": X5T_S256},
                                         sign=rsa_signer(CLIENT_PRIVATE, "PS256"))), OK,
                  id="T23-control-PS256-x5t#S256"),
@@ -783,6 +802,64 @@ def test_discovery_issuer_is_the_issued_iss(harness: Harness, segment: str, call
     assert doc["issuer"] == claims["iss"]
 
 
+INSTANCE = "/common/discovery/instance"
+UNKNOWN_INSTANCE = denied(catalogue.UNKNOWN_INSTANCE, at_token_endpoint=False)
+ODD_AUTHORIZATION_ENDPOINTS = [
+    ("unclosed-ipv6", "https://[::1/x", UNKNOWN_INSTANCE),
+    ("ipv6-garbage", "https://[zz::1]/common/oauth2/v2.0/authorize", UNKNOWN_INSTANCE),
+    ("ipvfuture", "https://[v1.x]/common", UNKNOWN_INSTANCE),
+    ("ipv6-port-out-of-range", "https://[::1]:99999/common", UNKNOWN_INSTANCE),
+    ("port-not-a-number", "https://localhost:abc/common", UNKNOWN_INSTANCE),
+    ("port-out-of-range", "https://localhost:65536/common", UNKNOWN_INSTANCE),
+    ("port-40-digits", f"https://localhost:{'9' * 40}/x", UNKNOWN_INSTANCE),
+    ("nfkc-netloc", "https://local\uff03host/common", UNKNOWN_INSTANCE),
+    ("fullwidth-slash", "https://localhost\uff0fcommon", UNKNOWN_INSTANCE),
+    ("userinfo", "https://user:pw@evil.example@localhost/common", UNKNOWN_INSTANCE),
+    ("user-only", "https://evil.example@localhost/common", UNKNOWN_INSTANCE),
+    ("only-scheme", "https://", UNKNOWN_INSTANCE),
+    ("no-scheme", "//localhost/common", UNKNOWN_INSTANCE),
+    ("http", "http://localhost/common", UNKNOWN_INSTANCE),
+    ("javascript", "javascript:alert(1)", UNKNOWN_INSTANCE),
+    ("nul-in-host", "https://local\x00host/", UNKNOWN_INSTANCE),
+    ("percent-host", "https://%6c%6fcalhost/common", UNKNOWN_INSTANCE),
+    ("many-brackets", "https://" + "[" * 500, UNKNOWN_INSTANCE),
+    ("unicode-host", "https://l\u00f6calhost/common", UNKNOWN_INSTANCE),
+    ("bare-word", "localhost", UNKNOWN_INSTANCE),
+    ("spaces", "   ", UNKNOWN_INSTANCE),
+    # The path is not checked (the tenant's own discovery answers for it): these still get an answer.
+    ("crlf-in-path", "https://localhost/\r\nX-Injected: 1", OK),
+    ("10KB-path", "https://localhost/" + "a" * 10_000, OK),
+    ("control", "https://localhost/common/oauth2/v2.0/authorize", OK),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "expect"), [pytest.param(e, x, id=f"G4-{name}")
+                                                  for name, e, x in ODD_AUTHORIZATION_ENDPOINTS])
+@pytest.mark.parametrize("api_version", ["1.1", "1.0"])
+def test_instance_discovery_of_odd_urls_is_never_a_5xx(harness: Harness, endpoint: str, expect: Expect,
+                                                       api_version: str) -> None:
+    """A little fuzzing of instance discovery: an authorization_endpoint that is no https URL of this
+    server's hosts (unparseable, bad port, user info) is AADSTS50049, as for an unknown host."""
+    query = urlencode({"api-version": api_version, "authorization_endpoint": endpoint})
+    body = check(send(harness, get(f"{INSTANCE}?{query}")), expect, token_endpoint=False)
+    if expect is OK:
+        assert body["tenant_discovery_endpoint"].startswith(f"{ORIGIN}/")
+
+
+@pytest.mark.parametrize("query", [
+    pytest.param("api-version=1.1", id="G4-no-endpoint"),
+    pytest.param("api-version=9.9&authorization_endpoint=https://localhost/common", id="G4-unknown-api-version"),
+    pytest.param("api-version=1.1&authorization_endpoint=", id="G4-empty-endpoint"),
+    *(pytest.param(urlencode({"api-version": v, "authorization_endpoint": f"{ORIGIN}/common/oauth2/authorize"}),
+                   id=f"G4-api-version-{name}")
+      for name, v in (("empty", ""), ("nul", "1.1\x00"), ("10KB", "1" * 10_000), ("sql", "1.1' OR 1=1 --"),
+                      ("unicode", "\u0661.\u0661"), ("spaces", " 1.1 "))),
+])
+def test_instance_discovery_without_a_usable_request_is_malformed(harness: Harness, query: str) -> None:
+    check(send(harness, get(f"{INSTANCE}?{query}")), denied(catalogue.MALFORMED_INSTANCE_REQUEST,
+                                                            at_token_endpoint=False), token_endpoint=False)
+
+
 # --- §2.10 injection and seed data ----------------------------------------------------------------
 
 @pytest.mark.parametrize("template", [
@@ -852,6 +929,12 @@ def redirect(uri: str) -> list[dict[str, Any]]:
                  id="I3-wildcard"),
     pytest.param(redirect("https://app.example.com/" + "a" * 250), f"{APP0}.web.redirectUris[0]", "a" * 250, 1,
                  id="I3-uri-over-256"),
+    # No URL at all for urlsplit: a problem at its path, not a ValueError traceback.
+    pytest.param(redirect("https://[::1/cb"), f"{APP0}.web.redirectUris[0]", "[::1/cb", 1, id="I3-unclosed-ipv6"),
+    pytest.param(redirect("https://app\uff03example.com/cb"), f"{APP0}.web.redirectUris[0]", "example.com/cb", 1,
+                 id="I3-nfkc-host"),
+    pytest.param([i3_app(publicClient={"redirectUris": ["http://[zz::1]/cb"]})],
+                 f"{APP0}.publicClient.redirectUris[0]", "zz::1", 1, id="I3-public-client-bad-ipv6"),
     pytest.param([i3_app(passwordCredentials=[{"secretText": "short-secret"}])],
                  f"{APP0}.passwordCredentials[0].secretText", "short-secret", 1, id="I3-secret-under-16"),
     pytest.param([i3_app(keyCredentials=[{"key": BROKEN_PEM}])], f"{APP0}.keyCredentials[0].key",

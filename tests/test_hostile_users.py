@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import base64
 import html
+import json
+import math
 import re
 import shutil
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,16 +29,33 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import jwt
 import pytest
+import sqlalchemy
 from starlette.testclient import TestClient
 
 from mockidp import cli
+from mockidp.app import create_app
+from mockidp.clock import FrozenClock, SequentialIds
+from mockidp.directory.artefacts import (
+    EXPIRED_ARTEFACTS_KEPT,
+    EXPIRED_REFRESH_TOKENS_KEPT,
+    MAX_SESSIONS_PER_USER,
+    PURGE_EVERY,
+    REFRESH_IDLE_LIFETIME,
+    SPA_REFRESH_LIFETIME,
+    Artefacts,
+)
 from mockidp.directory.seed import SeedError, load_seed
+from mockidp.directory.store import Store, make_engine
+from mockidp.oauth.device import DEVICE_CODE_LIFETIME
+from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
+from mockidp.settings import Settings
 from mockidp.web.routes.signin import CONSENT, LOGIN
 from tests.conftest import (
     BACKEND2,
     CLIENT,
     CLIENT_SECRET,
     DEMO_SEED,
+    FROZEN_AT,
     REPORTING,
     REPORTING_SECRET,
     TENANT,
@@ -644,6 +666,11 @@ AUTHORIZE_CASES = [
     _a2_loopback("newline", "http://localhost:5000/call\nback"),
     _a2_loopback("leading-space", " http://localhost:5000/callback"),
     _a2_loopback("localhost-is-not-127", "http://127.0.0.1:5000/callback"),
+    # No URL at all for urlsplit (was a 500): unregistered like any other.
+    _a2("unclosed-ipv6", "https://[::1/cb"),
+    _a2("invalid-ipv6", "http://[zz::1]/cb"),
+    _a2("nfkc-host", "https://app\uff03example/cb"),
+    _a2("many-brackets", "https://" + "[" * 300),
     row("A3", lambda f: f.authorize(FAB_WEB, redirect_uri="http://localhost:53123/cb"), sign_in_page),
     row("A3-bare-localhost", lambda f: f.authorize(TC_WEB, redirect_uri="http://localhost:53123"), sign_in_page),
     row("A3-127.0.0.1", lambda f: f.authorize(FAB_PUBLIC, redirect_uri="http://127.0.0.1:53123/loopback"),
@@ -1173,3 +1200,199 @@ TENANT_CASES = [
 @pytest.mark.parametrize(("step", "check"), TENANT_CASES)
 def test_tenant_isolation(flow: Flow, step: Step, check: Check) -> None:
     run(flow, step, check)
+
+
+# --- X5: stored data stays bounded under repeated flows ---------------------------------------------
+
+def count(f: Flow, table: str) -> int:
+    with f.services.artefacts.engine.connect() as conn:
+        return int(conn.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+
+def _kept(lifetime: float, step: float) -> int:
+    """Rows a table can hold when one is added every `step` seconds and each is purged once `lifetime`
+    plus its grace (artefacts.py) is over; the purge runs at most every PURGE_EVERY seconds."""
+    return math.ceil((lifetime + PURGE_EVERY) / step) + 1
+
+
+def _codes_never_redeemed(f: Flow) -> tuple[str, int]:
+    f.sign_in(FAB_WEB)  # one sign-in; then the live session answers every authorize with a code
+    for _ in range(300):
+        f.h.clock.advance(60)
+        issued_code(f.authorize(FAB_WEB))
+    return "authorization_code", _kept(CODE_LIFETIME + EXPIRED_ARTEFACTS_KEPT, 60)
+
+
+def _device_codes_never_approved(f: Flow) -> tuple[str, int]:
+    for _ in range(300):
+        f.h.clock.advance(60)
+        f.device_start(TC_DEVICE)
+    return "device_code", _kept(DEVICE_CODE_LIFETIME + EXPIRED_ARTEFACTS_KEPT, 60)
+
+
+def _refresh_chain(f: Flow) -> tuple[str, int]:
+    rt = f.tokens(FAB_WEB)["refresh_token"]
+    for _ in range(300):  # each refresh rotates; the old token stays valid until 90 idle days are over
+        f.h.clock.advance(DAY)
+        response = f.refresh(FAB_WEB, rt)
+        token_ok(response)
+        rt = response.json()["refresh_token"]
+    return "refresh_token", _kept(REFRESH_IDLE_LIFETIME + EXPIRED_REFRESH_TOKENS_KEPT, DAY)
+
+
+def _spa_sign_ins(f: Flow) -> tuple[str, int]:
+    for _ in range(100):  # a new SPA chain every 6 hours, refreshed twice: each chain ends 24 h after its start
+        f.h.clock.advance(6 * HOUR)
+        rt = f.tokens(FAB_SPA)["refresh_token"]
+        for _ in range(2):
+            response = f.refresh(FAB_SPA, rt)
+            token_ok(response)
+            rt = response.json()["refresh_token"]
+    return "refresh_token", 3 * _kept(SPA_REFRESH_LIFETIME + EXPIRED_REFRESH_TOKENS_KEPT, 6 * HOUR)
+
+
+def _consents(f: Flow) -> tuple[str, int]:
+    for i in range(200):
+        scope = "api://fabApi/read" if i % 2 else "api://fabApi/write"
+        page = f.sign_in(replace(FAB_WEB, scope=f"{scope} openid"), prompt="consent")
+        assert is_form(page, "/_mockidp/consent"), page.text[:500]
+        issued_code(f.submit(page, "/_mockidp/consent", decision="accept"))
+    with f.services.artefacts.engine.connect() as conn:
+        rows = conn.execute(sqlalchemy.text("SELECT scopes FROM user_consent")).all()
+    assert len(rows) == 1, f"user_consent: {len(rows)} rows for one user, client and resource"
+    [(scopes,)] = rows
+    assert sorted(json.loads(scopes) if isinstance(scopes, str) else scopes) == ["read", "write"]  # the union
+    return "user_consent", 1
+
+
+def _sign_ins_in_one_browser(f: Flow) -> tuple[str, int]:
+    for _ in range(200):
+        f.h.clock.advance(60)
+        issued_code(f.sign_in(FAB_WEB, prompt="login"))
+    return "sign_in_session", 1  # each sign-in ends the browser's previous session
+
+
+def _sign_ins_in_new_browsers(f: Flow) -> tuple[str, int]:
+    for _ in range(MAX_SESSIONS_PER_USER + 50):
+        f.client.cookies.clear()  # a new browser each time (a script that keeps no cookies)
+        f.h.clock.advance(60)
+        issued_code(f.sign_in(FAB_WEB))
+    return "sign_in_session", MAX_SESSIONS_PER_USER
+
+
+STORAGE_CASES = [
+    pytest.param(_codes_never_redeemed, id="X5-codes-never-redeemed"),
+    pytest.param(_device_codes_never_approved, id="X5-device-codes-never-approved"),
+    pytest.param(_refresh_chain, id="X5-refresh-tokens-rotated-daily-for-300-days"),
+    pytest.param(_spa_sign_ins, id="X5-spa-refresh-tokens"),
+    pytest.param(_consents, id="X5-consent-accepted-200-times"),
+    pytest.param(_sign_ins_in_one_browser, id="X5-sign-ins-in-one-browser"),
+    pytest.param(_sign_ins_in_new_browsers, id="X5-sign-ins-in-new-browsers"),
+]
+
+
+@pytest.mark.parametrize("repeat", STORAGE_CASES)
+def test_stored_rows_stay_bounded(flow: Flow, repeat: Callable[[Flow], tuple[str, int]]) -> None:
+    table, bound = repeat(flow)
+    rows = count(flow, table)
+    assert 0 < rows <= bound, f"{table}: {rows} rows, at most {bound} expected"
+
+
+def rows_in(engine: sqlalchemy.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+
+ARTEFACT_TABLES = ("authorization_code", "device_code", "refresh_token", "sign_in_session")
+
+
+def store_artefacts(artefacts: Artefacts, prefix: str, count: int, *, now: float) -> None:
+    """`count` rows of each kind, written through the store as the flows write them, as of `now`."""
+    for i in range(count):
+        value = f"{prefix}-{i}"
+        artefacts.save_code(value, tenant_id=FAB, client_id=FAB_WEB_ID, user_id="u", redirect_uri=WEB_CB, now=now,
+                            lifetime=CODE_LIFETIME, data={})
+        artefacts.save_device_code(value, user_code=value[-32:], tenant_id=FAB, client_id=FAB_DEVICE_ID, now=now,
+                                   lifetime=DEVICE_CODE_LIFETIME, data={})
+        artefacts.save_refresh_token(value, tenant_id=FAB, client_id=FAB_WEB_ID, user_id="u", now=now,
+                                     spa=i % 2 == 0, data={})
+        artefacts.save_session(value, tenant_id=FAB, user_id=f"u{i}", sid=value, now=now, lifetime=DAY)
+
+
+def test_X5_each_worker_purges_expired_artefacts_on_a_schedule(signing_dir: Path, tmp_path: Path) -> None:
+    """No request needed: the worker's lifespan task purges, as of the injectable clock."""
+    for name in ("signing-key.pem", "signing-cert.pem"):
+        if (signing_dir / name).exists():
+            shutil.copy(signing_dir / name, tmp_path / name)
+    clock = FrozenClock(FROZEN_AT)
+    app = create_app(Settings(seed=[DEMO_SEED], data_dir=tmp_path, tls=False), clock=clock, ids=SequentialIds(),
+                     purge_every=0.05)
+    artefacts = app.state.runtime.services.artefacts
+    with TestClient(app, base_url="https://localhost:8443"):
+        store_artefacts(artefacts, "old", 20, now=clock.now())
+        assert [rows_in(artefacts.engine, table) for table in ARTEFACT_TABLES] == [20, 20, 20, 20]
+        clock.advance(REFRESH_IDLE_LIFETIME + EXPIRED_REFRESH_TOKENS_KEPT + DAY)
+        deadline = time.monotonic() + 20
+        while any(rows_in(artefacts.engine, table) for table in ARTEFACT_TABLES) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [rows_in(artefacts.engine, table) for table in ARTEFACT_TABLES] == [0, 0, 0, 0]
+
+
+def purge_by_two_workers_at_once(database_url: str) -> None:
+    """Two workers (two engines: two connection pools, as two processes have) purge at the same moment,
+    20 times each, while a third writes live rows: no error, every expired row gone, every live one kept."""
+    schema = make_engine(database_url)
+    Store(schema).create_schema()
+    schema.dispose()
+    workers = [Artefacts(make_engine(database_url)) for _ in range(3)]
+    now = FROZEN_AT + 200 * DAY
+    store_artefacts(workers[0], "expired", 50, now=FROZEN_AT)
+    barrier = threading.Barrier(3)
+
+    def purge(artefacts: Artefacts) -> None:
+        barrier.wait()
+        for _ in range(20):
+            artefacts.purge_expired(now=now)
+
+    def write() -> None:
+        barrier.wait()
+        store_artefacts(workers[2], "live", 30, now=now)
+
+    with ThreadPoolExecutor(3) as pool:
+        for future in [pool.submit(purge, workers[0]), pool.submit(purge, workers[1]), pool.submit(write)]:
+            future.result()  # re-raises a worker's error
+    assert [rows_in(workers[0].engine, table) for table in ARTEFACT_TABLES] == [30, 30, 30, 30]
+    for artefacts in workers:
+        artefacts.engine.dispose()
+
+
+def consent_by_many_workers_at_once(database_url: str) -> None:
+    """Eight workers record one user's consent to the same client and resource at once, each with its own
+    scope: one row holding the union."""
+    schema = make_engine(database_url)
+    Store(schema).create_schema()
+    schema.dispose()
+    workers = [Artefacts(make_engine(database_url)) for _ in range(8)]
+    barrier = threading.Barrier(len(workers))
+
+    def consent(i: int) -> None:
+        barrier.wait()
+        workers[i].record_consent(tenant_id=FAB, client_sp_id="client", resource_sp_id="resource", user_id="u",
+                                  scopes=[f"scope{i}"])
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        for future in [pool.submit(consent, i) for i in range(len(workers))]:
+            future.result()
+    assert rows_in(workers[0].engine, "user_consent") == 1
+    assert workers[0].user_consented_scopes(client_sp_id="client", resource_sp_id="resource", user_id="u") == {
+        f"scope{i}" for i in range(len(workers))}
+    for artefacts in workers:
+        artefacts.engine.dispose()
+
+
+def test_X5_purge_by_two_workers_at_once_is_safe(tmp_path: Path) -> None:
+    purge_by_two_workers_at_once(f"sqlite:///{tmp_path / 'mockidp.db'}")
+
+
+def test_X5_consent_by_concurrent_workers_is_one_row(tmp_path: Path) -> None:
+    consent_by_many_workers_at_once(f"sqlite:///{tmp_path / 'mockidp.db'}")

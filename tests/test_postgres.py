@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import sqlalchemy
 import uvicorn
 from starlette.testclient import TestClient
 
@@ -21,6 +22,7 @@ from mockidp.local_ca import ensure_server_certificate
 from mockidp.settings import Settings
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, _free_port
 from tests.postgres_server import PostgresServer
+from tests.test_hostile_users import consent_by_many_workers_at_once, purge_by_two_workers_at_once
 
 REDIRECT = "http://localhost:5000/callback"
 SCOPE = f"api://{BACKEND2}/access_as_user openid offline_access"
@@ -159,3 +161,19 @@ def test_bad_encodings_are_refused_before_the_database(pg: PostgresServer, tmp_p
             "grant_type": "password", "client_id": CLIENT, "username": "alice@contoso.onmicrosoft.com\u00e9",
             "password": "x", "scope": SCOPE})
         assert unknown.status_code == 400 and unknown.json()["error_codes"] == [50034]
+
+
+def fresh_database(pg: PostgresServer, name: str) -> str:
+    engine = sqlalchemy.create_engine(pg.url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return f"{pg.url.rsplit('/', 1)[0]}/{name}"
+
+
+def test_X5_purge_by_two_replicas_at_once_is_safe(pg: PostgresServer) -> None:
+    purge_by_two_workers_at_once(fresh_database(pg, "purge_race"))
+
+
+def test_X5_consent_by_concurrent_replicas_is_one_row(pg: PostgresServer) -> None:
+    consent_by_many_workers_at_once(fresh_database(pg, "consent_race"))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from mockidp.directory.ids import derived_id
 from mockidp.directory.seed import SeedError, load_seed
 from mockidp.directory.store import Store, make_engine
 from mockidp.settings import Settings
-from tests.conftest import DEMO_SEED
+from tests.conftest import CLIENT_CERT, DEMO_SEED
 
 BROKEN = """\
 tenants:
@@ -161,3 +165,198 @@ tenants:
 """)
     assert problems == [f"s.yaml:5: tenants[0].applications[0].web.redirectUris[{i}]: a redirect URI cannot "
                         "contain userinfo, a backslash, whitespace or control characters" for i in range(4)]
+# --- keyFile is confined to the seed's folder -------------------------------------------------------
+
+KEY_FILE_SEED = """\
+tenants:
+  - displayName: T
+    applications:
+      - displayName: app
+        keyCredentials:
+          - {{keyFile: "{key_file}"}}
+"""
+KEY_FILE_PATH = "tenants[0].applications[0].keyCredentials[0].keyFile"
+
+
+def _key_file_message(key_file: str) -> str:
+    shown = repr(key_file.encode().decode("unicode_escape"))  # as YAML's double quotes read the name
+    return (f"s.yaml:6: {KEY_FILE_PATH}: cannot read {shown}: keyFile names a regular file of at most "
+            f"65536 bytes inside the seed's folder")
+
+
+def _outside(tmp_path: Path) -> str:
+    (tmp_path / "outside.crt").write_text(CLIENT_CERT.read_text())
+    return "../outside.crt"
+
+
+def _symlink_out(tmp_path: Path) -> str:
+    (tmp_path / "seeds" / "link.crt").symlink_to(tmp_path / "outside.crt")
+    (tmp_path / "outside.crt").write_text(CLIENT_CERT.read_text())
+    return "link.crt"
+
+
+def _symlink_dir_out(tmp_path: Path) -> str:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "c.crt").write_text(CLIENT_CERT.read_text())
+    (tmp_path / "seeds" / "certs").symlink_to(tmp_path / "elsewhere")
+    return "certs/c.crt"
+
+
+def _fifo(tmp_path: Path) -> str:
+    os.mkfifo(tmp_path / "seeds" / "pipe.crt")
+    return "pipe.crt"
+
+
+def _directory(tmp_path: Path) -> str:
+    (tmp_path / "seeds" / "adir").mkdir()
+    return "adir"
+
+
+def _huge(tmp_path: Path) -> str:
+    (tmp_path / "seeds" / "huge.crt").write_bytes(b"-" * 200_000)
+    return "huge.crt"
+
+
+def _not_utf8(tmp_path: Path) -> str:
+    (tmp_path / "seeds" / "bin.crt").write_bytes(b"\xff\xfe" * 10)
+    return "bin.crt"
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda _: "../../../../../../../../etc/passwd", id="I5-dot-dot-existing"),
+    pytest.param(lambda _: "../../../../../../../../etc/no-such-file", id="I5-dot-dot-missing"),
+    pytest.param(lambda _: "/etc/passwd", id="I5-absolute-existing"),
+    pytest.param(lambda _: "/etc/no-such-file", id="I5-absolute-missing"),
+    pytest.param(lambda _: "missing.crt", id="I5-missing-inside"),
+    pytest.param(_outside, id="I5-parent-folder"),
+    pytest.param(_symlink_out, id="I5-symlink-out"),
+    pytest.param(_symlink_dir_out, id="I5-symlinked-folder-out"),
+    pytest.param(_fifo, id="I5-fifo"),
+    pytest.param(_directory, id="I5-directory"),
+    pytest.param(_huge, id="I5-over-64KiB"),
+    pytest.param(_not_utf8, id="I5-not-utf8"),
+    pytest.param(lambda _: "/dev/zero", id="I5-dev-zero"),
+    pytest.param(lambda _: "a\\0b.crt", id="I5-nul-in-the-name"),
+])
+def test_key_file_outside_the_seed_folder_or_not_a_regular_file_is_one_message(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+    """keyFile reads only regular files inside the seed's folder (symlinks resolved), and one message
+    for every unreadable path says nothing about whether a file exists elsewhere. Through the CLI, so a
+    FIFO that would block the reader fails the test by its timeout instead of hanging it."""
+    (tmp_path / "seeds").mkdir()
+    key_file = make(tmp_path)
+    seed = tmp_path / "seeds" / "s.yaml"
+    seed.write_text(KEY_FILE_SEED.format(key_file=key_file))
+    out = _seed_check(seed)
+    assert out.returncode == 1, out
+    assert out.stderr.replace(str(seed), "s.yaml").splitlines() == [
+        _key_file_message(key_file), "1 problem(s); the seed would not load"]
+
+
+def test_key_file_inside_the_seed_folder_is_read(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "c.crt").write_text(CLIENT_CERT.read_text())
+    (tmp_path / "same.crt").symlink_to(tmp_path / "certs" / "c.crt")  # a symlink that stays inside is fine
+    seed = tmp_path / "s.yaml"
+    seed.write_text(KEY_FILE_SEED.format(key_file="certs/c.crt") + '          - {keyFile: "same.crt"}\n')
+    [app] = load_seed([seed]).applications
+    assert len(app.certificates) == 2 and app.certificates[0].sha1 == app.certificates[1].sha1
+
+
+CLI_BUDGET = 5.0  # seconds for a whole `mockidp` process (interpreter start included) on a loaded machine
+
+
+def _limited_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # /dev/zero read whole ends in MemoryError
+
+
+def _seed_check(*files: Path | str, command: tuple[str, ...] = ("seed", "check")) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mockidp", *command, *map(str, files)], capture_output=True,
+                          text=True, timeout=30, check=False, preexec_fn=_limited_memory)
+
+
+# --- every seed problem is a clear error, fast ------------------------------------------------------
+
+def _block_depth(levels: int) -> str:
+    return "".join(" " * i + "a:\n" for i in range(levels)) + " " * levels + "b\n"
+
+
+HOSTILE_SEEDS = [
+    pytest.param("[" * 500_000, 1, "(document)", "nested deeper than", id="I6-500KB-of-brackets"),
+    pytest.param("tenants: " + "{a: " * 200_000, 1, "(document)", "nested deeper than", id="I6-800KB-of-braces"),
+    pytest.param("tenants: " + "[" * 1_000 + "]" * 1_000 + "\n", 1, "(document)", "nested deeper than",
+                 id="I6-flow-depth-1000"),
+    pytest.param(_block_depth(1_000), None, "(document)", "nested deeper than", id="I6-block-depth-1000"),
+    pytest.param("- " * 1_000 + "x\n", 1, "(document)", "nested deeper than", id="I6-block-sequence-depth-1000"),
+    pytest.param("tenants:\n  - displayName: x\n    domains: [2020-13-45]\n", 3, "tenants[0].domains[0]",
+                 "'2020-13-45' is not a valid timestamp", id="I6-date-of-a-13th-month"),
+    pytest.param("tenants: !!timestamp 2020-02-30\n", 1, "tenants", "'2020-02-30' is not a valid timestamp",
+                 id="I6-timestamp-tag-february-30"),
+    pytest.param("tenants:\n  - !!timestamp nope\n", 2, "tenants[0]", "'nope' is not a valid timestamp",
+                 id="I6-timestamp-tag-not-a-date"),
+    pytest.param("tenants: 2001-12-14t21:59:43.10-99:99\n", 1, "tenants", "is not a valid timestamp",
+                 id="I6-timestamp-offset-out-of-range"),
+    pytest.param("tenants:\n  - displayName: x\n    n: " + "1" * 5_000 + "\n", 3, "tenants[0].n",
+                 "an integer of 5000 characters", id="I6-5000-digit-integer"),
+    pytest.param("tenants: 1" + ":00" * 300_000 + "\n", 1, "tenants", "an integer of 900001 characters",
+                 id="I6-sexagesimal-integer-900KB"),
+    pytest.param("tenants: !!bool maybe\n", 1, "tenants", "'maybe' is not a valid bool", id="I6-bool-tag"),
+    pytest.param("tenants: !!int ''\n", 1, "tenants", "'' is not a valid int", id="I6-int-tag-empty"),
+    pytest.param("tenants: [!!float abc]\n", 1, "tenants[0]", "'abc' is not a valid float", id="I6-float-tag"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "path", "needle"), HOSTILE_SEEDS)
+def test_hostile_yaml_is_one_clear_problem_fast(tmp_path: Path, text: str, line: int | None, path: str,
+                                                 needle: str) -> None:
+    seed = tmp_path / "s.yaml"
+    seed.write_text(text)
+    # As a user runs it (first: a hang fails by the subprocess timeout): a clear `file:line: path: message`,
+    # a non-zero exit, never a traceback.
+    started = time.monotonic()
+    out = _seed_check(seed)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr, out.stderr[-2_000:]
+    assert re.fullmatch(rf"{re.escape(str(seed))}:\d+: {re.escape(path)}: .*{re.escape(needle)}.*",
+                        out.stderr.splitlines()[0]), out.stderr[:2_000]
+    assert elapsed < CLI_BUDGET, f"mockidp seed check took {elapsed:.1f} s"
+    started = time.monotonic()
+    with pytest.raises(SeedError) as caught:
+        load_seed([seed])
+    assert time.monotonic() - started < 1.0
+    [problem] = caught.value.problems
+    assert (problem.path or "(document)", needle in problem.message) == (path, True), str(problem)
+    assert problem.line == line if line is not None else isinstance(problem.line, int), str(problem)
+
+
+@pytest.mark.parametrize(("text", "line", "path", "needle"), HOSTILE_SEEDS[::3])
+def test_serve_refuses_hostile_yaml_fast_and_loads_nothing(tmp_path: Path, signing_dir: Path, text: str,
+                                                           line: int | None, path: str, needle: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("signing-key.pem", "signing-cert.pem"):
+        if (signing_dir / name).exists():
+            (data / name).write_bytes((signing_dir / name).read_bytes())
+    prepare(Settings(seed=[DEMO_SEED], data_dir=data, tls=False))
+    seed = tmp_path / "s.yaml"
+    seed.write_text(text)
+    started = time.monotonic()
+    out = _seed_check("--seed", seed, "--data-dir", data, "--no-tls", "--port", "0", command=("serve",))
+    elapsed = time.monotonic() - started
+    assert out.returncode == 2 and "Traceback" not in out.stdout + out.stderr, out.stderr[-2_000:]
+    assert f"  {seed}:" in out.stderr and needle in out.stderr, out.stderr[:2_000]
+    assert elapsed < CLI_BUDGET, f"mockidp serve took {elapsed:.1f} s to refuse the seed"
+    stored = Store(make_engine(f"sqlite:///{data / 'mockidp.db'}")).load_directory()
+    assert len(stored.applications) == 5  # the demo seed stored before is untouched
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda _: Path("/dev/zero"), id="I6-seed-is-dev-zero"),
+    pytest.param(lambda d: (os.mkfifo(d / "pipe.yaml"), d / "pipe.yaml")[1], id="I6-seed-is-a-fifo"),
+])
+def test_a_seed_that_is_no_regular_file_is_refused_before_reading(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+    seed = make(tmp_path)
+    started = time.monotonic()
+    out = _seed_check(seed)
+    assert time.monotonic() - started < CLI_BUDGET
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2_000:]
+    assert out.stderr.splitlines()[0] == f"{seed}: (document): not a regular file"

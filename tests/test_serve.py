@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import socket
@@ -141,3 +143,21 @@ def test_plain_http_with_no_tls(tmp_path: Path) -> None:
         assert not (tmp_path / "plain" / "server.pem").exists()
     finally:
         s.stop()
+
+
+def test_unusual_methods_on_token_and_devicecode_get_entras_envelope_from_the_real_server(served: Served) -> None:
+    """As uvicorn (httptools) parses them, not only in-process: TRACE, PROPFIND and CONNECT get 900561
+    JSON, not a text/html 405. (Methods httptools does not know at all, e.g. BREW, never reach the app:
+    uvicorn answers them 400 text/plain.)"""
+    context = ssl.create_default_context(cafile=str(served.data_dir / "ca.pem"))
+    for method in ("TRACE", "PROPFIND", "CONNECT"):
+        for path in (f"/{TENANT}/oauth2/v2.0/token", f"/{TENANT}/oauth2/devicecode"):
+            conn = http.client.HTTPSConnection("localhost", served.port, context=context, timeout=10)
+            try:
+                conn.request(method, path)
+                response = conn.getresponse()
+                body = json.loads(response.read())
+            finally:
+                conn.close()
+            assert (response.status, response.getheader("content-type")) == (400, "application/json; charset=utf-8")
+            assert body["error_codes"] == [900561] and f"Received a {method} request." in body["error_description"]

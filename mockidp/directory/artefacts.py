@@ -10,7 +10,6 @@ the flow state of the sign-in forms (one INSERT under the primary key) and for l
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, delete, select
 
 from mockidp.directory import tables as t
+from mockidp.directory.ids import derived_id
 
 
 def digest(value: str) -> str:
@@ -70,7 +70,18 @@ class SessionRecord:
     auth_time: float
 
 
-PURGE_EVERY = 60.0  # seconds between purges of expired codes, device codes and sessions
+PURGE_EVERY = 60.0  # seconds between purges of expired codes, device codes, refresh tokens and sessions
+# Expired rows are kept a while so that a late client still gets the precise answer (54005, 70008,
+# 70020; 700082, 700084) instead of the generic invalid_grant of an unknown value; then they go. A
+# choice: Entra's tokens carry their own dates, so it would answer 700082/700084 at any later time;
+# here a refresh token deleted a day after its end gets 9002313 invalid_grant, as an unknown one.
+EXPIRED_ARTEFACTS_KEPT = 3600.0  # codes and device codes
+EXPIRED_REFRESH_TOKENS_KEPT = 24 * 3600.0
+REFRESH_IDLE_LIFETIME = 90 * 24 * 3600  # Entra: 90 days of inactivity (700082)
+SPA_REFRESH_LIFETIME = 24 * 3600  # SPA redirect URIs: 24 h from the first sign-in of the chain (700084)
+# Sign-in sessions per user: a choice. Each browser keeps one (a new sign-in ends its previous one);
+# beyond this many live browsers of one user, the oldest sessions end (scripts that keep no cookies).
+MAX_SESSIONS_PER_USER = 100
 
 
 class Artefacts:
@@ -79,14 +90,16 @@ class Artefacts:
         self._purged_at = 0.0
 
     def _maybe_purge(self, now: float) -> None:
-        """Storage stays bounded however many codes are never redeemed (hostile-inputs X5)."""
-        if now - self._purged_at >= PURGE_EVERY:
+        """Storage stays bounded however many codes are never redeemed: every write that adds a row purges
+        what has expired, at most every PURGE_EVERY seconds per worker (the lifespan task does it too)."""
+        if now - self._purged_at >= PURGE_EVERY or now < self._purged_at:
             self._purged_at = now
             self.purge_expired(now=now)
 
     # --- authorization codes -------------------------------------------------------------------
     def save_code(self, code: str, *, tenant_id: str, client_id: str, user_id: str, redirect_uri: str,
                   now: float, lifetime: float, data: dict[str, Any]) -> None:
+        self._maybe_purge(now)
         with Session(self.engine) as s, s.begin():
             s.add(t.AuthorizationCodeRow(code_hash=digest(code), tenant_id=tenant_id, client_id=client_id,
                                          user_id=user_id, redirect_uri=redirect_uri, created_at=now,
@@ -113,6 +126,7 @@ class Artefacts:
     def save_refresh_token(self, token: str, *, tenant_id: str, client_id: str, user_id: str, now: float,
                            spa: bool, issued_at: float | None = None, data: dict[str, Any]) -> None:
         """issued_at: the first sign-in of the chain (SPA tokens live 24 h from it, rotation or not)."""
+        self._maybe_purge(now)
         with Session(self.engine) as s, s.begin():
             s.add(t.RefreshTokenRow(token_hash=digest(token), tenant_id=tenant_id, client_id=client_id,
                                     user_id=user_id, issued_at=issued_at if issued_at is not None else now,
@@ -178,10 +192,24 @@ class Artefacts:
 
     # --- sign-in sessions ----------------------------------------------------------------------
     def save_session(self, session_id: str, *, tenant_id: str, user_id: str, sid: str, now: float,
-                     lifetime: float) -> None:
+                     lifetime: float, replaces: str | None = None) -> None:
+        """replaces: the session this browser had until now (its cookie), which this sign-in ends. A user
+        keeps at most MAX_SESSIONS_PER_USER sessions: beyond, the oldest end."""
+        self._maybe_purge(now)
+        new_hash = digest(session_id)
+        keep = (select(t.SessionRow.session_hash)
+                .where(t.SessionRow.user_id == user_id, t.SessionRow.session_hash != new_hash)
+                .order_by(col(t.SessionRow.auth_time).desc(), col(t.SessionRow.session_hash))
+                .limit(MAX_SESSIONS_PER_USER - 1))
         with Session(self.engine) as s, s.begin():
-            s.add(t.SessionRow(session_hash=digest(session_id), tenant_id=tenant_id, user_id=user_id, sid=sid,
+            if replaces:
+                s.exec(delete(t.SessionRow).where(col(t.SessionRow.session_hash) == digest(replaces)))
+            s.add(t.SessionRow(session_hash=new_hash, tenant_id=tenant_id, user_id=user_id, sid=sid,
                                auth_time=now, expires_at=now + lifetime))
+            s.flush()
+            s.exec(delete(t.SessionRow).where(col(t.SessionRow.user_id) == user_id,
+                                              col(t.SessionRow.session_hash) != new_hash,
+                                              col(t.SessionRow.session_hash).not_in(keep.scalar_subquery())))
 
     def session(self, session_id: str, *, now: float) -> SessionRecord | None:
         with Session(self.engine) as s:
@@ -219,9 +247,30 @@ class Artefacts:
 
     def record_consent(self, *, tenant_id: str, client_sp_id: str, resource_sp_id: str, user_id: str,
                        scopes: list[str]) -> None:
-        with Session(self.engine) as s, s.begin():
-            s.add(t.ConsentRow(id=str(uuid.uuid4()), tenant_id=tenant_id, client_sp_id=client_sp_id,
-                               resource_sp_id=resource_sp_id, user_id=user_id, scopes=sorted(scopes)))
+        """One row per tenant, client, resource and user, holding the union of every scope consented: an
+        upsert (a deterministic id; a concurrent first insert loses on the key and merges on retry)."""
+        row_id = derived_id("consent", tenant_id, client_sp_id, resource_sp_id, user_id)
+        same = (t.ConsentRow.tenant_id == tenant_id, t.ConsentRow.client_sp_id == client_sp_id,
+                t.ConsentRow.resource_sp_id == resource_sp_id, t.ConsentRow.user_id == user_id)
+        for attempt in range(3):
+            try:
+                with Session(self.engine) as s, s.begin():
+                    rows = list(s.exec(select(t.ConsentRow).where(*same).with_for_update()))
+                    merged = sorted(set(scopes).union(*(row.scopes for row in rows)))
+                    mine = next((row for row in rows if row.id == row_id), None)
+                    for row in rows:
+                        if row is not mine:
+                            s.delete(row)  # duplicates written before rows were upserted
+                    if mine is None:
+                        s.add(t.ConsentRow(id=row_id, tenant_id=tenant_id, client_sp_id=client_sp_id,
+                                           resource_sp_id=resource_sp_id, user_id=user_id, scopes=merged))
+                    elif mine.scopes != merged:
+                        mine.scopes = merged
+                        s.add(mine)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
     def tokens_valid_from(self, user_id: str) -> float | None:
         with Session(self.engine) as s:
@@ -269,10 +318,18 @@ class Artefacts:
             s.exec(stmt)
 
     def purge_expired(self, *, now: float) -> None:
-        """Bounded storage: drop codes, device codes, sessions and used flow states past their lifetime
-        (a used flow state past its expiry is refused for its expiry: its row is no longer needed)."""
+        """Bounded storage: drop codes, device codes, refresh tokens, sessions and used flow states past
+        their lifetime (plus the grace above; a used flow state past its expiry is refused for its expiry:
+        its row is no longer needed). Conditional DELETEs only, so any number of workers and replicas may
+        run it at once: a row another one deleted first is simply not there any more."""
+        refresh = t.RefreshTokenRow
         with Session(self.engine) as s, s.begin():
-            s.exec(delete(t.AuthorizationCodeRow).where(col(t.AuthorizationCodeRow.expires_at) < now - 3600))
-            s.exec(delete(t.DeviceCodeRow).where(col(t.DeviceCodeRow.expires_at) < now - 3600))
+            s.exec(delete(t.AuthorizationCodeRow)
+                   .where(col(t.AuthorizationCodeRow.expires_at) < now - EXPIRED_ARTEFACTS_KEPT))
+            s.exec(delete(t.DeviceCodeRow).where(col(t.DeviceCodeRow.expires_at) < now - EXPIRED_ARTEFACTS_KEPT))
+            s.exec(delete(refresh).where(or_(
+                col(refresh.last_used_at) < now - REFRESH_IDLE_LIFETIME - EXPIRED_REFRESH_TOKENS_KEPT,
+                col(refresh.spa) & (col(refresh.issued_at) < now - SPA_REFRESH_LIFETIME - EXPIRED_REFRESH_TOKENS_KEPT),
+            )))
             s.exec(delete(t.SessionRow).where(col(t.SessionRow.expires_at) < now))
             s.exec(delete(t.UsedFlowStateRow).where(col(t.UsedFlowStateRow.expires_at) < now))

@@ -7,7 +7,9 @@ unless the whole seed is valid. YAML is read with the safe loader only, aliases 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from mockidp.directory.ids import derived_id
 from mockidp.directory.passwords import hash_password, secret_digest
 
 MAX_SEED_BYTES = 1024 * 1024
+MAX_KEY_FILE_BYTES = 64 * 1024
 _DNS = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
 _LOCALHOSTS = {"localhost", "127.0.0.1"}
 
@@ -71,8 +74,9 @@ class _File:
         return self.lines.get((), None)
 
 
-def _walk(node: yaml.Node, path: Path_, f: _File, problems: list[Problem]) -> None:
+def _walk(node: yaml.Node, path: Path_, f: _File, problems: list[Problem], nodes: dict[int, Path_]) -> None:
     f.lines.setdefault(path, node.start_mark.line + 1)
+    nodes[id(node)] = path
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
@@ -82,36 +86,134 @@ def _walk(node: yaml.Node, path: Path_, f: _File, problems: list[Problem]) -> No
                                         "duplicate key"))
             seen.add(k)
             f.lines[(*path, k)] = key.start_mark.line + 1
-            _walk(value, (*path, k), f, problems)
+            _walk(value, (*path, k), f, problems, nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), f, problems)
+            _walk(item, (*path, i), f, problems, nodes)
+
+
+class _NotRegular(OSError):
+    """A path that is no regular file (FIFO, device, directory, socket)."""
+
+
+class _TooLarge(OSError):
+    """A regular file over the cap."""
+
+
+def read_regular_file(path: Path, limit: int, *, follow_symlinks: bool = True) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, read without ever blocking (O_NONBLOCK: a
+    FIFO opens at once and is refused) and without reading more than limit + 1 bytes (a file that grows
+    meanwhile). Raises OSError: _NotRegular, _TooLarge, or the system's."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular("not a regular file")
+        if info.st_size > limit:
+            raise _TooLarge("too large")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise _TooLarge("too large")
+        return data
+    finally:
+        os.close(fd)
+
+
+def read_key_file(base_dir: Path, name: str) -> str | None:
+    """The text of keyFile `name`, relative to the seed's folder, if it resolves (symlinks included) to a
+    regular file inside that folder; None for every other case alike, so that a seed cannot probe which
+    files exist elsewhere."""
+    try:
+        root = base_dir.resolve(strict=True)
+        target = (root / name).resolve(strict=True)
+        if not target.is_relative_to(root):
+            return None
+        # resolved already: a symlink here now was swapped in since, and is refused
+        return read_regular_file(target, MAX_KEY_FILE_BYTES, follow_symlinks=False).decode("utf-8")
+    except (OSError, ValueError, RuntimeError):  # ValueError: NUL in the name or not UTF-8; RuntimeError: loops
+        return None
+
+
+MAX_DEPTH = 64  # nesting levels of a seed (the demo needs 6): deeper is refused before the scanner's quadratic work
+MAX_INT_CHARS = 4300  # Python's own limit on int() of a decimal string; sexagesimal ints are bounded too
+
+
+class _BadScalar(yaml.YAMLError):
+    """A scalar its tag's constructor refuses (ValueError and friends), with the node where it is."""
+
+    def __init__(self, node: yaml.Node, message: str) -> None:
+        super().__init__(message)
+        self.node, self.message = node, message
+
+
+class _SeedLoader(yaml.SafeLoader):
+    """The safe loader, bounded: no anchors or aliases, at most MAX_DEPTH levels of flow collections and
+    of block indentation (checked as the scanner opens them, so 500 KB of '[' fails at the 65th), and
+    every constructor error becomes a problem at its node instead of a traceback."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if self.indent < column and len(self.indents) >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        return bool(super().add_indent(column))
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "YAML anchors and aliases are not allowed in a seed",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" and len(
+                node.value) > MAX_INT_CHARS:
+            raise _BadScalar(node, f"an integer of {len(node.value)} characters is too long (at most {MAX_INT_CHARS})")
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, KeyError, IndexError, AttributeError, TypeError):
+            kind = str(node.tag).rpartition(":")[2]
+            value = node.value if isinstance(node.value, str) else ""
+            raise _BadScalar(node, f"'{value[:40]}' is not a valid {kind}") from None
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[_File, Any] | None:
     f = _File(str(path), base_dir=path.parent)
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path, MAX_SEED_BYTES)  # size known before reading: at most cap + 1 bytes
+    except _NotRegular:
+        problems.append(Problem(str(path), None, "", "not a regular file"))
+        return None
+    except _TooLarge:
+        problems.append(Problem(str(path), None, "", f"larger than {MAX_SEED_BYTES} bytes"))
+        return None
     except OSError as exc:
         problems.append(Problem(str(path), None, "", f"cannot read: {exc.strerror}"))
         return None
-    if len(raw) > MAX_SEED_BYTES:
-        problems.append(Problem(str(path), None, "", f"larger than {MAX_SEED_BYTES} bytes"))
-        return None
     try:
-        text = raw.decode("utf-8")
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                problems.append(Problem(str(path), event.start_mark.line + 1, "",
-                                        "YAML anchors and aliases are not allowed in a seed"))
-                return None
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        if root is not None:
+        loader = _SeedLoader(raw.decode("utf-8"))
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                return f, {}
             before = len(problems)
-            _walk(root, (), f, problems)
+            nodes: dict[int, Path_] = {}
+            _walk(root, (), f, problems, nodes)
             if len(problems) > before:
                 return None
-        data = yaml.safe_load(text)
+            try:
+                data = loader.construct_document(root)
+            except _BadScalar as exc:
+                problems.append(Problem(str(path), exc.node.start_mark.line + 1,
+                                        format_path(nodes.get(id(exc.node), ())), exc.message))
+                return None
+        finally:
+            loader.dispose()
     except UnicodeDecodeError:
         problems.append(Problem(str(path), None, "", "not UTF-8 text"))
         return None
@@ -119,6 +221,9 @@ def _read(path: Path, problems: list[Problem]) -> tuple[_File, Any] | None:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problems.append(Problem(str(path), line, "", f"invalid YAML: {getattr(exc, 'problem', exc)}"))
+        return None
+    except RecursionError:  # not expected within MAX_DEPTH; a clear problem all the same
+        problems.append(Problem(str(path), None, "", f"nested deeper than {MAX_DEPTH} levels"))
         return None
     return f, data if data is not None else {}
 
@@ -265,10 +370,10 @@ class _Resolver:
             kp: Path_ = (*ap, "keyCredentials", i)
             text = kc.key
             if kc.key_file is not None:
-                try:
-                    text = (f.base_dir / kc.key_file).read_text()
-                except (OSError, UnicodeDecodeError):
-                    self.problem(f, (*kp, "keyFile"), f"cannot read '{kc.key_file}' (relative to the seed file)")
+                text = read_key_file(f.base_dir, kc.key_file)
+                if text is None:
+                    self.problem(f, (*kp, "keyFile"), f"cannot read {kc.key_file[:256]!r}: keyFile names a regular "
+                                 f"file of at most {MAX_KEY_FILE_BYTES} bytes inside the seed's folder")
                     continue
             try:
                 cert = parse_certificate(text or "")
@@ -329,7 +434,10 @@ def redirect_uri_problem(uri: str, *, public: bool, personal: bool = False) -> s
     if any(c <= " " or c in "\x7f\\" for c in uri) or "@" in re.split(r"[/?]", uri.partition("://")[2])[0]:
         # A browser would read these otherwise than a string comparison does (mockidp/oauth/redirects.py).
         return "a redirect URI cannot contain userinfo, a backslash, whitespace or control characters"
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # an unclosed or invalid IPv6 bracket, a host that changes under NFKC
+        return f"'{uri}' is not a valid URI"
     if personal and parts.query:
         return "query strings in redirect URIs are only allowed for work or school account apps"
     if not parts.scheme:

@@ -115,7 +115,8 @@ NOT_MULTI_TENANT = ErrorSpec(
 POST_ONLY = ErrorSpec(
     900561, "invalid_request", 400,
     "The endpoint only accepts POST, OPTIONS requests. Received a {method} request.",
-    "Token or devicecode endpoint called with another method than POST.",
+    "Token or devicecode endpoint called with another method than POST. Seen for GET; the same answer for "
+    "every other method (PUT, TRACE, PROPFIND, CONNECT, unknown ones) is our choice.",
 )
 MISSING_PARAMETER = ErrorSpec(
     900144, "invalid_request", 400,

@@ -127,13 +127,15 @@ def _verify_secret(app: ApplicationRecord, secret: str, now: float) -> None:
     raise AadstsError(catalogue.INVALID_CLIENT_SECRET, client_id=app.app_id)  # not valid yet
 
 
-def _thumbprint_hex(value: Any) -> str | None:
+def _thumbprint_hex(value: Any, size: int) -> str | None:
+    """The hex of a base64url thumbprint of exactly `size` bytes (SHA-1 20, SHA-256 32); None otherwise."""
     if not isinstance(value, str) or not value or len(value) > 128:
         return None
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex().upper()
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
         return None
+    return raw.hex().upper() if len(raw) == size else None
 
 
 def _key_failure(app: ApplicationRecord, variant: tuple[str, str], details: str) -> AadstsError:
@@ -143,10 +145,15 @@ def _key_failure(app: ApplicationRecord, variant: tuple[str, str], details: str)
 
 
 def _find_certificate(app: ApplicationRecord, header: dict[str, Any]) -> tuple[CertificateRecord | None, str]:
-    sha1 = _thumbprint_hex(header.get("x5t"))
-    sha256 = _thumbprint_hex(header.get("x5t#S256"))
+    sha1 = _thumbprint_hex(header.get("x5t"), 20)
+    sha256 = _thumbprint_hex(header.get("x5t#S256"), 32)
     kid = header.get("kid") if isinstance(header.get("kid"), str) else None
-    shown = sha1 or sha256 or (kid or "")[:128]
+    # A thumbprint that is present but can be no real one names no key (700027), like an unknown one.
+    bad = next((str(header[k])[:128] for k, v in (("x5t", sha1), ("x5t#S256", sha256)) if k in header and v is None),
+               None)
+    shown = bad or sha1 or sha256 or (kid or "")[:128]
+    if bad is not None:
+        return None, shown
     for cert in app.certificates:
         if sha1 is not None and cert.sha1 != sha1:
             continue

@@ -112,10 +112,14 @@ def jwks_v1(jwk: dict[str, Any]) -> dict[str, Any]:
 def instance_discovery(authorization_endpoint: str, served_hosts: set[str], origin: str,
                        api_version: str) -> dict[str, Any] | None:
     """None when the endpoint's host is not one this server answers for (AADSTS50049)."""
-    parts = urlsplit(authorization_endpoint)
-    host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or host not in served_hosts:
-        return None
+    try:
+        parts = urlsplit(authorization_endpoint)
+        host = (parts.hostname or "").lower()
+        _ = parts.port  # a port that is no number, or out of range, raises here
+    except ValueError:
+        return None  # no URL at all (unclosed IPv6 bracket, NFKC tricks): an invalid instance
+    if parts.scheme != "https" or host not in served_hosts or "@" in parts.netloc:
+        return None  # user info would make the answer's origin ambiguous
     segments = [s for s in parts.path.split("/") if s]
     tenant = segments[0] if segments else "common"
     v2 = "v2.0" in segments

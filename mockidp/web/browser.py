@@ -132,8 +132,10 @@ def new_session(request: Request, runtime: Runtime, *, tenant_id: str, user_id: 
     """Stores a session; the page answered next binds its forms to it (session_value), then
     set_session_cookie hands it to the browser."""
     value = runtime.sealer.new_token()
+    previous = request.cookies.get(SESSION_COOKIE)  # this browser's earlier session ends with this sign-in
     runtime.services.artefacts.save_session(value, tenant_id=tenant_id, user_id=user_id, sid=sid,
-                                            now=runtime.services.clock.now(), lifetime=SESSION_LIFETIME)
+                                            now=runtime.services.clock.now(), lifetime=SESSION_LIFETIME,
+                                            replaces=previous if previous and len(previous) <= 128 else None)
     request.state.new_session = value
     return value
 

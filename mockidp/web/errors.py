@@ -53,6 +53,10 @@ async def on_http(request: Request, exc: Exception) -> Response:
         # A Microsoft endpoint under a tenant segment that is no segment at all ("..%2f", "a/b").
         err = AadstsError(catalogue.INVALID_TENANT_IDENTIFIER, tenant=path[1:-len(endpoint)][:256])
         return error_response(request, runtime_of(request), err, at_token_endpoint=_at_token_endpoint(request))
+    if exc.status_code == 405 and _at_token_endpoint(request):
+        # TRACE, PROPFIND, CONNECT...: a method outside the route's list gets what GET gets (catalogue POST_ONLY).
+        err = AadstsError(catalogue.POST_ONLY, method=request.method[:32])
+        return error_response(request, runtime_of(request), err, at_token_endpoint=True)
     title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Bad Request")
     return HTMLResponse(_PAGE.format(title=title), status_code=exc.status_code)
 

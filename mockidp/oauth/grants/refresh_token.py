@@ -5,7 +5,7 @@ admin revoke (50173)."""
 from __future__ import annotations
 
 from mockidp.clock import entra_instant
-from mockidp.directory.artefacts import RefreshRecord
+from mockidp.directory.artefacts import REFRESH_IDLE_LIFETIME, SPA_REFRESH_LIFETIME, RefreshRecord
 from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
@@ -15,8 +15,8 @@ from mockidp.oauth.tenants import TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_enabled
 
-INACTIVITY_LIMIT = 90 * 24 * 3600
-SPA_LIFETIME = 24 * 3600
+INACTIVITY_LIMIT = REFRESH_IDLE_LIFETIME  # the purge deletes by the same lifetimes
+SPA_LIFETIME = SPA_REFRESH_LIFETIME
 
 
 def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
