@@ -1,6 +1,6 @@
 """Connections to `mockidp serve` (hostile-inputs §3, X8): idle, slow and half-open clients are closed
 within seconds, TLS on and off, several workers; a low file limit does not stop health from answering;
-workers die with their parent."""
+workers die with their parent; a client that goes away mid-body costs one quiet log line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import resource
 import signal
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -183,3 +184,30 @@ def test_killing_the_parent_stops_its_workers_and_a_restart_serves_at_once(
         served.stop()
         if again is not None:
             again.stop()
+
+
+@pytest.mark.parametrize("tls", [pytest.param((), id="tls"), pytest.param(("--no-tls",), id="plain")])
+def test_a_client_leaving_mid_body_costs_one_debug_line_and_no_traceback(tmp_path: Path, tls: tuple[str, ...]) -> None:
+    served = Served(tmp_path / "data", "--workers", "2", "--log-level", "debug", *tls)
+    left = 20
+    try:
+        served.wait()
+        for i in range(left):
+            with connect(served) as sock:
+                sock.sendall(_head("POST", TOKEN, "Content-Type: application/x-www-form-urlencoded",
+                                   f"Content-Length: {len(FORM) + 1000}") + FORM)
+                time.sleep(0.05)
+                if i % 2:  # half of them reset the connection instead of closing it
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with served.client() as c:
+            assert c.get("/_mockidp/health").status_code == 200
+        time.sleep(0.5)
+    finally:
+        served.stop()
+    log = served.output()
+    assert "Traceback" not in log
+    assert "ERROR" not in log
+    assert "WARNING" not in log
+    lines = [line for line in log.splitlines() if "client disconnected" in line]
+    assert len(lines) == left, log
+    assert all(" DEBUG " in line for line in lines)
