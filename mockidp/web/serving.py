@@ -74,9 +74,9 @@ class _HeadTooLarge(Exception):
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
-    """One connection: at most one timer, for the phase the client is in (idle, headers, body); none
-    while the app works. Header size is counted on whole chunks too, so one endless header field
-    (which httptools would buffer, at growing cost) is refused after the limit, not at its end."""
+    """One connection: a deadline for the phase the client is in (idle, headers, body); none while the
+    app works. Header size is counted on whole chunks too, so one endless header field (which httptools
+    would buffer, at growing cost) is refused after the limit, not at its end."""
 
     def __init__(self, config: uvicorn.Config, server_state: ServerState, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -84,29 +84,43 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         assert isinstance(config, ServingConfig)
         self.limits = config.limits
         self._phase = _Phase.IDLE
+        self._deadline: float | None = None
+        self._allowed = 0.0  # the seconds the deadline gave, for the log
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._head_bytes = 0  # counted by the parser's callbacks
         self._streamed = 0  # counted on chunks that were all request head
         self._headers = 0
         self._too_large = False
 
     def _arm(self, phase: _Phase, seconds: float) -> None:
+        # Phases change several times per request: moving a deadline is two assignments; the one timer
+        # is rescheduled only when the new deadline comes before it (it re-checks when it fires).
         self._phase = phase
-        if self._timer is not None:
+        self._allowed = seconds
+        self._deadline = self.loop.time() + seconds
+        if self._timer is not None and self._timer_at > self._deadline:
             self._timer.cancel()
-        self._timer = self.loop.call_later(seconds, self._expire, phase, seconds)
+            self._timer = None
+        if self._timer is None:
+            self._timer_at = self._deadline
+            self._timer = self.loop.call_at(self._deadline, self._check)
 
     def _disarm(self, phase: _Phase) -> None:
         self._phase = phase
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline = None
 
-    def _expire(self, phase: _Phase, seconds: float) -> None:
+    def _check(self) -> None:
         self._timer = None
-        if phase in (_Phase.HEAD, _Phase.BODY):
+        if self._deadline is None:
+            return
+        if self.loop.time() < self._deadline:
+            self._timer_at = self._deadline
+            self._timer = self.loop.call_at(self._deadline, self._check)
+            return
+        if self._phase in (_Phase.HEAD, _Phase.BODY):
             log.debug("closed a connection from %s: %s not received within %s s",
-                      self.client[0] if self.client else "?", phase.value, seconds)
+                      self.client[0] if self.client else "?", self._phase.value, self._allowed)
             self.transport.abort()
         elif not self.transport.is_closing():
             self.transport.close()
@@ -120,6 +134,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm(self._phase)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
