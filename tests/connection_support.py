@@ -24,15 +24,12 @@ def connect(served: Served, *, handshake: bool = True) -> socket.socket:
 
 def _closed(sock: socket.socket) -> bool:
     """True once the server has closed (EOF or reset); reads and drops whatever it sent before."""
-    while (isinstance(sock, ssl.SSLSocket) and sock.pending()) or select.select([sock], [], [], 0)[0]:
-        try:
-            if not sock.recv(65536):
-                return True
-        except ssl.SSLWantReadError:
+    while True:
+        readable, data = _early(sock)
+        if not readable:
             return False
-        except OSError:
+        if not data:
             return True
-    return False
 
 
 def seconds_until_closed(sock: socket.socket, pieces: Iterable[bytes] = (), *, every: float = 0.2,

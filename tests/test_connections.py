@@ -158,27 +158,29 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
-@pytest.mark.parametrize("tls", [pytest.param((), id="tls"), pytest.param(("--no-tls",), id="plain")])
+@pytest.mark.parametrize(("tls", "workers"), [pytest.param((), "2", id="tls-2-workers"),
+                                             pytest.param(("--no-tls",), "2", id="plain-2-workers"),
+                                             pytest.param((), "4", id="tls-4-workers")])
 def test_killing_the_parent_stops_its_workers_and_a_restart_serves_at_once(
-        tmp_path: Path, tls: tuple[str, ...]) -> None:
-    served = Served(tmp_path / "data", "--workers", "2", *tls)
+        tmp_path: Path, tls: tuple[str, ...], workers: str) -> None:
+    served = Served(tmp_path / "data", "--workers", workers, *tls)
     again: Served | None = None
-    workers: list[int] = []
+    children: list[int] = []
     try:
         served.wait()
-        workers = _children(served.proc.pid)
-        assert len(workers) >= 2
+        children = _children(served.proc.pid)
+        assert len(children) >= int(workers)
         os.kill(served.proc.pid, signal.SIGKILL)
         served.proc.wait()
         deadline = time.monotonic() + 10
-        while any(_running(w) for w in workers) and time.monotonic() < deadline:
+        while any(_running(c) for c in children) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [w for w in workers if _running(w)], "workers outlived their parent"
-        again = Served(served.data_dir, "--workers", "2", *tls, port=served.port)
+        assert not [c for c in children if _running(c)], "workers outlived their parent"
+        again = Served(served.data_dir, "--workers", workers, *tls, port=served.port)
         again.wait()
         assert "already in use" not in again.output()
     finally:
-        for pid in workers:  # orphans, if the test failed
+        for pid in children:  # orphans, if the test failed
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
         served.stop()
