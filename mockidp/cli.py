@@ -25,7 +25,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     """Flags win over MOCKIDP_* variables; a flag not given leaves the variable (or default) in place."""
     overrides: dict[str, Any] = {}
     for name in ("seed", "host", "port", "tls", "data_dir", "database_url", "public_url", "hostnames",
-                 "workers", "access_log", "log_level", "max_body_bytes", "device_code_interval"):
+                 "workers", "access_log", "log_level", "max_body_bytes", "device_code_interval",
+                 "max_header_bytes", "max_headers", "header_timeout", "body_timeout", "keep_alive_timeout",
+                 "tls_handshake_timeout"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -33,10 +35,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from mockidp.app import prepare, server_names
     from mockidp.local_ca import ensure_server_certificate
+    from mockidp.web.serving import Limits, serve
 
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -62,12 +63,15 @@ def _serve(args: argparse.Namespace) -> int:
         paths = ensure_server_certificate(settings.data_dir, server_names(settings))
         tls = {"ssl_certfile": str(paths.cert_path), "ssl_keyfile": str(paths.key_path)}
         print(f"  CA certificate (trust it in your clients): {paths.ca_path.resolve()}", file=sys.stderr)
-    uvicorn.run(
-        "mockidp.app:create_worker_app", factory=True, host=settings.host, port=settings.port,
+    limits = Limits(max_header_bytes=settings.max_header_bytes, max_headers=settings.max_headers,
+                    header_timeout=settings.header_timeout, body_timeout=settings.body_timeout,
+                    keep_alive_timeout=settings.keep_alive_timeout,
+                    tls_handshake_timeout=settings.tls_handshake_timeout)
+    return serve(
+        "mockidp.app:create_worker_app", limits=limits, host=settings.host, port=settings.port,
         workers=settings.workers, access_log=settings.access_log, log_level=settings.log_level.lower(),
-        http="httptools", loop="auto", timeout_keep_alive=5, server_header=False, **tls,
+        server_header=False, **tls,
     )
-    return 0
 
 
 def _ca(args: argparse.Namespace) -> int:
@@ -151,6 +155,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", dest="max_body_bytes", type=int)
     serve.add_argument("--device-code-interval", dest="device_code_interval", type=int,
                        help="polling interval the devicecode endpoint asks for (default 5 s)")
+    serve.add_argument("--max-header-bytes", dest="max_header_bytes", type=int,
+                       help="largest request line and headers (default 32768)")
+    serve.add_argument("--max-headers", dest="max_headers", type=int, help="most header fields (default 100)")
+    for flag, default in (("header-timeout", 10), ("body-timeout", 10), ("keep-alive-timeout", 5),
+                          ("tls-handshake-timeout", 5)):
+        serve.add_argument(f"--{flag}", dest=flag.replace("-", "_"), type=float, help=f"seconds (default {default})")
     serve.set_defaults(run=_serve)
     ca = sub.add_parser("ca", help="print the path of the local CA certificate (creating it if needed)")
     ca.add_argument("--data-dir", dest="data_dir", type=Path)

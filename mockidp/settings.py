@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted.")
     log_level: str = Field("info", description="Python log level.")
     device_code_interval: int = Field(5, ge=1, le=60, description="Polling interval the devicecode endpoint asks for.")
+    max_header_bytes: int = Field(32 * 1024, ge=1024, description="Largest request line and headers; more gets 400.")
+    max_headers: int = Field(100, ge=10, description="Most header fields in one request; more gets 400.")
+    header_timeout: float = Field(10, gt=0, description="Seconds to send a request's headers, from its first byte.")
+    body_timeout: float = Field(10, gt=0, description="Seconds to send a request's body, after its headers.")
+    keep_alive_timeout: float = Field(5, gt=0, description="Seconds a connection may stay open without a request.")
+    tls_handshake_timeout: float = Field(5, gt=0, description="Seconds to complete the TLS handshake (and close).")
 
     @field_validator("seed", "hostnames", mode="before")
     @classmethod
@@ -57,6 +63,10 @@ class Settings(BaseSettings):
             "MOCKIDP_WORKERS": str(self.workers), "MOCKIDP_ACCESS_LOG": str(self.access_log).lower(),
             "MOCKIDP_MAX_BODY_BYTES": str(self.max_body_bytes), "MOCKIDP_LOG_LEVEL": self.log_level,
             "MOCKIDP_DEVICE_CODE_INTERVAL": str(self.device_code_interval),
+            "MOCKIDP_MAX_HEADER_BYTES": str(self.max_header_bytes), "MOCKIDP_MAX_HEADERS": str(self.max_headers),
+            "MOCKIDP_HEADER_TIMEOUT": str(self.header_timeout), "MOCKIDP_BODY_TIMEOUT": str(self.body_timeout),
+            "MOCKIDP_KEEP_ALIVE_TIMEOUT": str(self.keep_alive_timeout),
+            "MOCKIDP_TLS_HANDSHAKE_TIMEOUT": str(self.tls_handshake_timeout),
             "MOCKIDP_SEED": ",".join(str(p.resolve()) for p in self.seed),
             "MOCKIDP_HOSTNAMES": ",".join(self.hostnames),
         }

@@ -1,4 +1,4 @@
-"""Hostile and negative inputs (hostile-inputs.md §2.1 T, §2.2 C, §2.10 I, §2.13 G).
+"""Hostile and negative inputs (hostile-inputs.md §2.1 T, §2.2 C, §2.10 I, §2.13 G, §3 X3).
 
 Every row expects what Entra answers, as mockidp/errors/catalogue.py encodes it. Rows name their
 expectation by catalogue entry, so a corrected entry corrects the tests too. One invariant holds for
@@ -55,6 +55,8 @@ from tests.conftest import (
     Harness,
     make_harness,
 )
+from tests.connection_support import connect, send_until_answered
+from tests.test_serve import Served
 
 NOW = FROZEN_AT
 TIME_BUDGET = 2.0  # seconds: "a response within the request timeout", generously
@@ -977,3 +979,69 @@ I4 = [
 def test_sql_and_like_metacharacters_are_literals(harness: Harness, call: Call, expect: Expect) -> None:
     check(send(harness, call), expect)
 
+
+
+# --- X3: request heads over the limits, against `mockidp serve` over real sockets ----------------
+# The in-process harness has no HTTP parser: these rows go through the server's, byte by byte.
+
+def _request(*fields: bytes, target: bytes = b"/_mockidp/health") -> Callable[[], Iterator[bytes]]:
+    def chunks() -> Iterator[bytes]:
+        yield b"\r\n".join([b"GET " + target + b" HTTP/1.1", b"Host: localhost", *fields, b"", b""])
+    return chunks
+
+
+def _one_header_of(size: int) -> Callable[[], Iterator[bytes]]:
+    """One header field of `size` bytes, sent 64 KiB at a time (a client that would send it all)."""
+    def chunks() -> Iterator[bytes]:
+        yield b"GET /_mockidp/health HTTP/1.1\r\nHost: localhost\r\nX-Big: "
+        piece = b"a" * 65536
+        for _ in range(size // len(piece)):
+            yield piece
+        yield b"\r\n\r\n"
+    return chunks
+
+
+HEADS = [
+    pytest.param(_one_header_of(8 << 20), 400, id="X3-8MB-header"),
+    pytest.param(_one_header_of(300 << 20), 400, id="X3-300MB-header"),
+    pytest.param(_request(*(b"X-%d: a" % i for i in range(50_000))), 400, id="X3-50000-headers"),
+    pytest.param(_request(*(b"X-%d: a" % i for i in range(100))), 400, id="X3-101-header-fields"),
+    pytest.param(_request(b"X-Big: " + b"a" * 40_000), 400, id="X3-40KB-header-in-one-piece"),
+    pytest.param(_request(target=b"/_mockidp/health?" + b"a" * 40_000), 400, id="X3-40KB-request-line"),
+    pytest.param(_request(*(b"X-%d: a" % i for i in range(99))), 200, id="X3-100-header-fields-control"),
+    pytest.param(_request(b"X-Big: " + b"a" * 30_000), 200, id="X3-30KB-header-control"),
+]
+
+
+@pytest.fixture(scope="module", params=["tls", "plain"])
+def head_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tls = () if request.param == "tls" else ("--no-tls",)
+    served = Served(tmp_path_factory.mktemp("heads") / "data", "--workers", "2", *tls)
+    try:
+        served.wait()
+        yield served
+    finally:
+        served.stop()
+
+
+class TestRequestHeadsOverRealSockets:
+    @pytest.fixture(autouse=True)
+    def no_network(self) -> Iterator[None]:
+        """Replaces the module's guard: these tests connect to a `mockidp serve` subprocess on loopback
+        (mockidp's own outbound connections would happen in that subprocess, not here)."""
+        yield
+
+    @pytest.mark.parametrize(("chunks", "status"), HEADS)
+    def test_request_heads_over_the_limits_get_400_at_once(
+            self, head_server: Served, chunks: Callable[[], Iterator[bytes]], status: int) -> None:
+        with connect(head_server) as sock:
+            answer = send_until_answered(sock, chunks())
+        assert answer.status == status, answer.head[:200]
+        assert answer.seconds < 2 * TIME_BUDGET
+        if status == 400:
+            assert b"The size of the request headers is too long." in answer.head
+            assert answer.sent < 32 << 20  # answered long before the end of what the client would send
+        with head_server.client() as c:  # and no worker is left busy with it
+            started = time.monotonic()
+            assert c.get("/_mockidp/health").status_code == 200
+            assert time.monotonic() - started < TIME_BUDGET

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -29,25 +29,38 @@ def _port() -> int:
 
 
 class Served:
-    def __init__(self, data_dir: Path, *extra: str, port: int | None = None) -> None:
+    """`mockidp serve` in a subprocess; its output goes to a file (a pipe nobody reads would fill up and
+    block the server), read with `output()`. `preexec_fn` runs in the child before it starts (limits)."""
+
+    def __init__(self, data_dir: Path, *extra: str, port: int | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
         self.port = port or _port()
         self.data_dir = data_dir
+        self.tls = "--no-tls" not in extra
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = data_dir.parent / f"serve-{self.port}-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("w")
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mockidp", "serve", "--seed", str(DEMO_SEED), "--data-dir", str(data_dir),
              "--port", str(self.port), "--no-access-log", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.origin = f"https://localhost:{self.port}"
+            stdout=self._log, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=preexec_fn)
+        self.origin = f"{'https' if self.tls else 'http'}://localhost:{self.port}"
+
+    def output(self) -> str:
+        return self.log_path.read_text()
 
     def client(self) -> httpx.Client:
-        ctx = ssl.create_default_context(cafile=str(self.data_dir / "ca.pem"))
-        return httpx.Client(verify=ctx, base_url=self.origin, headers={"Connection": "close"})
+        verify: ssl.SSLContext | bool = False
+        if self.tls:
+            verify = ssl.create_default_context(cafile=str(self.data_dir / "ca.pem"))
+        return httpx.Client(verify=verify, base_url=self.origin, headers={"Connection": "close"})
 
     def wait(self) -> None:
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stdout.read() if self.proc.stdout else "exited")
+                raise RuntimeError(self.output())
             try:
                 with self.client() as c:
                     if c.get("/_mockidp/health").status_code == 200:
@@ -64,8 +77,7 @@ class Served:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        self._log.close()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The one place errors become responses: AadstsError -> Entra's envelope; anything unexpected ->
-a logged server_error envelope (never a stack trace); FastAPI's own 404/405/422 -> no FastAPI bodies."""
+a logged server_error envelope (never a stack trace); FastAPI's own 404/405/422 -> no FastAPI bodies;
+a client gone before its request was read -> one debug line (nobody is left to answer)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 
 from mockidp.errors import AadstsError, catalogue
@@ -61,6 +62,13 @@ async def on_http(request: Request, exc: Exception) -> Response:
     return HTMLResponse(_PAGE.format(title=title), status_code=exc.status_code)
 
 
+async def on_disconnect(request: Request, exc: Exception) -> Response:
+    # Handled here, not by on_unexpected: Starlette re-raises what reaches its server-error handler, and
+    # uvicorn would log it again with its traceback.
+    log.debug("client disconnected before its request was read: %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     response = error_response(request, runtime_of(request), AadstsError(catalogue.SERVER_ERROR),
                               at_token_endpoint=_at_token_endpoint(request))
@@ -73,4 +81,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AadstsError, on_aadsts)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,309 @@
+"""How `mockidp serve` holds connections, on uvicorn: bounds on what one client may hold (the size and
+count of a request's headers; header, body, idle and TLS handshake timeouts), worker processes that
+die with their parent, and the start of it all (file limit, one socket, N workers).
+
+uvicorn's httptools protocol has no header limits, arms its keep-alive timer only after a first
+response, and its server passes no TLS handshake timeout (asyncio's default is 60 s): the subclass
+and the loop below add what it lacks, through uvicorn's own seams (`Config.http` takes a protocol
+class; `Config.get_loop_factory` runs once in each serving process before its loop starts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import enum
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httptools
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+try:
+    from uvloop import Loop as _BaseLoop
+except ImportError:  # pragma: no cover - Windows
+    from asyncio import SelectorEventLoop as _BaseLoop  # type: ignore[assignment]
+
+log = logging.getLogger("mockidp")
+
+LINGER = 2.0  # seconds a refused client may go on sending (dropped) before the close, so it reads the answer
+PARENT_GONE_GRACE = 10.0  # seconds a worker whose parent died has to finish in-flight requests
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_header_bytes: int  # request line and header fields
+    max_headers: int
+    header_timeout: float  # from a request's first byte to the end of its headers
+    body_timeout: float  # from the end of the headers to the end of the body
+    keep_alive_timeout: float  # a connection without a request: before the first one and between them
+    tls_handshake_timeout: float  # also bounds the TLS close (waiting for the client's close_notify)
+
+
+# Entra's front end refuses an oversized request head as HTTP.sys does ("Request Header Too Long":
+# 400 and this page), not with RFC 6585's 431: chosen so clients see what they would see there; inferred.
+_TOO_LONG_BODY = (b"<!DOCTYPE HTML><html><head><title>Bad Request</title></head><body>"
+                  b"<h2>Bad Request - Request Too Long</h2><hr>"
+                  b"<p>HTTP Error 400. The size of the request headers is too long.</p></body></html>")
+_TOO_LONG = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/html; charset=us-ascii\r\n"
+             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TOO_LONG_BODY), _TOO_LONG_BODY))
+
+
+class _Phase(enum.Enum):
+    IDLE = "no request under way"
+    HEAD = "request headers"
+    BODY = "request body"
+    WAIT = "request read, the app is answering"
+    REFUSED = "refused, draining"
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class BoundedHttpProtocol(HttpToolsProtocol):
+    """One connection: a deadline for the phase the client is in (idle, headers, body); none while the
+    app works. Header size is counted on whole chunks too, so one endless header field (which httptools
+    would buffer, at growing cost) is refused after the limit, not at its end."""
+
+    def __init__(self, config: uvicorn.Config, server_state: ServerState, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        assert isinstance(config, ServingConfig)
+        self.limits = config.limits
+        self._phase = _Phase.IDLE
+        self._deadline: float | None = None
+        self._allowed = 0.0  # the seconds the deadline gave, for the log
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._head_bytes = 0  # counted by the parser's callbacks
+        self._streamed = 0  # counted on chunks that were all request head
+        self._headers = 0
+        self._too_large = False
+
+    def _arm(self, phase: _Phase, seconds: float) -> None:
+        # Phases change several times per request: moving a deadline is two assignments; the one timer
+        # is rescheduled only when the new deadline comes before it (it re-checks when it fires).
+        self._phase = phase
+        self._allowed = seconds
+        self._deadline = self.loop.time() + seconds
+        if self._timer is not None and self._timer_at > self._deadline:
+            self._timer.cancel()
+            self._timer = None
+        if self._timer is None:
+            self._timer_at = self._deadline
+            self._timer = self.loop.call_at(self._deadline, self._check)
+
+    def _disarm(self, phase: _Phase) -> None:
+        self._phase = phase
+        self._deadline = None
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._deadline is None:
+            return
+        if self.loop.time() < self._deadline:
+            self._timer_at = self._deadline
+            self._timer = self.loop.call_at(self._deadline, self._check)
+            return
+        if self._phase in (_Phase.HEAD, _Phase.BODY):
+            log.debug("closed a connection from %s: %s not received within %s s",
+                      self.client[0] if self.client else "?", self._phase.value, self._allowed)
+            self.transport.abort()
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+    def _idle(self) -> None:
+        self._arm(_Phase.IDLE, self.limits.keep_alive_timeout)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm(self._phase)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase is _Phase.REFUSED:
+            return
+        if self._phase is _Phase.IDLE:
+            self._arm(_Phase.HEAD, self.limits.header_timeout)
+            self._streamed = 0
+        in_head = self._phase is _Phase.HEAD
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            if self._too_large:
+                self._refuse()
+            else:
+                self._invalid()
+            return
+        except httptools.HttpParserError:
+            self._invalid()
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if in_head and self._phase is _Phase.HEAD:  # this whole chunk was request head
+            self._streamed += len(data)
+            if self._streamed > self.limits.max_header_bytes:
+                self._refuse()
+
+    def _invalid(self) -> None:
+        msg = "Invalid HTTP request received."  # as uvicorn answers it
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def _refuse(self) -> None:
+        log.info("refused a request head from %s: over %d bytes or %d header fields (400)",
+                 self.client[0] if self.client else "?", self.limits.max_header_bytes, self.limits.max_headers)
+        if self.cycle is not None and not self.cycle.response_complete:  # a pipelined answer is being written
+            self._disarm(_Phase.REFUSED)
+            self.transport.abort()
+            return
+        self.transport.write(_TOO_LONG)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._arm(_Phase.REFUSED, LINGER)
+
+    def _count(self, size: int, *, field: bool = False) -> None:
+        self._head_bytes += size
+        self._headers += field
+        if self._head_bytes > self.limits.max_header_bytes or self._headers > self.limits.max_headers:
+            self._too_large = True
+            raise _HeadTooLarge  # stops the parser; feed_data raises HttpParserCallbackError
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._headers = 0
+        if self._phase is not _Phase.HEAD:  # a pipelined request: its clock starts now
+            self._arm(_Phase.HEAD, self.limits.header_timeout)
+            self._streamed = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4, field=True)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._arm(_Phase.BODY, self.limits.body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self.cycle is not None and self.cycle.response_complete:  # answered before its body was read
+            self._idle()
+        else:
+            self._disarm(_Phase.WAIT)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if (self._phase is _Phase.WAIT and self.cycle is not None and self.cycle.response_complete
+                and not self.transport.is_closing()):
+            self._idle()
+
+
+class _TlsTimeoutLoop(_BaseLoop):
+    """The event loop of a serving process: servers it creates time out TLS handshakes and closes
+    (uvicorn passes no timeout; asyncio's defaults are 60 s and 30 s)."""
+
+    tls_timeout = 5.0
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", self.tls_timeout)
+            kwargs.setdefault("ssl_shutdown_timeout", self.tls_timeout)
+        return await super().create_server(*args, **kwargs)
+
+
+class ServingConfig(uvicorn.Config):
+    """uvicorn's Config with our limits; it travels to every worker (uvicorn pickles it for spawn)."""
+
+    def __init__(self, app: str, *, limits: Limits, **kwargs: Any) -> None:
+        super().__init__(app, http=BoundedHttpProtocol, timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
+                         **kwargs)
+        self.limits = limits
+
+    def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop]:
+        die_with_parent()
+
+        def new_loop() -> asyncio.AbstractEventLoop:
+            loop = _TlsTimeoutLoop()
+            loop.tls_timeout = self.limits.tls_handshake_timeout
+            return loop
+
+        return new_loop
+
+
+def die_with_parent() -> None:
+    """In a worker process: stop when the supervising parent dies, even by SIGKILL, so that no orphan
+    keeps serving (and holding the port). PR_SET_PDEATHSIG on Linux; a getppid() watch everywhere, which
+    also covers a parent that died before the prctl call. Outside a worker: nothing."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid is None:
+        return
+    expected = parent.pid
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == expected:
+            time.sleep(0.5)
+        log.info("worker %d: the parent process %d is gone, stopping", os.getpid(), expected)
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful stop: the listener closes at once
+        time.sleep(PARENT_GONE_GRACE)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mockidp-parent-watch", daemon=True).start()
+
+
+def raise_open_files_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit, as servers do: each connection is a descriptor."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            log.warning("could not raise the open files limit from %d to %d", soft, hard)
+
+
+def serve(app: str, *, limits: Limits, workers: int, **options: Any) -> int:
+    """uvicorn.run's dispatch, with our Config: one process, or N spawned workers on one socket."""
+    raise_open_files_limit()
+    config = ServingConfig(app, limits=limits, workers=workers, factory=True, **options)
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return 0
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0 if server.started else 3
