@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Playwright
+from playwright.sync_api import Browser, Page, Playwright
 
 from tests.conftest import ROOT, _free_port
 
@@ -76,3 +76,21 @@ def chromium_with_home(playwright: Playwright, home: Path) -> Iterator[Browser]:
         yield browser
     finally:
         browser.close()
+
+
+def sign_in_in_popup(page: Page, user: tuple[str, str]) -> None:
+    """Press the app's Sign in; on mockidp's page in the popup, type the name and password."""
+    with page.expect_popup() as caught:
+        page.click("#signin")
+    popup = caught.value
+    popup.wait_for_selector("#username")
+    popup.fill("#username", user[0])
+    popup.fill("#password", user[1])
+    popup.click("#next")
+
+
+def printed(page: Page, previous: str = "") -> str:
+    """What the app printed in #out once it shows something other than `previous`."""
+    page.wait_for_function("prev => { const t = document.getElementById('out').textContent; "
+                           "return t && t !== prev; }", arg=previous, timeout=30_000)
+    return page.locator("#out").inner_text()

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from playwright.sync_api import Page, Playwright, Response, sync_playwright
-from spa_support import chromium_with_home, copy_bundles, nss_home, static_site, trust_ca
+from spa_support import chromium_with_home, copy_bundles, nss_home, printed, sign_in_in_popup, static_site, trust_ca
 
 from tests.conftest import BACKEND2, TENANT, LiveServer
 
@@ -56,21 +56,8 @@ def playwright() -> Iterator[Playwright]:
 
 def result(page: Page, previous: str = "") -> dict[str, Any]:
     """What the app printed (after `previous`): the access token's claims, or MSAL's error."""
-    page.wait_for_function("prev => { const t = document.getElementById('out').textContent; "
-                           "return t && t !== prev; }", arg=previous, timeout=30_000)
-    printed: dict[str, Any] = json.loads(page.locator("#out").inner_text())
-    return printed
-
-
-def sign_in_in_popup(page: Page, user: tuple[str, str]) -> None:
-    """Press Sign in; on mockidp's page in the popup, type Alice's name and password."""
-    with page.expect_popup() as caught:
-        page.click("#signin")
-    popup = caught.value
-    popup.wait_for_selector("#username")
-    popup.fill("#username", user[0])
-    popup.fill("#password", user[1])
-    popup.click("#next")
+    shown: dict[str, Any] = json.loads(printed(page, previous))
+    return shown
 
 
 def test_msal_browser_signs_in_with_a_popup_and_refreshes_silently(live: LiveServer, playwright: Playwright,
