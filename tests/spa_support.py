@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import ROOT, _free_port
 
@@ -89,8 +90,26 @@ def sign_in_in_popup(page: Page, user: tuple[str, str]) -> None:
     popup.click("#next")
 
 
-def printed(page: Page, previous: str = "") -> str:
+def journal(context: BrowserContext) -> list[str]:
+    """What the pages of `context` do (navigations, console, failed requests): shown when a step fails."""
+    seen: list[str] = []
+
+    def watch(page: Page) -> None:
+        page.on("framenavigated", lambda f: seen.append(f"navigated {f.url[:160]}") if f == page.main_frame else None)
+        page.on("console", lambda m: seen.append(f"console {m.type}: {m.text[:300]}"))
+        page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
+        page.on("close", lambda _: seen.append("closed"))
+
+    context.on("page", watch)
+    context.on("requestfailed", lambda r: seen.append(f"failed {r.method} {r.url[:160]}: {r.failure}"))
+    return seen
+
+
+def printed(page: Page, previous: str = "", seen: list[str] | None = None) -> str:
     """What the app printed in #out once it shows something other than `previous`."""
-    page.wait_for_function("prev => { const t = document.getElementById('out').textContent; "
-                           "return t && t !== prev; }", arg=previous, timeout=30_000)
+    try:
+        page.wait_for_function("prev => { const t = document.getElementById('out').textContent; "
+                               "return t && t !== prev; }", arg=previous, timeout=30_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError("the app printed nothing new; what the pages did:\n" + "\n".join(seen or [])) from None
     return page.locator("#out").inner_text()

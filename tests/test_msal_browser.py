@@ -14,7 +14,16 @@ from urllib.parse import parse_qs
 
 import pytest
 from playwright.sync_api import Page, Playwright, Response, sync_playwright
-from spa_support import chromium_with_home, copy_bundles, nss_home, printed, sign_in_in_popup, static_site, trust_ca
+from spa_support import (
+    chromium_with_home,
+    copy_bundles,
+    journal,
+    nss_home,
+    printed,
+    sign_in_in_popup,
+    static_site,
+    trust_ca,
+)
 
 from tests.conftest import BACKEND2, TENANT, LiveServer
 
@@ -54,9 +63,9 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-def result(page: Page, previous: str = "") -> dict[str, Any]:
+def result(page: Page, seen: list[str], previous: str = "") -> dict[str, Any]:
     """What the app printed (after `previous`): the access token's claims, or MSAL's error."""
-    shown: dict[str, Any] = json.loads(printed(page, previous))
+    shown: dict[str, Any] = json.loads(printed(page, previous, seen))
     return shown
 
 
@@ -74,12 +83,13 @@ def test_msal_browser_signs_in_with_a_popup_and_refreshes_silently(live: LiveSer
         (site / "index.html").write_text(APP_PAGE % page_values)
         (site / "redirect.html").write_text(REDIRECT_PAGE)
         context = browser.new_context()  # certificate errors are not ignored: the CA is trusted
+        seen = journal(context)
         page = context.new_page()
         context.on("response", lambda r: calls.append(r) if "/oauth2/v2.0/token" in r.url else None)
         page.goto(f"http://localhost:{port}/")
 
         sign_in_in_popup(page, ALICE)
-        signed_in = result(page)
+        signed_in = result(page, seen)
         assert "error" not in signed_in, signed_in
         assert signed_in["account"] == ALICE[0]
         access = signed_in["access"]
@@ -87,7 +97,7 @@ def test_msal_browser_signs_in_with_a_popup_and_refreshes_silently(live: LiveSer
         assert access["ver"] == "2.0" and access["roles"] == ["Reader"]
 
         page.click("#refresh")
-        refreshed = result(page, page.locator("#out").inner_text())
+        refreshed = result(page, seen, page.locator("#out").inner_text())
         assert "error" not in refreshed, refreshed
         assert refreshed["access"]["aud"] == BACKEND2 and refreshed["access"]["scp"] == "access_as_user"
         assert refreshed["access"]["uti"] != access["uti"]  # a new token, not the cached one
