@@ -7,13 +7,12 @@ with forceRefresh redeems the 24 h SPA refresh token the same way."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from playwright.sync_api import Page, Playwright, Response, sync_playwright
+from playwright.sync_api import Page, Playwright, Response
 from spa_support import (
     chromium_with_home,
     copy_bundles,
@@ -55,12 +54,6 @@ document.getElementById("refresh").onclick = () => app.acquireTokenSilent(
   {scopes, account: app.getAllAccounts()[0], forceRefresh: true}).then(show, fail);
 </script></body></html>
 """
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
 
 
 def result(page: Page, seen: list[str], previous: str = "") -> dict[str, Any]:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Playwright
 from spa_support import chromium_with_home, nss_home, printed, sign_in_in_popup
 
 from tests.conftest import ROOT, LiveServer, _free_port
@@ -108,7 +108,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"the static server did not start (exit code {proc.poll()})")
 
 
-def test_single_page_app_walkthrough_runs_as_written(live: LiveServer, tmp_path: Path) -> None:
+def test_single_page_app_walkthrough_runs_as_written(live: LiveServer, playwright: Playwright, tmp_path: Path) -> None:
     """The README's certutil line, app files and static server, as written (ports, CA path and folder are
     the test's; `npm install` is replaced by tests/node's installed copy, which `npm ci` put there). Chromium
     trusts the CA through that NSS database; the person signs in in the popup, then presses Refresh."""
@@ -128,7 +128,7 @@ def test_single_page_app_walkthrough_runs_as_written(live: LiveServer, tmp_path:
                               cwd=site, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_port(port, server)
-        with sync_playwright() as p, chromium_with_home(p, home) as browser:
+        with chromium_with_home(playwright, home) as browser:
             page = browser.new_page()  # certificate errors are not ignored
             page.goto(f"http://localhost:{port}/")
             sign_in_in_popup(page, ("alice@contoso.onmicrosoft.com", "alice-password-1"))
