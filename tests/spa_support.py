@@ -101,6 +101,9 @@ def journal(context: BrowserContext) -> list[str]:
         page.on("close", lambda _: seen.append("closed"))
 
     context.on("page", watch)
+    context.on("request", lambda r: seen.append(f"request {r.method} {r.url[:160]}") if r.method != "GET" else None)
+    context.on("response", lambda r: seen.append(f"response {r.status} {r.url[:160]}") if r.request.method != "GET"
+               else None)
     context.on("requestfailed", lambda r: seen.append(f"failed {r.method} {r.url[:160]}: {r.failure}"))
     return seen
 

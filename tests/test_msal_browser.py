@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from playwright.sync_api import Page, Playwright, Response
+from playwright.sync_api import Playwright, Response
 from spa_support import (
     chromium_with_home,
     copy_bundles,
@@ -56,12 +55,6 @@ document.getElementById("refresh").onclick = () => app.acquireTokenSilent(
 """
 
 
-def result(page: Page, seen: list[str], previous: str = "") -> dict[str, Any]:
-    """What the app printed (after `previous`): the access token's claims, or MSAL's error."""
-    shown: dict[str, Any] = json.loads(printed(page, previous, seen))
-    return shown
-
-
 def test_msal_browser_signs_in_with_a_popup_and_refreshes_silently(live: LiveServer, playwright: Playwright,
                                                                   tmp_path: Path) -> None:
     site = tmp_path / "site"
@@ -82,7 +75,8 @@ def test_msal_browser_signs_in_with_a_popup_and_refreshes_silently(live: LiveSer
         page.goto(f"http://localhost:{port}/")
 
         sign_in_in_popup(page, ALICE)
-        signed_in = result(page, seen)
+        shown = printed(page, "", seen)
+        signed_in = json.loads(shown)
         assert "error" not in signed_in, signed_in
         assert signed_in["account"] == ALICE[0]
         access = signed_in["access"]
@@ -90,7 +84,7 @@ def test_msal_browser_signs_in_with_a_popup_and_refreshes_silently(live: LiveSer
         assert access["ver"] == "2.0" and access["roles"] == ["Reader"]
 
         page.click("#refresh")
-        refreshed = result(page, seen, page.locator("#out").inner_text())
+        refreshed = json.loads(printed(page, shown, seen))  # waits for a new print, however quick it was
         assert "error" not in refreshed, refreshed
         assert refreshed["access"]["aud"] == BACKEND2 and refreshed["access"]["scp"] == "access_as_user"
         assert refreshed["access"]["uti"] != access["uti"]  # a new token, not the cached one
