@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
@@ -17,6 +18,9 @@ from mockidp.app import create_app
 from mockidp.clock import FrozenClock, SequentialIds
 from mockidp.local_ca import ensure_server_certificate
 from mockidp.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SEED = ROOT / "seed" / "demo.yaml"
@@ -122,3 +126,12 @@ class LiveServer:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with LiveServer(tmp_path_factory.mktemp("live"), [DEMO_SEED]) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """One Playwright driver for every browser test (a second sync_playwright cannot start beside it)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 import msal
 import pytest
 from browser_support import ALICE, BOB, CHROMIUM, CHROMIUM_ARGS, Clients, Tab, claims, query, redeem
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright
 
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, LiveServer
 
@@ -76,12 +76,6 @@ tenants:
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
 
 
 @pytest.fixture(scope="session")

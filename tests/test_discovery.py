@@ -175,7 +175,7 @@ def test_user_realm(harness: Harness) -> None:
 
 def test_health_and_ca(harness: Harness) -> None:
     r = harness.client.get("/_mockidp/health")
-    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["applications"] == 5
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["applications"] == 6
     assert harness.client.get("/_mockidp/ca.pem").status_code == 404  # TLS off in this harness
 
 

@@ -435,6 +435,8 @@ TRANSPORT = [
                  id="T36-origin-with-secret"),
     pytest.param(post(cc_assertion(assertion()), headers={"Origin": "https://localhost:3000"}),
                  denied(catalogue.CROSS_ORIGIN_REDEMPTION), id="T36-origin-with-assertion"),
+    pytest.param(post(cc(), headers={"Origin": "https://" + "o" * 8_000}), denied(catalogue.CROSS_ORIGIN_REDEMPTION),
+                 id="T36-origin-8KB"),
     pytest.param(post(cc(scope="api://x/" + "s" * 200_000)), denied(catalogue.MALFORMED_REQUEST),
                  id="T37-200KB-scope"),
     pytest.param(post(cc(scope=" ".join(f"s{i}" for i in range(10_000)))), denied(catalogue.DEFAULT_SCOPE_REQUIRED),
@@ -447,6 +449,31 @@ TRANSPORT = [
 @pytest.mark.parametrize(("call", "expect"), TRANSPORT)
 def test_token_endpoint_transport_and_parsing(harness: Harness, call: Call, expect: Expect) -> None:
     check(send(harness, call), expect)
+
+
+# T36 (preflight): what a page's browser asks before a cross-origin POST, made hostile. The answer is
+# always 200 with the caller's origin echoed; only well-formed header names (32 at most) are allowed.
+PREFLIGHT = [
+    pytest.param({"Origin": "https://" + "o" * 8_000}, "https://" + "o" * 8_000, None, id="T36-preflight-8KB-origin"),
+    pytest.param({"Origin": "null"}, "null", None, id="T36-preflight-opaque-origin"),
+    pytest.param({"Origin": "https://spa.example", "Access-Control-Request-Headers": "content-type, x a, <b>, x-ok,,"},
+                 "https://spa.example", "content-type,x-ok", id="T36-preflight-junk-header-names"),
+    pytest.param({"Origin": "https://spa.example",
+                  "Access-Control-Request-Headers": ",".join(f"x-h{i}" for i in range(2_000))},
+                 "https://spa.example", ",".join(f"x-h{i}" for i in range(32)), id="T36-preflight-2000-header-names"),
+    pytest.param({"Access-Control-Request-Method": "POST"}, None, None, id="T36-preflight-without-origin"),
+]
+
+
+@pytest.mark.parametrize(("headers", "allow_origin", "allow_headers"), PREFLIGHT)
+def test_preflight_with_hostile_headers(harness: Harness, headers: dict[str, str], allow_origin: str | None,
+                                        allow_headers: str | None) -> None:
+    response = send(harness, Call(headers={"Access-Control-Request-Method": "POST", **headers}, method="OPTIONS"))
+    assert response.status_code == 200, _detail(response)
+    assert_no_store(response)
+    assert response.headers.get("access-control-allow-origin") == allow_origin
+    assert response.headers.get("access-control-allow-headers") == allow_headers
+    assert response.headers["access-control-allow-methods"] == "POST, OPTIONS"
 
 
 def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import ssl
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
+from playwright.sync_api import Playwright
+from spa_support import chromium_with_home, nss_home, printed, sign_in_in_popup
 
-from tests.conftest import ROOT, LiveServer
+from tests.conftest import ROOT, LiveServer, _free_port
 
 
 def test_walkthrough_script_prints_a_v2_token_and_aadsts501051(live: LiveServer) -> None:
@@ -91,3 +96,49 @@ def test_device_code_walkthrough_runs_as_written(live: LiveServer) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out.strip() == "alice@contoso.onmicrosoft.com signed in"
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the static server did not start (exit code {proc.poll()})")
+
+
+def test_single_page_app_walkthrough_runs_as_written(live: LiveServer, playwright: Playwright, tmp_path: Path) -> None:
+    """The README's certutil line, app files and static server, as written (ports, CA path and folder are
+    the test's; `npm install` is replaced by tests/node's installed copy, which `npm ci` put there). Chromium
+    trusts the CA through that NSS database; the person signs in in the popup, then presses Refresh."""
+    section = (ROOT / "README.md").read_text().split("## Walkthrough: a single-page app signs in")[1].split("\n## ")[0]
+    blocks = re.findall(r"```bash\n(.*?)\n```", section, re.S)
+    assert len(blocks) == 2 and blocks[0].startswith("certutil ")
+    port, site, home = _free_port(), tmp_path / "site", nss_home(tmp_path / "home")
+    env = {**os.environ, "HOME": str(home)}
+    subprocess.run(["bash", "-c", _localised(blocks[0], live)], env=env, check=True, timeout=60, capture_output=True)
+    script, _, serve = blocks[1].rpartition("\n")
+    script = _localised(script, live).replace("localhost:3000", f"localhost:{port}")
+    script = script.replace("/tmp/mockidp-spa", str(site))
+    script = script.replace("npm install @azure/msal-browser@5", f"ln -s {ROOT / 'tests' / 'node' / 'node_modules'} .")
+    subprocess.run(["bash", "-c", script], env=env, check=True, timeout=60, capture_output=True)
+    assert serve.startswith("python3 -m http.server 3000 ")
+    server = subprocess.Popen(serve.replace(" 3000 ", f" {port} ").replace("python3", sys.executable, 1).split(),
+                              cwd=site, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, server)
+        with chromium_with_home(playwright, home) as browser:
+            page = browser.new_page()  # certificate errors are not ignored
+            page.goto(f"http://localhost:{port}/")
+            sign_in_in_popup(page, ("alice@contoso.onmicrosoft.com", "alice-password-1"))
+            first = printed(page)
+            claims = json.loads(first)
+            assert claims["aud"] == "8d138478-d3a3-47f5-a233-1408cd6baae4" and claims["scp"] == "access_as_user"
+            assert claims["roles"] == ["Reader"] and claims["azp"] == "0f6d1e2c-3b4a-4c5d-9e8f-7a6b5c4d3e2f"
+            page.click("#refresh")
+            refreshed = json.loads(printed(page, first))
+            assert refreshed["scp"] == "access_as_user" and refreshed["uti"] != claims["uti"]
+    finally:
+        server.terminate()
+        server.wait(10)

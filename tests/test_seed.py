@@ -111,8 +111,8 @@ def test_seed_check_command(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "mockidp", "seed", "check", str(DEMO_SEED)],
                         capture_output=True, text=True, check=False)
     assert ok.returncode == 0
-    assert ok.stdout.strip() == ("seed ok: 1 tenants, 5 applications, 5 service principals, 2 users, 1 groups, "
-                                 "4 app role assignments, 1 permission grants")
+    assert ok.stdout.strip() == ("seed ok: 1 tenants, 6 applications, 6 service principals, 2 users, 1 groups, "
+                                 "4 app role assignments, 2 permission grants")
     bad = tmp_path / "bad.yaml"
     bad.write_text(BROKEN)
     out = subprocess.run([sys.executable, "-m", "mockidp", "seed", "check", str(bad)],
@@ -129,7 +129,7 @@ def test_a_broken_seed_leaves_the_stored_directory_untouched(tmp_path: Path) -> 
     with pytest.raises(SeedError):
         prepare(Settings(seed=[DEMO_SEED, bad], data_dir=tmp_path, tls=False))
     stored = Store(make_engine(f"sqlite:///{tmp_path / 'mockidp.db'}")).load_directory()
-    assert len(stored.applications) == 5 and stored.tenants[0].display_name == "Contoso"
+    assert len(stored.applications) == 6 and stored.tenants[0].display_name == "Contoso"
 
 
 def test_serve_refuses_a_broken_seed_with_every_problem_and_a_non_zero_exit(tmp_path: Path) -> None:

@@ -150,6 +150,22 @@ CROSS_ORIGIN_REDEMPTION = ErrorSpec(
     "Request origin: '{origin}'.",
     "A request with an Origin header authenticates a confidential client.",
 )
+# CORS of the token endpoint (the headers around 9002326/9002327; mockidp/oauth/cors.py applies them).
+# Evidence: Microsoft documents that only `spa` redirect URIs are CORS-enabled and that a browser
+# otherwise sees "No 'Access-Control-Allow-Origin' header" [D]; MSAL Browser users see 9002326 as a
+# parsed error naming their origin, so Entra's error answers are readable cross-origin [V]; Entra
+# redeems an spa code with any Origin value (tools that send a made-up one) [V]. No capture of the
+# token endpoint's CORS headers was found, so these are choices [I]:
+# - Access-Control-Allow-Origin is the request's Origin, echoed (with Vary: Origin) on the preflight
+#   and on every answer to a request that has one, success or error: a preflight cannot know which
+#   code follows, Entra does not compare the Origin with the redirect URI, and an echo also works for
+#   pages that send credentials (`*` would not). No Origin, no CORS headers.
+# - Preflight: 200; Allow-Methods "POST, OPTIONS" (the methods 900561 names); Allow-Headers the names
+#   asked for (MSAL Browser sends X-AnchorMailbox); Max-Age 86400 (the max-age of Entra's metadata).
+# - Expose-Headers: x-ms-request-id, x-ms-clitelem, x-ms-httpver, Retry-After (what MSAL Browser reads
+#   for telemetry and throttling).
+# - The devicecode endpoint has none (MSAL Browser has no device-code flow); discovery and keys keep
+#   `Access-Control-Allow-Origin: *` (GETs without a preflight).
 
 # --- clients -------------------------------------------------------------------------------------
 APP_NOT_FOUND = ErrorSpec(

@@ -37,9 +37,9 @@ def json_response(content: bytes, *, request_id: str, headers: dict[str, str], s
     return Response(content, status_code=status, media_type=JSON, headers=h)
 
 
-def token_success(runtime: Runtime, body: dict[str, Any]) -> Response:
+def token_success(runtime: Runtime, body: dict[str, Any], *, cors: dict[str, str] | None = None) -> Response:
     return json_response(dump(body), request_id=runtime.services.ids.guid(), headers=NO_STORE,
-                         extra={"x-ms-clitelem": "1,0,0,,"})
+                         extra={"x-ms-clitelem": "1,0,0,,", **(cors or {})})
 
 
 def correlation_id(request: Request, runtime: Runtime) -> str:
@@ -58,5 +58,6 @@ def error_response(request: Request, runtime: Runtime, err: AadstsError, *, at_t
     trace_id = runtime.services.ids.guid()
     ctx = ErrorContext(trace_id, correlation_id(request, runtime), runtime.services.clock.now(), at_token_endpoint)
     body = render_envelope(err, ctx)
+    cors = getattr(request.state, "cors", None) or {}  # set by a route that answers browsers (the token route)
     return json_response(dump(body), request_id=trace_id, headers=NO_STORE, status=err.spec.status,
-                         extra={"x-ms-clitelem": f"1,{err.spec.code},0,,"})
+                         extra={"x-ms-clitelem": f"1,{err.spec.code},0,,", **cors})

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth import cors
 from mockidp.oauth.context import BasicCredentials, TokenRequest
 from mockidp.oauth.form import parse_basic_authorization, parse_form
 from mockidp.oauth.token_endpoint import token
@@ -21,8 +22,11 @@ METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 
 async def _token(request: Request, tenant: str, version: int) -> Response:
     rt = runtime_of(request)
+    origin = request.headers.get("origin")
     if request.method == "OPTIONS":
-        return Response(status_code=200, headers={**NO_STORE, "Access-Control-Allow-Methods": "POST, OPTIONS"})
+        preflight = cors.preflight_headers(origin, request.headers.get("access-control-request-headers"))
+        return Response(status_code=200, headers={**NO_STORE, **preflight})
+    answer_cors = request.state.cors = cors.answer_headers(origin)  # errors too: the error renderer adds them
     if request.method != "POST":
         raise AadstsError(catalogue.POST_ONLY, method=request.method)
     body = await read_capped_body(request, rt.settings.max_body_bytes)
@@ -31,13 +35,13 @@ async def _token(request: Request, tenant: str, version: int) -> Response:
     basic = parse_basic_authorization(request.headers.get("authorization"))
     req = TokenRequest(
         tenant_segment=tenant, version=version, origin=rt.origin(request), params=params,
-        basic=BasicCredentials(*basic) if basic else None, origin_header=request.headers.get("origin"),
+        basic=BasicCredentials(*basic) if basic else None, origin_header=origin,
         client_ip=request.client.host if request.client else None,
     )
     if params.get("grant_type") == "client_credentials":
-        return token_success(rt, token(req, rt.services))  # the hot path: memory only, no thread hop
+        return token_success(rt, token(req, rt.services), cors=answer_cors)  # hot path: no thread hop
     # User grants read and write the database (codes, refresh tokens) and hash passwords: thread pool.
-    return token_success(rt, await run_in_threadpool(token, req, rt.services))
+    return token_success(rt, await run_in_threadpool(token, req, rt.services), cors=answer_cors)
 
 
 @router.api_route("/{tenant}/oauth2/v2.0/token", methods=METHODS)
