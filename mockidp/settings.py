@@ -1,4 +1,4 @@
-"""Settings: flags of `mockidp serve` or MOCKIDP_* environment variables (DESIGN.md, running contract)."""
+"""Settings: flags of `mockidp serve` or MOCKIDP_* environment variables (README.md, Settings)."""
 
 from __future__ import annotations
 

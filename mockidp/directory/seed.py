@@ -422,9 +422,9 @@ class _Resolver:
 
 
 def redirect_uri_problem(uri: str, *, public: bool, personal: bool = False) -> str | None:
-    """Entra's reply-URL rules (reply-url.md): at most 256 characters, no fragment, no wildcard, https
-    except for localhost; public clients may also use custom schemes; query strings only for apps of
-    work and school accounts."""
+    """Entra's reply-URL rules (docs/entra-behaviour.md#redirect-uris): at most 256 characters, no
+    fragment, no wildcard, https except for localhost; public clients may also use custom schemes;
+    query strings only for apps of work and school accounts."""
     if len(uri) > 256:
         return "a redirect URI has at most 256 characters"
     if "#" in uri:

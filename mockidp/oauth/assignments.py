@@ -1,4 +1,5 @@
-"""Step 5: Entra's assignment rules and the `roles` they put in tokens (entra-wire.md §6.2, §13.3)."""
+"""Step 5: Entra's assignment rules and the `roles` they put in tokens
+(docs/entra-behaviour.md#assignments-and-roles)."""
 
 from __future__ import annotations
 

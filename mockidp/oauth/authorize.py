@@ -1,4 +1,4 @@
-"""The authorize endpoint's decisions (entra-wire.md §10), framework-free.
+"""The authorize endpoint's decisions (docs/entra-behaviour.md#authorize), framework-free.
 
 Errors before the client and its redirect URI are known render Entra's error page (PageError);
 every later error goes back to the client (ClientError) with error, error_description, error_uri

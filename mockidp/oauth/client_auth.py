@@ -1,7 +1,7 @@
 """Step 2 of the token pipeline: which application is calling, and is it who it says it is.
 
 Secrets (client_secret_post and client_secret_basic) and certificate assertions (private_key_jwt,
-RS256 + x5t or PS256 + x5t#S256), checked as Entra checks them (entra-wire.md §9.2).
+RS256 + x5t or PS256 + x5t#S256), checked as Entra checks them (docs/entra-behaviour.md#client-authentication).
 """
 
 from __future__ import annotations

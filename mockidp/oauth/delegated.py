@@ -1,5 +1,5 @@
 """Delegated access: which scopes (`scp`) and roles a user's token for a resource carries, and when
-consent is missing (entra-wire.md §11, §13.4)."""
+consent is missing (docs/entra-behaviour.md#scopes-and-consent)."""
 
 from __future__ import annotations
 

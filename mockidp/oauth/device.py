@@ -1,4 +1,4 @@
-"""The device authorization grant (entra-wire.md §10.3, §9.8): codes handed to a CLI, the code the
+"""The device authorization grant (docs/entra-behaviour.md#device-authorization): codes handed to a CLI, the code the
 person types into the device page, and the approval that the poll then redeems."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Discovery documents, keys, instance discovery and user realm, shaped as Entra serves them
-(entra-wire.md §2-§4): same members, same order, URLs on this server's origin."""
+(docs/entra-behaviour.md#discovery): same members, same order, URLs on this server's origin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Token response bodies, per endpoint version (entra-wire.md §9): v2 integers, v1 strings."""
+"""Token response bodies, per endpoint version (docs/entra-behaviour.md#response-bodies): v2 integers, v1 strings."""
 
 from __future__ import annotations
 

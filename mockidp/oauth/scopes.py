@@ -1,4 +1,5 @@
-"""Step 4: from `scope` (v2) or `resource` (v1) to the one resource a token is for (entra-wire.md §11)."""
+"""Step 4: from `scope` (v2) or `resource` (v1) to the one resource a token is for
+(docs/entra-behaviour.md#scopes-and-consent)."""
 
 from __future__ import annotations
 

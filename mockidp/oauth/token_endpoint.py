@@ -1,4 +1,4 @@
-"""The token endpoint: one pipeline, numbered steps (entra-wire.md §13.5). Grants fill in their
+"""The token endpoint: one pipeline, numbered steps (docs/entra-behaviour.md#token-endpoint). Grants fill in their
 hooks; none can skip tenant resolution, client authentication or the rules of step 5."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Minting for users: access token (the resource's version), ID token (the endpoint's version),
-refresh token (stored hashed) and client_info, shaped per endpoint version (entra-wire.md §9.4)."""
+refresh token (stored hashed) and client_info, shaped per endpoint version (docs/entra-behaviour.md#response-bodies)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pure functions from an Authorization to the claims of an access token (entra-wire.md §5-§6).
+"""Pure functions from an Authorization to the claims of an access token (docs/entra-behaviour.md#access-tokens).
 
 Order: aud, iss, iat, nbf, exp, then the rest alphabetically, as in every captured Entra token.
 """
@@ -87,7 +87,7 @@ def access_token_claims(
 
 @dataclass(frozen=True, slots=True)
 class IdTokenInput:
-    """What an ID token says (entra-wire.md §8): aud is the client; the version is the endpoint's."""
+    """What an ID token says (docs/entra-behaviour.md#id-tokens): aud is the client; the version is the endpoint's."""
 
     tenant_id: str
     client_id: str

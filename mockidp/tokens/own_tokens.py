@@ -1,5 +1,5 @@
 """Tokens mockidp issued, presented back to it (the on-behalf-of `assertion`): verified with the one
-signing key, then told apart by their shape (entra-wire.md §6.2, §8)."""
+signing key, then told apart by their shape (docs/entra-behaviour.md#access-tokens, #id-tokens)."""
 
 from __future__ import annotations
 

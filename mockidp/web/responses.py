@@ -1,4 +1,4 @@
-"""Entra's response headers (entra-wire.md §1.3) and JSON rendering."""
+"""Entra's response headers (docs/entra-behaviour.md#response-headers) and JSON rendering."""
 
 from __future__ import annotations
 

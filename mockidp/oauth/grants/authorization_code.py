@@ -1,4 +1,4 @@
-"""authorization_code (+PKCE): redeem a code from /authorize (entra-wire.md §9.4).
+"""authorization_code (+PKCE): redeem a code from /authorize (docs/entra-behaviour.md#authorization_code).
 
 Single use (54005) by one conditional UPDATE; 10-minute lifetime (70008); bound to the client
 (70000), the tenant (700005), the redirect URI (70002/50011) and the PKCE challenge (501481).

@@ -1,4 +1,4 @@
-"""client_credentials: an application acting as itself (entra-wire.md §9.3, §6.2).
+"""client_credentials: an application acting as itself (docs/entra-behaviour.md#client_credentials).
 
 v2: scope={resource}/.default; v1: resource={App ID URI or appId}. The token's version and `aud` come
 from the resource; `roles` from the client's app role assignments.

@@ -1,4 +1,4 @@
-"""The device-code poll (entra-wire.md §9.8): authorization_pending until the person signs in,
+"""The device-code poll (docs/entra-behaviour.md#device_code): authorization_pending until the person signs in,
 then tokens once; authorization_declined, expired_token, bad_verification_code otherwise.
 Entra documents no slow_down: polling fast keeps getting authorization_pending."""
 

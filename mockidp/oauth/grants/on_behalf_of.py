@@ -1,5 +1,5 @@
 """on-behalf-of: a middle-tier API trades the user's access token it was called with for a token to a
-downstream API, as the same user (entra-wire.md §9.7).
+downstream API, as the same user (docs/entra-behaviour.md#on-behalf-of).
 
 Confidential clients only (7000218). The `assertion` must be a token mockidp signed (50013), a user's
 access token (240002 for an ID token, 7000114 for an app-only one), within its lifetime (500133),
@@ -82,7 +82,7 @@ def authorize(g: GrantInput) -> UserOutcome:
     # v2 names the downstream scopes in `scope`; v1 names the downstream resource in `resource`.
     scope = params.get("scope", "")
     grant = consented(g, user, scope, params.get("resource"))
-    # OBO responses carry no id_token (entra-wire §9.7, §15); a refresh token only for offline_access.
+    # OBO responses carry no id_token (docs/entra-behaviour.md#on-behalf-of); a refresh token only for offline_access.
     return UserOutcome(user, grant, _sign_in(claims, now), scope, with_id_token=False)
 
 

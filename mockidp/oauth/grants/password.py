@@ -1,4 +1,4 @@
-"""password (ROPC): the user's name and password posted by the app (entra-wire.md §9.6).
+"""password (ROPC): the user's name and password posted by the app (docs/entra-behaviour.md#password).
 
 Tenant-specific or /organizations only (9001023 on /common and /consumers); public clients need
 isFallbackPublicClient, confidential ones their credential (7000218)."""

@@ -1,4 +1,4 @@
-"""refresh_token: Entra's rules (entra-wire.md §9.5). Multi-resource; rotated on every use while the
+"""refresh_token: Entra's rules (docs/entra-behaviour.md#refresh_token). Multi-resource; rotated on every use while the
 old token stays valid; 90 days of inactivity (700082), 24 h fixed for SPAs (700084); refused after an
 admin revoke (50173)."""
 

@@ -1,0 +1,42 @@
+"""Rules on the source itself: comments cite only what a maintainer of this repository has (its files,
+docs/, the catalogue)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = sorted((ROOT / "mockidp").rglob("*.py"))
+# A cited document (`docs/entra-behaviour.md#tokens`), and the outside reference notes by their bare names.
+_CITED = re.compile(r"([\w./-]+\.md)(#[\w-]+)?")
+_OUTSIDE = re.compile(r"\b(entra-wire|hostile-inputs|apim-and-identities)\b|\.\./shared")
+
+
+def _anchors(doc: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation but - and _ dropped, spaces as hyphens."""
+    heads = (line.lstrip("#").strip() for line in doc.read_text().splitlines() if line.startswith("#"))
+    return {"#" + re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_citations_resolve_inside_the_repository(path: Path) -> None:
+    text = path.read_text()
+    outside = [m.group(0) for m in _OUTSIDE.finditer(text)]
+    assert outside == [], f"{path.name} cites notes outside the repository: {outside}"
+    for m in _CITED.finditer(text):
+        doc = ROOT / m.group(1)
+        assert doc.is_file(), f"{path.name} cites {m.group(1)}, not a file of the repository"
+        if m.group(2):
+            assert m.group(2) in _anchors(doc), f"{path.name} cites {m.group(0)}: no such section"
+
+
+def test_docs_are_indexed_and_linked_from_the_readme() -> None:
+    index = (ROOT / "docs" / "README.md").read_text()
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        if doc.name != "README.md":
+            assert f"({doc.name})" in index, f"docs/README.md does not list {doc.name}"
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1]
+    assert "docs/" in layout
