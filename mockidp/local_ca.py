@@ -97,7 +97,8 @@ def ensure_server_certificate(data_dir: Path, names: list[str]) -> ServerTls:
                 return ServerTls(ca_path, cert_path, key_path)
         ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
         ca_key = serialization.load_pem_private_key((data_dir / CA_KEY).read_bytes(), None)
-        assert isinstance(ca_key, rsa.RSAPrivateKey)
+        if not isinstance(ca_key, rsa.RSAPrivateKey):
+            raise ValueError(f"{data_dir / CA_KEY} is not an RSA private key: remove it to generate a new CA")
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         now = dt.datetime.now(dt.UTC)
         cert = (

@@ -1,8 +1,9 @@
 """Rules on the source itself: comments cite only what a maintainer of this repository has (its files,
-docs/, the catalogue)."""
+docs/, the catalogue), and production code does not use `assert` for control flow (python -O strips it)."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def test_citations_resolve_inside_the_repository(path: Path) -> None:
         assert doc.is_file(), f"{path.name} cites {m.group(1)}, not a file of the repository"
         if m.group(2):
             assert m.group(2) in _anchors(doc), f"{path.name} cites {m.group(0)}: no such section"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_assert_in_production_code(path: Path) -> None:
+    lines = [node.lineno for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
+    assert lines == [], f"{path.name} uses assert at lines {lines}"
 
 
 def test_docs_are_indexed_and_linked_from_the_readme() -> None:

@@ -19,7 +19,7 @@ from mockidp.oauth.delegated import DelegatedGrant, decide, identity, requested_
 from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
 from mockidp.oauth.pkce import check_challenge
 from mockidp.oauth.redirects import ClientResponse, all_redirect_uris, registered_type
-from mockidp.oauth.tenants import TenantRef, resolve_tenant
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef, resolve_tenant
 from mockidp.oauth.user_tokens import SignIn, client_info, new_secret_value, user_access_token
 from mockidp.oauth.users import check_assignment, check_enabled
 from mockidp.tokens.claims import IdTokenInput
@@ -167,8 +167,8 @@ def parse_authorize(services: Services, tenant_segment: str, version: int,
         challenge, method = check_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
         if kind == "spa" and "code" in types and challenge is None:
             raise AadstsError(catalogue.PKCE_REQUIRED)
-        if tenant.tenant is not None:  # scope errors are known now (on /common: after sign-in)
-            requested_resource(services.directory, tenant, scope.split(), params.get("resource"), asked_by=app)
+        if (known := tenant.resolved()) is not None:  # scope errors are known now (on /common: after sign-in)
+            requested_resource(services.directory, known, scope.split(), params.get("resource"), asked_by=app)
     except AadstsError as err:
         raise ClientError(err, target) from None
     return AuthorizeRequest(
@@ -214,7 +214,7 @@ def complete(services: Services, req: AuthorizeRequest, *, user_id: str, sign_in
     user = directory.users[user_id]
     client = _signed_in_client(services, req, user)
     home = directory.tenants[user.tenant_id]
-    tenant = TenantRef(home.id, "tenant", home)
+    tenant = ResolvedTenant(home)
     try:
         grant = decide(directory, services.artefacts, tenant=tenant, client=client.app, client_sp=client.sp,
                        user=user, scopes=req.scope.split(), resource_param=req.resource, interactive=True)
@@ -228,7 +228,7 @@ def complete(services: Services, req: AuthorizeRequest, *, user_id: str, sign_in
     return _respond(services, req, user, client, tenant, grant, sign_in, origin)
 
 
-def _respond(services: Services, req: AuthorizeRequest, user: UserRecord, client: Client, tenant: TenantRef,
+def _respond(services: Services, req: AuthorizeRequest, user: UserRecord, client: Client, tenant: ResolvedTenant,
              grant: DelegatedGrant, sign_in: SignIn, origin: str) -> ClientResponse:
     fields: list[tuple[str, str]] = []
     issuer = services.issuer

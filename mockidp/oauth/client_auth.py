@@ -23,7 +23,7 @@ from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 from mockidp.errors.catalogue import ErrorSpec
 from mockidp.oauth.context import TokenRequest
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 from mockidp.tokens.assertions import ASSERTION_ALGORITHMS, MalformedJwt, signature_valid, unverified_parts
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -51,14 +51,13 @@ def require_multi_tenant(path_tenant: TenantRef, app: ApplicationRecord | None) 
 
 
 def find_client(
-    directory: Directory, tenant: TenantRef, client_id: str, *, for_user: bool = False,
+    directory: Directory, tenant: ResolvedTenant, client_id: str, *, for_user: bool = False,
 ) -> tuple[ApplicationRecord, ServicePrincipalRecord]:
     """The app behind client_id must have a service principal in this tenant (700016), enabled (7000112).
 
     for_user: a multi-tenant app nobody consented to in this tenant has no service principal yet; a
     user flow then needs consent (65001), as Entra answers non-interactively (the choice is recorded here).
     """
-    assert tenant.tenant is not None
     cid = canonical_guid(client_id)
     sp = directory.service_principal(tenant.tenant.id, cid)
     if sp is None:
@@ -74,7 +73,7 @@ def find_client(
 
 
 def authenticate_client(
-    directory: Directory, tenant: TenantRef, req: TokenRequest, *, client_id: str, now: float,
+    directory: Directory, tenant: ResolvedTenant, req: TokenRequest, *, client_id: str, now: float,
     missing_credential: ErrorSpec, public_allowed: Callable[[ApplicationRecord], bool] = lambda _: False,
     for_user: bool = False,
 ) -> Client:
@@ -92,9 +91,10 @@ def authenticate_client(
     secret = body_secret or basic_secret
     if secret and assertion:
         raise AadstsError(catalogue.MALFORMED_REQUEST)
-    if app.is_public and (secret or assertion):
+    credential = secret or assertion  # at most one of them, checked above
+    if app.is_public and credential:
         raise AadstsError(catalogue.PUBLIC_CLIENT_WITH_CREDENTIAL)
-    if not secret and not assertion:
+    if not credential:
         if public_allowed(app):
             return Client(app, sp, "0")
         raise AadstsError(missing_credential)
@@ -109,9 +109,9 @@ def authenticate_client(
         raise AadstsError(catalogue.MISSING_PARAMETER, name="client_assertion_type")
     if assertion_type != JWT_BEARER_ASSERTION:
         raise AadstsError(catalogue.MALFORMED_REQUEST)
-    assert assertion is not None
     audiences = {req.endpoint_url(req.tenant_segment), req.endpoint_url(tenant.segment)}
-    _verify_assertion(app, assertion, now=now, audiences=audiences)
+    # No secret reached here: the credential is the assertion.
+    _verify_assertion(app, credential, now=now, audiences=audiences)
     return Client(app, sp, "2")
 
 

@@ -14,7 +14,7 @@ from mockidp.directory.model import ApplicationRecord, ServicePrincipalRecord, U
 from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.scopes import DEFAULT, OIDC_SCOPES, Resource, lookup_resource, split_scope
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant
 from mockidp.tokens.model import UserIdentity
 
 OIDC_ORDER = ("openid", "profile", "email", "offline_access")
@@ -40,7 +40,7 @@ class DelegatedGrant:
         return " ".join(f"{self.resource.identifier}/{value}" for value in self.scp)
 
 
-def requested_resource(directory: Directory, tenant: TenantRef, scopes: list[str], resource_param: str | None,
+def requested_resource(directory: Directory, tenant: ResolvedTenant, scopes: list[str], resource_param: str | None,
                        *, asked_by: ApplicationRecord | None = None) -> tuple[Resource, frozenset[str]]:
     """One resource per request (700022); OIDC-only requests are Microsoft Graph's (as in Entra).
     asked_by: the client at /authorize, where an unknown scope value is 650053 (70011 elsewhere)."""
@@ -100,7 +100,7 @@ def user_roles(directory: Directory, resource: Resource, user: UserRecord) -> tu
                  if r.id in role_ids and r.is_enabled and "User" in r.allowed_member_types)
 
 
-def decide(directory: Directory, artefacts: Artefacts, *, tenant: TenantRef, client: ApplicationRecord,
+def decide(directory: Directory, artefacts: Artefacts, *, tenant: ResolvedTenant, client: ApplicationRecord,
            client_sp: ServicePrincipalRecord, user: UserRecord, scopes: list[str],
            resource_param: str | None = None, interactive: bool = False) -> DelegatedGrant:
     resource, oidc = requested_resource(directory, tenant, scopes, resource_param,

@@ -13,7 +13,7 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.client_auth import canonical_guid, require_multi_tenant
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, decide, requested_resource
-from mockidp.oauth.tenants import TenantRef, resolve_tenant
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef, resolve_tenant
 from mockidp.oauth.user_tokens import SignIn, new_secret_value
 from mockidp.oauth.users import check_assignment, check_enabled
 
@@ -50,8 +50,8 @@ def start(services: Services, *, tenant_segment: str, version: int, params: dict
         raise AadstsError(catalogue.MISSING_PARAMETER, name="scope")
     if version == 1 and resource is None:
         raise AadstsError(catalogue.MISSING_PARAMETER, name="resource")
-    if tenant.tenant is not None:
-        requested_resource(services.directory, tenant, scope.split(), resource)
+    if (known := tenant.resolved()) is not None:
+        requested_resource(services.directory, known, scope.split(), resource)
     device_code = new_secret_value(services)
     user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
     services.artefacts.save_device_code(
@@ -108,7 +108,7 @@ def approve(services: Services, record: DeviceRecord, *, user: UserRecord, sign_
     app = directory.applications[record.client_id]
     check_enabled(user)
     check_assignment(directory, app, sp, user)
-    tenant = TenantRef(home.id, "tenant", home)
+    tenant = ResolvedTenant(home)
     grant = decide(directory, services.artefacts, tenant=tenant, client=app, client_sp=sp, user=user,
                    scopes=record.data["scope"].split(), resource_param=record.data.get("resource"))
     if grant.missing and not consent_given:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mockidp.directory.model import ApplicationRecord, ServicePrincipalRecord
 from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant
 
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 GRAPH = "https://graph.microsoft.com"
@@ -31,10 +31,9 @@ def split_scope(scope: str) -> tuple[str, str]:
 
 
 def lookup_resource(
-    directory: Directory, tenant: TenantRef, identifier: str,
+    directory: Directory, tenant: ResolvedTenant, identifier: str,
 ) -> tuple[ServicePrincipalRecord, ApplicationRecord, str]:
     """The resource SP by appId or identifierUri; 'https://h' also finds 'https://h/' (500011 otherwise)."""
-    assert tenant.tenant is not None
     tid = tenant.tenant.id
     sp = directory.resource(tid, identifier)
     matched = identifier
@@ -50,7 +49,7 @@ def lookup_resource(
     return sp, app, matched
 
 
-def app_only_resource(directory: Directory, tenant: TenantRef, scope: str) -> Resource:
+def app_only_resource(directory: Directory, tenant: ResolvedTenant, scope: str) -> Resource:
     """client_credentials: exactly one resource, asked for with /.default (700022, 1002012, 500011)."""
     requested = [s for s in scope.split() if s not in OIDC_SCOPES]
     if not requested:
@@ -66,7 +65,7 @@ def app_only_resource(directory: Directory, tenant: TenantRef, scope: str) -> Re
     return Resource(matched, sp, app, (DEFAULT,))
 
 
-def v1_resource(directory: Directory, tenant: TenantRef, resource: str) -> Resource:
+def v1_resource(directory: Directory, tenant: ResolvedTenant, resource: str) -> Resource:
     """The v1 endpoint names the resource directly; its `aud` is that string as given."""
     sp, app, matched = lookup_resource(directory, tenant, resource)
     return Resource(matched, sp, app, (DEFAULT,))

@@ -25,6 +25,26 @@ class TenantRef:
     kind: str  # "tenant" | "common" | "organizations" | "consumers"
     tenant: TenantRecord | None
 
+    def resolved(self) -> ResolvedTenant | None:
+        """The tenant itself, or None for common / organizations / consumers."""
+        return None if self.tenant is None else ResolvedTenant(self.tenant)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTenant:
+    """The one tenant a request acts in: what every rule after tenant resolution receives, so none of
+    them has to handle the multi-tenant names."""
+
+    tenant: TenantRecord
+
+    @property
+    def segment(self) -> str:
+        return self.tenant.id
+
+    @property
+    def kind(self) -> str:
+        return "tenant"
+
 
 def resolve_tenant(directory: Directory, segment: str, *, discovery: bool = False) -> TenantRef:
     """Discovery for a domain carries the GUID in every URL, as Entra's does. `discovery`: the

@@ -14,7 +14,7 @@ from mockidp.oauth.cae import USER_LIFETIME_RANGE, cae_capabilities
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, identity
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant
 from mockidp.tokens.claims import IdTokenInput
 from mockidp.tokens.issuer import IssuedToken
 from mockidp.tokens.keys import b64url
@@ -82,10 +82,9 @@ def user_access_token(services: Services, *, user: UserRecord, grant: DelegatedG
     return issuer.access_token(auth, origin=origin, lifetime=lifetime)
 
 
-def mint_user_tokens(services: Services, *, outcome: UserOutcome, tenant: TenantRef, client: Client, origin: str,
+def mint_user_tokens(services: Services, *, outcome: UserOutcome, tenant: ResolvedTenant, client: Client, origin: str,
                      endpoint_version: int, want_client_info: bool, ipaddr: str | None,
                      claims: str | None = None) -> dict[str, Any]:
-    assert tenant.tenant is not None
     directory, issuer = services.directory, services.issuer
     user, grant, sign_in = outcome.user, outcome.grant, outcome.sign_in
     access = user_access_token(services, user=user, grant=grant, client=client, tenant_id=tenant.tenant.id,

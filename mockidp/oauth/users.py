@@ -7,7 +7,7 @@ from mockidp.directory.model import ApplicationRecord, ServicePrincipalRecord, T
 from mockidp.directory.passwords import verify_password
 from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 
 # Smart lockout (catalogue ACCOUNT_LOCKED): 10 failures in a row lock the account for 60 s (Entra's
 # defaults); after that, each further failure locks it again, for longer each time (doubling: our choice).
@@ -15,8 +15,8 @@ LOCKOUT_THRESHOLD = 10
 LOCKOUT_DURATIONS = (60.0, 120.0, 240.0, 480.0, 960.0, 1800.0)
 
 
-def find_user(directory: Directory, tenant: TenantRef, username: str, *, client: ApplicationRecord | None = None
-              ) -> tuple[UserRecord, TenantRecord]:
+def find_user(directory: Directory, tenant: TenantRef | ResolvedTenant, username: str, *,
+              client: ApplicationRecord | None = None) -> tuple[UserRecord, TenantRecord]:
     """By UPN in the path's tenant; on /organizations and /common, in the tenant of the UPN's domain."""
     upn = username.strip()
     home = directory.tenant_by_domain(upn.rpartition("@")[2]) if "@" in upn else None

@@ -44,7 +44,8 @@ class SigningKey:
     def public_jwk(self) -> dict[str, Any]:
         """kty, use, kid, x5t, n, e, x5c: the member order of Entra's JWKS."""
         pub = x509.load_der_x509_certificate(self.cert_der).public_key()
-        assert isinstance(pub, rsa.RSAPublicKey)
+        if not isinstance(pub, rsa.RSAPublicKey):
+            raise ValueError("the signing certificate's key is not RSA (RS256 needs one)")
         numbers = pub.public_numbers()
         return {
             "kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid,

@@ -29,7 +29,8 @@ def _at_token_endpoint(request: Request) -> bool:
 
 
 async def on_aadsts(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AadstsError)
+    if not isinstance(exc, AadstsError):  # registered for AadstsError only; anything else is unexpected
+        return await on_unexpected(request, exc)
     response = error_response(request, runtime_of(request), exc, at_token_endpoint=_at_token_endpoint(request))
     log.info("AADSTS%s %s %s trace_id=%s", exc.spec.code, request.method, request.url.path,
              response.headers.get("x-ms-request-id"))
@@ -47,7 +48,8 @@ _ENDPOINTS = ("/oauth2/v2.0/token", "/oauth2/token", "/oauth2/v2.0/devicecode", 
 
 
 async def on_http(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        return await on_unexpected(request, exc)
     path = request.url.path
     endpoint = next((e for e in _ENDPOINTS if path.endswith(e)), None)
     if exc.status_code == 404 and endpoint:

@@ -81,7 +81,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def __init__(self, config: uvicorn.Config, server_state: ServerState, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        assert isinstance(config, ServingConfig)
+        if not isinstance(config, ServingConfig):
+            raise TypeError(f"BoundedHttpProtocol needs a ServingConfig (its limits), got {type(config).__name__}")
         self.limits = config.limits
         self._phase = _Phase.IDLE
         self._deadline: float | None = None

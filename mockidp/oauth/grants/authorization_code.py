@@ -12,7 +12,7 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
 from mockidp.oauth.pkce import verifier_matches
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_enabled
 
@@ -26,7 +26,7 @@ def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
     if tenant.tenant is not None and tenant.tenant.id != record.tenant_id:
         raise AadstsError(catalogue.CODE_OTHER_TENANT)
     home = services.directory.tenants[record.tenant_id]
-    return Located(TenantRef(home.id, "tenant", home), record)
+    return Located(ResolvedTenant(home), record)
 
 
 def public_allowed(app: ApplicationRecord, located: Located) -> bool:

@@ -13,7 +13,7 @@ from mockidp.errors.catalogue import ErrorSpec
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.delegated import DelegatedGrant, decide, require_consent
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.tokens.model import Authorization
 
@@ -22,14 +22,14 @@ from mockidp.tokens.model import Authorization
 class Located:
     """The tenant a grant acts in, and the artefact (code, refresh token, ...) it found there."""
 
-    tenant: TenantRef
+    tenant: ResolvedTenant
     artefact: Any = None
 
 
 @dataclass(frozen=True, slots=True)
 class GrantInput:
     req: TokenRequest
-    tenant: TenantRef
+    tenant: ResolvedTenant
     client: Client
     services: Services
     artefact: Any = None
@@ -46,11 +46,11 @@ def consented(g: GrantInput, user: UserRecord, scope: str, resource: str | None)
 
 def specific_tenant(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
     """App-only and password grants need a tenant the request names (9001023 / 50059)."""
-    if tenant.kind in ("common", "consumers"):
-        raise AadstsError(catalogue.GRANT_NOT_ON_COMMON)
-    if tenant.kind == "organizations":
-        raise AadstsError(catalogue.NO_TENANT_INFORMATION)
-    return Located(tenant)
+    known = tenant.resolved()
+    if known is not None:
+        return Located(known)
+    raise AadstsError(catalogue.NO_TENANT_INFORMATION if tenant.kind == "organizations"
+                      else catalogue.GRANT_NOT_ON_COMMON)
 
 
 def never_public(app: ApplicationRecord, located: Located) -> bool:

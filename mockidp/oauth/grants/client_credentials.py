@@ -21,7 +21,6 @@ def authorize(g: GrantInput) -> Authorization:
     else:
         resource = v1_resource(directory, g.tenant, g.req.params["resource"])
     roles = app_only_roles(directory, g.client.sp, g.client.app.display_name, resource)
-    assert g.tenant.tenant is not None
     return Authorization(
         tenant_id=g.tenant.tenant.id,
         client_app_id=g.client.app.app_id,

@@ -10,7 +10,7 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.client_auth import canonical_guid
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_enabled
 
@@ -36,7 +36,7 @@ def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
     else:  # pending on /common or /organizations: the client's own tenant authenticates it
         app = directory.applications.get(canonical_guid(req.params.get("client_id", "")))
         home = directory.tenants[app.tenant_id] if app else directory.tenants[record.tenant_id]
-    return Located(TenantRef(home.id, "tenant", home), record)
+    return Located(ResolvedTenant(home), record)
 
 
 def public_allowed(app: ApplicationRecord, located: Located) -> bool:
@@ -57,7 +57,8 @@ def authorize(g: GrantInput) -> UserOutcome:
         raise AadstsError(catalogue.AUTHORIZATION_PENDING)
     if record.status == "declined":
         raise AadstsError(catalogue.CONSENT_DECLINED, error="authorization_declined")
-    assert record.user_id is not None
+    if record.user_id is None:  # an approval always names its user; a record without one is no usable code
+        raise AadstsError(catalogue.BAD_VERIFICATION_CODE)
     user = services.directory.users[record.user_id]
     check_enabled(user)
     grant = consented(g, user, record.data["scope"], record.data.get("resource"))

@@ -19,7 +19,7 @@ from mockidp.directory.model import ApplicationRecord, TenantRecord, UserRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_assignment, check_enabled
 from mockidp.tokens.assertions import MalformedJwt, unverified_parts
@@ -44,15 +44,15 @@ def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
     if req.params["requested_token_use"] != ON_BEHALF_OF:
         # Entra documents no code for a wrong value; the catalogue's malformed-request entry is the choice.
         raise AadstsError(catalogue.MALFORMED_REQUEST)
-    if tenant.tenant is not None:
-        return Located(tenant)
+    if (known := tenant.resolved()) is not None:
+        return Located(known)
     if tenant.kind == "consumers":
         # The Microsoft-account tenant: mockidp never issues its tokens, so no assertion belongs there.
         raise _invalid_assertion(catalogue.OBO_OTHER_TENANT)
     home = _named_tenant(services, req.params["assertion"])
     if home is None:
         raise AadstsError(catalogue.NO_TENANT_INFORMATION)
-    return Located(TenantRef(home.id, "tenant", home))
+    return Located(ResolvedTenant(home))
 
 
 def _named_tenant(services: Services, assertion: str) -> TenantRecord | None:
@@ -69,7 +69,6 @@ def _named_tenant(services: Services, assertion: str) -> TenantRecord | None:
 
 def authorize(g: GrantInput) -> UserOutcome:
     services, params, app = g.services, g.req.params, g.client.app
-    assert g.tenant.tenant is not None
     now = services.clock.now()
     claims = _verified_claims(services, params["assertion"])
     _check_kind(claims, app)

@@ -9,7 +9,7 @@ from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_assignment, check_password, find_user
 
@@ -17,10 +17,10 @@ from mockidp.oauth.users import check_assignment, check_password, find_user
 def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
     if tenant.kind in ("common", "consumers"):
         raise AadstsError(catalogue.GRANT_NOT_ON_COMMON)
-    if tenant.tenant is not None:
-        return Located(tenant)
+    if (known := tenant.resolved()) is not None:
+        return Located(known)
     user, home = find_user(services.directory, tenant, req.params["username"])  # /organizations
-    return Located(TenantRef(home.id, "tenant", home), user)
+    return Located(ResolvedTenant(home), user)
 
 
 def public_allowed(app: ApplicationRecord, located: Located) -> bool:

@@ -11,7 +11,7 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.authorization_code import check_origin
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
-from mockidp.oauth.tenants import TenantRef
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 from mockidp.oauth.user_tokens import SignIn, UserOutcome
 from mockidp.oauth.users import check_enabled
 
@@ -26,7 +26,7 @@ def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
     home = services.directory.tenants.get(record.tenant_id)
     if home is None or (tenant.tenant is not None and tenant.tenant.id != home.id):
         raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")  # not a token of this tenant
-    return Located(TenantRef(home.id, "tenant", home), record)
+    return Located(ResolvedTenant(home), record)
 
 
 def public_allowed(app: ApplicationRecord, located: Located) -> bool:

@@ -27,7 +27,7 @@ from mockidp.oauth.authorize import (
 from mockidp.oauth.delegated import requested_resource
 from mockidp.oauth.device import DeviceConsent
 from mockidp.oauth.form import parse_form
-from mockidp.oauth.tenants import TenantRef, resolve_tenant
+from mockidp.oauth.tenants import ResolvedTenant, resolve_tenant
 from mockidp.oauth.user_tokens import SignIn
 from mockidp.oauth.users import check_password, find_user
 from mockidp.web import browser
@@ -281,9 +281,10 @@ def _record_consent(rt: Runtime, ctx: dict[str, Any], user: UserRecord, client_i
     """Accepting records a Principal grant for this user, client and resource."""
     directory = rt.services.directory
     home = directory.tenants[user.tenant_id]
-    found, _ = requested_resource(directory, TenantRef(home.id, "tenant", home), scopes, resource)
+    found, _ = requested_resource(directory, ResolvedTenant(home), scopes, resource)
     client_sp = directory.service_principal(home.id, client_id)
-    assert client_sp is not None
+    if client_sp is None:  # checked at sign-in already (the snapshot does not change); kept explicit
+        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id, tenant_name=home.display_name)
     granted = [s for s in ctx.get("consent", []) if s != ".default"] or [s.value for s in found.app.scopes]
     rt.services.artefacts.record_consent(tenant_id=home.id, client_sp_id=client_sp.id, resource_sp_id=found.sp.id,
                                          user_id=user.id, scopes=granted)
