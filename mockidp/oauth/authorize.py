@@ -17,6 +17,7 @@ from mockidp.oauth.client_auth import Client, canonical_guid, require_multi_tena
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, decide, identity, requested_resource
 from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
+from mockidp.oauth.payloads import CodePayload
 from mockidp.oauth.pkce import check_challenge
 from mockidp.oauth.redirects import ClientResponse, all_redirect_uris, registered_type
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef, resolve_tenant
@@ -235,9 +236,8 @@ def _respond(services: Services, req: AuthorizeRequest, user: UserRecord, client
     code = access = None
     if "code" in req.types:
         code = new_secret_value(services)
-        data = {**sign_in.to_data(), "scope": req.scope, "nonce": req.nonce, "redirect_type": req.redirect_type,
-                "code_challenge": req.code_challenge, "code_challenge_method": req.code_challenge_method,
-                "resource": req.resource, "version": req.version}
+        data = CodePayload(sign_in, req.scope, req.nonce, req.redirect_type, req.code_challenge,
+                           req.code_challenge_method, req.resource, req.version).to_data()
         services.artefacts.save_code(code, tenant_id=tenant.segment, client_id=client.app.app_id, user_id=user.id,
                                      redirect_uri=req.redirect_uri, now=services.clock.now(), lifetime=CODE_LIFETIME,
                                      data=data)

@@ -13,6 +13,7 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.client_auth import canonical_guid, require_multi_tenant
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, decide, requested_resource
+from mockidp.oauth.payloads import DevicePayload
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef, resolve_tenant
 from mockidp.oauth.user_tokens import SignIn, new_secret_value
 from mockidp.oauth.users import check_assignment, check_enabled
@@ -56,7 +57,7 @@ def start(services: Services, *, tenant_segment: str, version: int, params: dict
     user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
     services.artefacts.save_device_code(
         device_code, user_code=user_code, tenant_id=tenant.segment, client_id=app.app_id, now=services.clock.now(),
-        lifetime=DEVICE_CODE_LIFETIME, data={"scope": scope, "resource": resource, "version": version})
+        lifetime=DEVICE_CODE_LIFETIME, data=DevicePayload(scope, resource, version).to_data())
     uri = f"{origin}/device"
     message = (f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
                "to authenticate.")
@@ -108,13 +109,13 @@ def approve(services: Services, record: DeviceRecord, *, user: UserRecord, sign_
     app = directory.applications[record.client_id]
     check_enabled(user)
     check_assignment(directory, app, sp, user)
-    tenant = ResolvedTenant(home)
-    grant = decide(directory, services.artefacts, tenant=tenant, client=app, client_sp=sp, user=user,
-                   scopes=record.data["scope"].split(), resource_param=record.data.get("resource"))
+    payload = DevicePayload.from_data(record.data)
+    grant = decide(directory, services.artefacts, tenant=ResolvedTenant(home), client=app, client_sp=sp, user=user,
+                   scopes=payload.scope.split(), resource_param=payload.resource)
     if grant.missing and not consent_given:
         return DeviceConsent(record, user, app, grant)
     services.artefacts.decide_device_code(record.device_code_hash, status="approved", user_id=user.id,
-                                          data={**record.data, **sign_in.to_data()})
+                                          data=payload.approved(sign_in).to_data())
     return None
 
 

@@ -14,27 +14,12 @@ from mockidp.oauth.cae import USER_LIFETIME_RANGE, cae_capabilities
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, identity
+from mockidp.oauth.payloads import RefreshPayload, SignIn
 from mockidp.oauth.tenants import ResolvedTenant
 from mockidp.tokens.claims import IdTokenInput
 from mockidp.tokens.issuer import IssuedToken
 from mockidp.tokens.keys import b64url
 from mockidp.tokens.model import Authorization
-
-
-@dataclass(frozen=True, slots=True)
-class SignIn:
-    """How and when the user authenticated; carried by codes, refresh tokens and device codes."""
-
-    sid: str | None
-    amr: tuple[str, ...]
-    auth_time: float
-
-    def to_data(self) -> dict[str, Any]:
-        return {"sid": self.sid, "amr": list(self.amr), "auth_time": self.auth_time}
-
-    @classmethod
-    def from_data(cls, data: dict[str, Any]) -> SignIn:
-        return cls(data.get("sid"), tuple(data.get("amr") or ("pwd",)), float(data.get("auth_time") or 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +88,7 @@ def mint_user_tokens(services: Services, *, outcome: UserOutcome, tenant: Resolv
         services.artefacts.save_refresh_token(
             token, tenant_id=tenant.tenant.id, client_id=client.app.app_id, user_id=user.id,
             now=services.clock.now(), spa=outcome.spa, issued_at=outcome.chain_issued_at or sign_in.auth_time,
-            data={**sign_in.to_data(), "public": client.acr == "0", "scope": outcome.requested_scope},
+            data=RefreshPayload(sign_in, public=client.acr == "0", scope=outcome.requested_scope).to_data(),
         )
         body["refresh_token"] = token
     if outcome.with_id_token and "openid" in grant.oidc:

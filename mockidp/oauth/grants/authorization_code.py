@@ -11,9 +11,10 @@ from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
+from mockidp.oauth.payloads import CodePayload
 from mockidp.oauth.pkce import verifier_matches
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import SignIn, UserOutcome
+from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.oauth.users import check_enabled
 
 CODE_LIFETIME = 600
@@ -32,7 +33,7 @@ def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
 def public_allowed(app: ApplicationRecord, located: Located) -> bool:
     """Public clients redeem codes of their public and SPA redirect URIs; web URIs need a credential."""
     record: CodeRecord = located.artefact
-    return record.data.get("redirect_type") in ("public", "spa")
+    return CodePayload.from_data(record.data).redirect_type in ("public", "spa")
 
 
 def check_origin(req: TokenRequest, spa: bool) -> None:
@@ -56,18 +57,21 @@ def authorize(g: GrantInput) -> UserOutcome:
         detail = catalogue.REDIRECT_URI_CHANGED_DETAIL.format(token_uri=params["redirect_uri"][:512],
                                                               authorize_uri=record.redirect_uri)
         raise AadstsError(catalogue.CREDENTIALS_NOT_VALIDATED, detail=detail, extra_codes=(50011,))
-    challenge = record.data.get("code_challenge")
-    if challenge and not verifier_matches(params.get("code_verifier"), challenge, record.data["code_challenge_method"]):
+    payload = CodePayload.from_data(record.data)
+    challenge = payload.code_challenge
+    # check_challenge stored a method with every challenge; plain is PKCE's default all the same.
+    method = payload.code_challenge_method or "plain"
+    if challenge and not verifier_matches(params.get("code_verifier"), challenge, method):
         raise AadstsError(catalogue.PKCE_MISMATCH)
-    spa = record.data.get("redirect_type") == "spa"
+    spa = payload.redirect_type == "spa"
     check_origin(g.req, spa)
     user = services.directory.users[record.user_id]
     check_enabled(user)
-    scope = params.get("scope") or record.data.get("scope", "")
-    grant = consented(g, user, scope, params.get("resource") or record.data.get("resource"))
+    scope = params.get("scope") or payload.scope
+    grant = consented(g, user, scope, params.get("resource") or payload.resource)
     if not services.artefacts.consume_code(params["code"], now=now):
         raise AadstsError(catalogue.CODE_REDEEMED)  # lost the race to a parallel redemption
-    return UserOutcome(user, grant, SignIn.from_data(record.data), scope, nonce=record.data.get("nonce"), spa=spa)
+    return UserOutcome(user, grant, payload.sign_in, scope, nonce=payload.nonce, spa=spa)
 
 
 GRANT = Grant(

@@ -10,8 +10,9 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.client_auth import canonical_guid
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
+from mockidp.oauth.payloads import DevicePayload
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import SignIn, UserOutcome
+from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.oauth.users import check_enabled
 
 
@@ -57,14 +58,15 @@ def authorize(g: GrantInput) -> UserOutcome:
         raise AadstsError(catalogue.AUTHORIZATION_PENDING)
     if record.status == "declined":
         raise AadstsError(catalogue.CONSENT_DECLINED, error="authorization_declined")
-    if record.user_id is None:  # an approval always names its user; a record without one is no usable code
-        raise AadstsError(catalogue.BAD_VERIFICATION_CODE)
+    payload = DevicePayload.from_data(record.data)
+    if record.user_id is None or payload.sign_in is None:
+        raise AadstsError(catalogue.BAD_VERIFICATION_CODE)  # an approval names the user and their sign-in
     user = services.directory.users[record.user_id]
     check_enabled(user)
-    grant = consented(g, user, record.data["scope"], record.data.get("resource"))
+    grant = consented(g, user, payload.scope, payload.resource)
     if not services.artefacts.redeem_device_code(_device_code(g.req)):
         raise AadstsError(catalogue.BAD_VERIFICATION_CODE)  # redeemed by a parallel poll
-    return UserOutcome(user, grant, SignIn.from_data(record.data), record.data["scope"])
+    return UserOutcome(user, grant, payload.sign_in, payload.scope)
 
 
 GRANT = Grant(

@@ -11,8 +11,9 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.authorization_code import check_origin
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
+from mockidp.oauth.payloads import RefreshPayload
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import SignIn, UserOutcome
+from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.oauth.users import check_enabled
 
 INACTIVITY_LIMIT = REFRESH_IDLE_LIFETIME  # the purge deletes by the same lifetimes
@@ -31,7 +32,7 @@ def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
 
 def public_allowed(app: ApplicationRecord, located: Located) -> bool:
     record: RefreshRecord = located.artefact
-    return bool(record.data.get("public"))
+    return RefreshPayload.from_data(record.data).public
 
 
 def authorize(g: GrantInput) -> UserOutcome:
@@ -54,10 +55,11 @@ def authorize(g: GrantInput) -> UserOutcome:
     if user is None:
         raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")  # the user left the seed
     check_enabled(user)
-    scope = params.get("scope") or record.data.get("scope", "")
+    payload = RefreshPayload.from_data(record.data)
+    scope = params.get("scope") or payload.scope
     grant = consented(g, user, scope, params.get("resource"))
     services.artefacts.touch_refresh_token(params["refresh_token"], now=now)
-    return UserOutcome(user, grant, SignIn.from_data(record.data), scope, spa=record.spa,
+    return UserOutcome(user, grant, payload.sign_in, scope, spa=record.spa,
                        chain_issued_at=record.issued_at)
 
 

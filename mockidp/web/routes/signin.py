@@ -27,6 +27,7 @@ from mockidp.oauth.authorize import (
 from mockidp.oauth.delegated import requested_resource
 from mockidp.oauth.device import DeviceConsent
 from mockidp.oauth.form import parse_form
+from mockidp.oauth.payloads import DevicePayload
 from mockidp.oauth.tenants import ResolvedTenant, resolve_tenant
 from mockidp.oauth.user_tokens import SignIn
 from mockidp.oauth.users import check_password, find_user
@@ -272,7 +273,8 @@ def _consent(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
     if declined:
         device_flow.decline(rt.services, record)
         return browser.page(request, "device.html", done="You declined to sign in on the other device.")
-    _record_consent(rt, ctx, user, record.client_id, record.data["scope"].split(), record.data.get("resource"))
+    payload = DevicePayload.from_data(record.data)
+    _record_consent(rt, ctx, user, record.client_id, payload.scope.split(), payload.resource)
     return _after_sign_in(request, rt, ctx, user, sign_in, consent_given=True)
 
 
