@@ -12,6 +12,7 @@ from mockidp.oauth import device as device_flow
 from mockidp.oauth.form import parse_form
 from mockidp.web import browser
 from mockidp.web.body import read_capped_body
+from mockidp.web.flows import DeviceFlow
 from mockidp.web.responses import NO_STORE, json_response
 from mockidp.web.routes.signin import _login_page
 from mockidp.web.routes.token import METHODS
@@ -65,6 +66,4 @@ async def device_code_entered(request: Request) -> Response:
     except AadstsError as err:
         return browser.page(request, "device.html", action=PAGE, csrf=browser.csrf_token(request),
                             code=form.get("otc", "")[:32], error=err.message)
-    ctx = {"kind": "device", "device": record.device_code_hash, "tenant": record.tenant_id,
-           "client_id": record.client_id}
-    return _login_page(request, rt, ctx)
+    return _login_page(request, rt, DeviceFlow(record.device_code_hash, record.tenant_id, record.client_id))

@@ -33,6 +33,7 @@ from mockidp.oauth.user_tokens import SignIn
 from mockidp.oauth.users import check_password, find_user
 from mockidp.web import browser
 from mockidp.web.body import read_capped_body
+from mockidp.web.flows import AuthorizeFlow, BrowserFlow, asking_consent, flow_from_data, signed_in
 from mockidp.web.runtime import Runtime, runtime_of
 
 router = APIRouter(tags=["sign-in"])
@@ -57,7 +58,7 @@ def _users_for(runtime: Runtime, tenant_segment: str) -> list[UserRecord]:
     return [u for u in users if tenant.tenant is None or u.tenant_id == tenant.tenant.id][:50]
 
 
-def _seal(request: Request, runtime: Runtime, ctx: dict[str, Any], form: str) -> str:
+def _seal(request: Request, runtime: Runtime, ctx: BrowserFlow, form: str) -> str:
     """A form's ctx, bound to this browser (its CSRF token; for consent also its session), with an
     expiry and an id that makes it single use (_open_flow)."""
     flow: dict[str, Any] = {"form": form, "id": runtime.sealer.new_token(), "csrf": digest(browser.csrf_token(request)),
@@ -65,20 +66,24 @@ def _seal(request: Request, runtime: Runtime, ctx: dict[str, Any], form: str) ->
     if form == "consent":
         session = browser.session_value(request)
         flow["session"] = digest(session) if session else None
-    return runtime.sealer.seal({**ctx, "flow": flow})
+    return runtime.sealer.seal({**ctx.to_data(), "flow": flow})
 
 
-def _open_flow(request: Request, rt: Runtime, form_name: str, form: dict[str, str]) -> dict[str, Any]:
+def _open_flow(request: Request, rt: Runtime, form_name: str, form: dict[str, str]) -> BrowserFlow:
     """The ctx of a posted form if this browser may use it, now, for the first time: a foreign CSRF
     token is 9002313 (login CSRF); expired, used, or its session signed out or revoked is 50089."""
     submitted = form.get("csrf")
     if not browser.csrf_ok(request, submitted):
         raise AadstsError(catalogue.MALFORMED_REQUEST)  # login CSRF: no form token, no sign-in
-    ctx = rt.sealer.open(form.get("ctx"))
-    flow = ctx.pop("flow", None) if ctx is not None else None
-    if ctx is None or not isinstance(flow, dict) or flow.get("form") != form_name \
+    sealed = rt.sealer.open(form.get("ctx"))
+    flow = sealed.pop("flow", None) if sealed is not None else None
+    if sealed is None or not isinstance(flow, dict) or flow.get("form") != form_name \
             or not hmac.compare_digest(str(flow.get("csrf")), digest(submitted or "")):
         raise AadstsError(catalogue.MALFORMED_REQUEST)
+    try:
+        ctx = flow_from_data(sealed)
+    except ValueError:
+        raise AadstsError(catalogue.MALFORMED_REQUEST) from None
     now = rt.services.clock.now()
     if now >= float(flow["exp"]):
         raise AadstsError(catalogue.FLOW_STATE_EXPIRED)
@@ -86,37 +91,31 @@ def _open_flow(request: Request, rt: Runtime, form_name: str, form: dict[str, st
         value = browser.session_value(request)
         session = browser.current_session(request, rt)
         if value is None or flow.get("session") != digest(value) or session is None \
-                or session.user_id != ctx.get("user"):
+                or session.user_id != ctx.user:
             raise AadstsError(catalogue.FLOW_STATE_EXPIRED)  # signed out, revoked, or another browser
     if not rt.services.artefacts.use_flow_state(str(flow["id"]), expires_at=float(flow["exp"]), now=now):
         raise AadstsError(catalogue.FLOW_STATE_EXPIRED)  # posted before: a replay
     return ctx
 
 
-def _redirect_uri(ctx: dict[str, Any]) -> str | None:
-    return str(ctx["req"]["redirect_uri"]) if ctx["kind"] == "authorize" else None
-
-
-def _login_page(request: Request, runtime: Runtime, ctx: dict[str, Any], *, username: str | None = None,
+def _login_page(request: Request, runtime: Runtime, ctx: BrowserFlow, *, username: str | None = None,
                 error: str | None = None, login_hint: str | None = None) -> Response:
-    segment = ctx["req"]["tenant_segment"] if ctx["kind"] == "authorize" else ctx["tenant"]
-    client_id = ctx["req"]["client_id"] if ctx["kind"] == "authorize" else ctx["client_id"]
-    app = runtime.services.directory.applications.get(client_id)
-    return browser.page(request, "login.html", redirect_uri=_redirect_uri(ctx), action=LOGIN,
-                        ctx=_seal(request, runtime, ctx, "login"),
-                        csrf=browser.csrf_token(request), accounts=_users_for(runtime, segment), username=username,
+    app = runtime.services.directory.applications.get(ctx.client_id)
+    return browser.page(request, "login.html", redirect_uri=ctx.redirect_uri, action=LOGIN,
+                        ctx=_seal(request, runtime, ctx, "login"), csrf=browser.csrf_token(request),
+                        accounts=_users_for(runtime, ctx.tenant_segment), username=username,
                         error=error, login_hint=login_hint, app_name=app.display_name if app else None)
 
 
-def _consent_page(request: Request, runtime: Runtime, ctx: dict[str, Any], need: NeedsConsent | DeviceConsent
+def _consent_page(request: Request, runtime: Runtime, ctx: BrowserFlow, need: NeedsConsent | DeviceConsent
                   ) -> Response:
     scopes = need.grant.missing or need.grant.scp
     names = {s.value: s.user_consent_display_name for s in need.grant.resource.app.scopes}
     permissions = [f"{names.get(s, s)} ({need.grant.resource.app.display_name})" for s in scopes]
     if "offline_access" in need.grant.oidc:
         permissions.append("Maintain access to data you have given it access to")
-    sealed = _seal(request, runtime, {**ctx, "consent": list(scopes)}, "consent")
-    return browser.page(request, "consent.html", redirect_uri=_redirect_uri(ctx), action=CONSENT, ctx=sealed,
+    sealed = _seal(request, runtime, asking_consent(ctx, tuple(scopes)), "consent")
+    return browser.page(request, "consent.html", redirect_uri=ctx.redirect_uri, action=CONSENT, ctx=sealed,
                         csrf=browser.csrf_token(request),
                         app_name=need.client.display_name, permissions=permissions,
                         username=need.user.user_principal_name)
@@ -132,8 +131,7 @@ def _answer(request: Request, runtime: Runtime, req: AuthorizeRequest, *, user_i
     except ClientError as exc:
         return browser.client_error(request, runtime, exc.err, exc.target, req.state)
     if isinstance(result, NeedsConsent):
-        ctx = {"kind": "authorize", "req": req.to_data(), "user": user_id, "sign_in": sign_in.to_data()}
-        return _consent_page(request, runtime, ctx, result)
+        return _consent_page(request, runtime, AuthorizeFlow(req, user_id, sign_in), result)
     return browser.to_client(result)
 
 
@@ -169,7 +167,7 @@ def _authorize_sync(request: Request, rt: Runtime, tenant: str, version: int, pa
     if session is not None and req.prompt not in ("login", "select_account"):
         return _answer(request, rt, req, user_id=session.user_id,
                        sign_in=SignIn(session.sid, ("pwd",), session.auth_time))
-    return _login_page(request, rt, {"kind": "authorize", "req": req.to_data()}, login_hint=req.login_hint)
+    return _login_page(request, rt, AuthorizeFlow(req), login_hint=req.login_hint)
 
 
 @router.api_route("/{tenant}/oauth2/v2.0/authorize", methods=["GET", "POST"])
@@ -207,10 +205,9 @@ def _sign_in(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
         return _login_page(request, rt, ctx)
     if password is None:
         return _login_page(request, rt, ctx, username=username)
-    segment = ctx["req"]["tenant_segment"] if ctx["kind"] == "authorize" else ctx["tenant"]
     directory = rt.services.directory
     try:
-        user, home = find_user(directory, resolve_tenant(directory, segment), username)
+        user, home = find_user(directory, resolve_tenant(directory, ctx.tenant_segment), username)
         check_password(rt.services.artefacts, user, password, now=rt.services.clock.now())
     except AadstsError as err:
         return _login_page(request, rt, ctx, username=username if err.spec.code != 50034 else None,
@@ -223,12 +220,11 @@ def _sign_in(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
     return response
 
 
-def _after_sign_in(request: Request, rt: Runtime, ctx: dict[str, Any], user: UserRecord, sign_in: SignIn,
+def _after_sign_in(request: Request, rt: Runtime, ctx: BrowserFlow, user: UserRecord, sign_in: SignIn,
                    *, consent_given: bool = False) -> Response:
-    if ctx["kind"] == "authorize":
-        return _answer(request, rt, AuthorizeRequest.from_data(ctx["req"]), user_id=user.id, sign_in=sign_in,
-                       consent_given=consent_given)
-    record = rt.services.artefacts.device_by_code_hash(ctx["device"])
+    if isinstance(ctx, AuthorizeFlow):
+        return _answer(request, rt, ctx.req, user_id=user.id, sign_in=sign_in, consent_given=consent_given)
+    record = rt.services.artefacts.device_by_code_hash(ctx.device)
     try:
         if record is None or record.status != "pending":
             raise AadstsError(catalogue.DEVICE_CODE_DECIDED)
@@ -236,7 +232,7 @@ def _after_sign_in(request: Request, rt: Runtime, ctx: dict[str, Any], user: Use
     except AadstsError as err:
         return browser.error_page(request, rt, err)
     if need is not None:
-        return _consent_page(request, rt, {**ctx, "user": user.id, "sign_in": sign_in.to_data()}, need)
+        return _consent_page(request, rt, signed_in(ctx, user.id, sign_in), need)
     app = rt.services.directory.applications[record.client_id]
     return browser.page(request, "device.html", done=f"You have signed in to {app.display_name} on your device.")
 
@@ -254,20 +250,20 @@ async def consent(request: Request) -> Response:
 def _consent(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
     try:
         ctx = _open_flow(request, rt, "consent", form)
-        user = rt.services.directory.users[ctx["user"]]
     except AadstsError as err:
         return browser.error_page(request, rt, err)
-    except KeyError:
+    user = rt.services.directory.users.get(ctx.user) if ctx.user is not None else None
+    sign_in = ctx.sign_in
+    if user is None or sign_in is None:  # a consent form is sealed after the sign-in
         return browser.error_page(request, rt, AadstsError(catalogue.MALFORMED_REQUEST))
-    sign_in = SignIn.from_data(ctx["sign_in"])
     declined = form.get("decision") != "accept"
-    if ctx["kind"] == "authorize":
-        req = AuthorizeRequest.from_data(ctx["req"])
+    if isinstance(ctx, AuthorizeFlow):
+        req = ctx.req
         if declined:
             return browser.client_error(request, rt, AadstsError(catalogue.CONSENT_DECLINED), req.target(), req.state)
         _record_consent(rt, ctx, user, req.client_id, req.scope.split(), req.resource)
         return _after_sign_in(request, rt, ctx, user, sign_in, consent_given=True)
-    record = rt.services.artefacts.device_by_code_hash(ctx["device"])
+    record = rt.services.artefacts.device_by_code_hash(ctx.device)
     if record is None or record.status != "pending":
         return browser.error_page(request, rt, AadstsError(catalogue.DEVICE_CODE_DECIDED))
     if declined:
@@ -278,7 +274,7 @@ def _consent(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
     return _after_sign_in(request, rt, ctx, user, sign_in, consent_given=True)
 
 
-def _record_consent(rt: Runtime, ctx: dict[str, Any], user: UserRecord, client_id: str, scopes: list[str],
+def _record_consent(rt: Runtime, ctx: BrowserFlow, user: UserRecord, client_id: str, scopes: list[str],
                     resource: str | None) -> None:
     """Accepting records a Principal grant for this user, client and resource."""
     directory = rt.services.directory
@@ -287,6 +283,6 @@ def _record_consent(rt: Runtime, ctx: dict[str, Any], user: UserRecord, client_i
     client_sp = directory.service_principal(home.id, client_id)
     if client_sp is None:  # checked at sign-in already (the snapshot does not change); kept explicit
         raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id, tenant_name=home.display_name)
-    granted = [s for s in ctx.get("consent", []) if s != ".default"] or [s.value for s in found.app.scopes]
+    granted = [s for s in ctx.consent if s != ".default"] or [s.value for s in found.app.scopes]
     rt.services.artefacts.record_consent(tenant_id=home.id, client_sp_id=client_sp.id, resource_sp_id=found.sp.id,
                                          user_id=user.id, scopes=granted)
