@@ -1,4 +1,4 @@
-"""Connections to `mockidp serve` (hostile-inputs §3, X8): idle, slow and half-open clients are closed
+"""Connections to `mockidp serve` (rows X8): idle, slow and half-open clients are closed
 within seconds, TLS on and off, several workers; a low file limit does not stop health from answering;
 workers die with their parent; a client that goes away mid-body costs one quiet log line."""
 

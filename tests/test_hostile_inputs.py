@@ -1,4 +1,5 @@
-"""Hostile and negative inputs (hostile-inputs.md §2.1 T, §2.2 C, §2.10 I, §2.13 G, §3 X3).
+"""Hostile and negative inputs of the token service; rows by prefix: T transport
+and parsing, C client credentials, I injection and seed data, G discovery, X3 size bounds.
 
 Every row expects what Entra answers, as mockidp/errors/catalogue.py encodes it. Rows name their
 expectation by catalogue entry, so a corrected entry corrects the tests too. One invariant holds for

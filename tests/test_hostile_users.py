@@ -1,4 +1,4 @@
-"""User flows under hostile input (hostile-inputs.md §2.3–§2.7, §2.9): the authorize endpoint and
+"""User flows under hostile input: the authorize endpoint and
 login UI (A), code redemption (K), refresh tokens (R), device code (D), ROPC (P) and tenant
 isolation (N). O1–O5 (on-behalf-of) live in tests/test_token_obo.py.
 

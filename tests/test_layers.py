@@ -1,4 +1,4 @@
-"""The layering of DESIGN.md, checked on the imports themselves: FastAPI only at the edge, SQLModel and
+"""The layering of the README's Layout, checked on the imports themselves: FastAPI only at the edge, SQLModel and
 YAML only in directory/, joserfc only in tokens/, the protocol framework-free."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Single-use artefacts under parallel redemption (hostile-inputs.md §3.1), against a real server
+"""Single-use artefacts under parallel redemption, against a real server
 over TLS: 16 threads, each with its own warmed-up connection, released together by a barrier.
 
 Two servers: the in-process `LiveServer` (one event loop: handlers that do synchronous database work

@@ -78,7 +78,7 @@ def http(server: LiveServer) -> Iterator[requests.Session]:
 @pytest.fixture
 def no_user_realm_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
     """MSAL Python's ROPC first GETs https://<host WITHOUT port>/common/userrealm/<user>, i.e. port 443,
-    where no mock listens (clients.md §2 gotcha 2). No public option turns it off, so we use the
+    where no mock listens. No public option turns it off, so we use the
     PRIVATE class attribute ``msal.authority.Authority._domains_without_user_realm_discovery`` (the
     set MSAL itself fills after a 404), restored after the test. azure-identity's
     UsernamePasswordCredential wraps the same MSAL class, so the same workaround applies to it."""

@@ -71,7 +71,8 @@ def test_v2_token_for_an_assigned_client_carries_its_application_roles(harness: 
 
 
 def test_token_version_comes_from_the_resource_not_the_endpoint(harness: Harness) -> None:
-    """v1 endpoint + v2 resource -> v2 token; v2 endpoint + v1 resource -> v1 token (entra-wire §7)."""
+    """v1 endpoint + v2 resource -> v2 token; v2 endpoint + v1 resource -> v1 token: the resource decides
+    (docs/entra-behaviour.md#access-tokens)."""
     r1 = harness.token(cc(resource=f"api://{BACKEND2}"), version=1)
     assert decoded(r1.json()["access_token"])[1]["iss"] == V2_ISS
     r2 = harness.token(cc(scope=f"{BACKEND1_URI}/.default"))

@@ -1,4 +1,4 @@
-"""On-behalf-of (entra-wire.md §9.7; hostile-inputs.md §2.7 O1-O5): a middle-tier API trades the user's
+"""On-behalf-of (docs/entra-behaviour.md#on-behalf-of; rows O1-O5): a middle-tier API trades the user's
 access token for a downstream token. In-process with exact bodies, then MSAL and azure-identity live."""
 
 from __future__ import annotations
@@ -434,7 +434,7 @@ def live_obo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def session(live_obo: LiveServer) -> Iterator[requests.Session]:
-    """Trusts only the mock's CA, whatever REQUESTS_CA_BUNDLE says (clients.md §1)."""
+    """Trusts only the mock's CA, whatever REQUESTS_CA_BUNDLE says (requests reads that variable otherwise)."""
     s = requests.Session()
     s.verify = live_obo.ca
     s.trust_env = False

@@ -1,4 +1,4 @@
-// Real, unmodified @azure/msal-node against a live mockidp over TLS (clients.md §4).
+// Real, unmodified @azure/msal-node against a live mockidp over TLS.
 //
 // Run by tests/test_node_clients.py, which starts the server and passes MOCKIDP_* below.
 // The mock's CA is trusted only through NODE_EXTRA_CA_CERTS (read at process start).
