@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 
 import pytest
 
@@ -62,3 +63,20 @@ def test_suberror_follows_error_uri() -> None:
     err = AadstsError(catalogue.APP_NOT_ASSIGNED, suberror="consent_required", client_id="a", client_name="b",
                       resource="c", resource_name="d")
     assert list(render_envelope(err, ErrorContext("t", "c", 0)))[-2:] == ["error_uri", "suberror"]
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.fix], ids=lambda e: str(e.code))
+def test_a_fix_names_only_what_its_entry_knows(entry: catalogue.ErrorSpec) -> None:
+    """A fix is rendered with the entry's own parameters: a placeholder it lacks would be a KeyError."""
+    assert entry.fix is not None
+    for text in (entry.fix.portal, entry.fix.seed):
+        names = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+        assert names <= set(entry.placeholders), (text, entry.placeholders)
+        assert text.format(**{n: f"<{n}>" for n in entry.placeholders}).strip()
+
+
+def test_the_assignment_refusal_has_its_fix() -> None:
+    fix = catalogue.APP_NOT_ASSIGNED.fix
+    assert fix is not None
+    assert "reportingJob" in fix.seed.format(client_name="reportingJob", resource_name="testBackend2",
+                                             client_id="", resource="")

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class Fix:
+    """How to make a refusal go away, in two forms: where to change it in the Entra admin center, and
+    the seed YAML that does the same here. Both are templates over the entry's placeholders."""
+
+    portal: str
+    seed: str
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorSpec:
     code: int
     error: str
@@ -30,6 +39,8 @@ class ErrorSpec:
     captures: tuple[str, ...] = ()
     # Placeholders naming a person: Entra's own pages show them, bodies sent to clients show EMAIL_HIDDEN.
     personal: tuple[str, ...] = ()
+    # The fix a decision trace ends with (None: the caller's request is at fault, not the directory).
+    fix: Fix | None = None
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -353,6 +364,14 @@ APP_NOT_ASSIGNED = ErrorSpec(
     "App-only request; the resource SP has appRoleAssignmentRequired and the client SP holds no "
     "assignment to it. (Some Microsoft READMEs show invalid_client; the captured response is 400 "
     "invalid_grant.)",
+    fix=Fix(
+        "App registrations › {client_name} › API permissions › Add a permission › My APIs › {resource_name} › "
+        "Application permissions, then Grant admin consent (this assigns the app role to the client's "
+        "enterprise application); or Enterprise applications › {resource_name} › Properties › Assignment "
+        "required? › No.",
+        "appRoleAssignments:\n  - {{principal: {client_name}, resource: {resource_name}, appRole: <an Application "
+        "role of {resource_name}>}}",
+    ),
 )
 
 # --- users (sign-in pages, ROPC, refresh) -------------------------------------------------------
