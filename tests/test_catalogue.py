@@ -12,6 +12,7 @@ import yaml
 
 import mockidp
 from mockidp.directory.schema import SeedDocument, Tenant
+from mockidp.directory.seed import load_seed
 from mockidp.errors import AadstsError, ErrorContext, catalogue, render_envelope
 
 ENTRIES = catalogue.all_entries()
@@ -176,6 +177,43 @@ def test_the_assignment_consent_and_redirect_fixes_are_seed_fragments_that_say_w
     assert _tenant_of(catalogue.APP_DISABLED).applications[0].service_principal.account_enabled is True
     settings = _tenant_of(catalogue.ID_TOKEN_NOT_ENABLED).applications[0].web.implicit_grant_settings
     assert settings.enable_id_token_issuance
+
+
+# What a reader fills in (<in angle brackets>) is given one name, which the minimal seed below defines
+# as an app role, a scope and an application: a fragment then loads only if every name it uses resolves.
+_FILL_IN = re.compile(r"<[^<>]*>")
+_RESOLVING_SEED = {
+    "applications": [
+        {"displayName": "sample-client_name"},
+        {"displayName": "sample-app_name"},
+        {"displayName": "sample-resource_name",
+         "appRoles": [{"value": "sample-fill", "allowedMemberTypes": ["Application", "User"]}]},
+        {"displayName": "sample-fill", "api": {"oauth2PermissionScopes": [{"value": "sample-fill"}]}},
+    ],
+    "users": [{"userPrincipalName": "sample@fabrikam.example"}],
+}
+
+
+@pytest.mark.parametrize("entry", [catalogue.APP_NOT_ASSIGNED, catalogue.USER_NOT_ASSIGNED, catalogue.CONSENT_REQUIRED,
+                                   catalogue.UNREGISTERED_REDIRECT_URI], ids=lambda e: str(e.code))
+def test_an_assignment_consent_or_redirect_fix_loads_into_a_seed_with_its_names_resolved(
+        entry: catalogue.ErrorSpec, tmp_path: Path) -> None:
+    assert entry.fix is not None
+    doc = _in_a_minimal_seed(_FILL_IN.sub("sample-fill", _render(entry, entry.fix.seed)))
+    tenant = doc["tenants"][0]
+    for key, rows in _RESOLVING_SEED.items():
+        tenant[key] = rows + tenant.get(key, [])
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(yaml.safe_dump(doc, sort_keys=False))
+    content = load_seed([seed])  # raises SeedError listing any name that does not resolve
+    added = {
+        501051: [a.principal_type for a in content.assignments],
+        50105: [a.principal_type for a in content.assignments],
+        65001: [g.consent_type for g in content.grants],
+        50011: [u for a in content.applications for u in a.web_redirect_uris],
+    }[entry.code]
+    assert added == {501051: ["ServicePrincipal"], 50105: ["User"], 65001: ["AllPrincipals"],
+                     50011: [_sample("uri")]}[entry.code]
 
 
 def test_the_assignment_refusal_has_its_fix() -> None:
