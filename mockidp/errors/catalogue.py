@@ -158,9 +158,9 @@ NOT_MULTI_TENANT = ErrorSpec(
     "A single-tenant app (signInAudience AzureADMyOrg) used on /common or /organizations.",
     evidence="D",
     fix=Fix(
-        "App registrations › {app_name} › Authentication › Supported account types › Accounts in any "
-        "organizational directory (Multitenant); or send the request to the tenant's own endpoint "
-        "instead of /common or /organizations.",
+        "App registrations › {app_name} › Manifest: `signInAudience: AzureADMultipleOrgs` (supported account "
+        "types: Accounts in any organizational directory - Multitenant); or send the request to the tenant's "
+        "own endpoint instead of /common or /organizations.",
         "# application {app_name} ({app_id}):\n"
         "signInAudience: AzureADMultipleOrgs",
     ),
@@ -701,8 +701,9 @@ CONSENT_REQUIRED = ErrorSpec(
     token_error="invalid_grant",
     fix=Fix(
         "App registrations › {client_name} › API permissions › Add a permission › My APIs › <the API> › "
-        "Delegated permissions, then Grant admin consent; or Enterprise applications › {client_name} › "
-        "Permissions › Grant admin consent; or let the user consent in an interactive sign-in.",
+        "Delegated permissions, then Grant admin consent for <the tenant>; or Enterprise applications › "
+        "{client_name} › Permissions › Grant admin consent for <the tenant>; or let the user consent in an "
+        "interactive sign-in.",
         "oauth2PermissionGrants:\n"
         "  - client: {client_name}\n"
         "    resource: <the API>\n"
@@ -717,7 +718,7 @@ CONSENT_DECLINED = ErrorSpec(
     "declined answers this code with error authorization_declined (the code there is inferred).",
     fix=Fix(
         REQUEST_SIDE + "the user declined: sign in again and accept, or have an administrator grant consent for "
-        "everyone (Enterprise applications › <the app> › Permissions › Grant admin consent).",
+        "everyone (Enterprise applications › <the app> › Permissions › Grant admin consent for <the tenant>).",
         "",
     ),
 )
