@@ -17,10 +17,27 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Fix:
     """How to make a refusal go away, in two forms: where to change it in the Entra admin center, and
-    the seed YAML that does the same here. Both are templates over the entry's placeholders."""
+    the seed YAML that does the same here. Both are templates over the entry's placeholders.
+
+    The rule every entry a decision rule raises keeps (tests/test_catalogue.py checks it):
+    - `portal` is the admin center's path, its menu names as entra.microsoft.com shows them, joined
+      by " › " (App registrations › {app} › Authentication, Enterprise applications › {app} ›
+      Properties, Users › {user} › ...). What the entry does not know is written <in angle brackets>.
+    - Where the directory is at fault (assignment, consent, registration, credentials, redirect URIs,
+      a disabled account ...), `seed` is the YAML that fixes it: the keys of a tenant in `tenants:`
+      (appRoleAssignments, oauth2PermissionGrants, users, applications), or, after a first line
+      `# application <name or appId>:` / `# user <name>:`, the keys of that application's or user's
+      entry. It validates against the seed schema once placed there.
+    - Where the request is at fault (a missing or malformed parameter, an expired or replayed code, a
+      wrong password, a PKCE mismatch, a lockout ...), `portal` starts with REQUEST_SIDE and says what
+      the client must send or do instead, and `seed` is "": nothing in the directory changes.
+    """
 
     portal: str
     seed: str
+
+
+REQUEST_SIDE = "Nothing to change in the admin center: "  # how a request-side Fix's portal text starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +56,7 @@ class ErrorSpec:
     captures: tuple[str, ...] = ()
     # Placeholders naming a person: Entra's own pages show them, bodies sent to clients show EMAIL_HIDDEN.
     personal: tuple[str, ...] = ()
-    # The fix a decision trace ends with (None: the caller's request is at fault, not the directory).
+    # The fix a decision trace ends with (every entry a decision rule raises has one; see Fix).
     fix: Fix | None = None
 
     @property
@@ -83,6 +100,11 @@ TENANT_NOT_FOUND = ErrorSpec(
         "found. This may happen if there are no active subscriptions for the tenant. Check with your subscription "
         "administrator.\"",
     ),
+    fix=Fix(
+        REQUEST_SIDE + "send the request to a tenant that exists: its Tenant ID (Overview) or one of its domain "
+        "names (Domain names) in place of '{tenant}'.",
+        "",
+    ),
 )
 INVALID_TENANT_IDENTIFIER = ErrorSpec(
     900023, "invalid_request", 400,
@@ -97,6 +119,11 @@ INVALID_TENANT_IDENTIFIER = ErrorSpec(
         "KelvinTegelaar/CIPP#5274 (2026-01, authorize page): \"AADSTS900023: Specified tenant identifier "
         "'undefined' is neither a valid DNS name, nor a valid external domain.\"",
     ),
+    fix=Fix(
+        REQUEST_SIDE + "put a tenant ID (a GUID), a domain name, organizations, common or consumers in the path "
+        "in place of '{tenant}'.",
+        "",
+    ),
 )
 GRANT_NOT_ON_COMMON = ErrorSpec(
     9001023, "invalid_request", 400,
@@ -104,6 +131,11 @@ GRANT_NOT_ON_COMMON = ErrorSpec(
     "or tenant-specific endpoint.",
     "client_credentials (and ROPC) posted to /common or /consumers. The `error` value is inferred.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "post this grant to the tenant's own endpoint, /<Tenant ID or domain>/oauth2/v2.0/token "
+        "(or /organizations for ROPC).",
+        "",
+    ),
 )
 NO_TENANT_INFORMATION = ErrorSpec(
     50059, "invalid_request", 400,
@@ -111,6 +143,11 @@ NO_TENANT_INFORMATION = ErrorSpec(
     "client_credentials posted to /organizations: nothing names the tenant (choice: 9001023 names only "
     "/common and /consumers).",
     evidence="I",
+    fix=Fix(
+        REQUEST_SIDE + "post client credentials to the tenant's own endpoint, /<Tenant ID or "
+        "domain>/oauth2/v2.0/token.",
+        "",
+    ),
 )
 
 NOT_MULTI_TENANT = ErrorSpec(
@@ -120,6 +157,13 @@ NOT_MULTI_TENANT = ErrorSpec(
     "or configure the application to be multi-tenant.",
     "A single-tenant app (signInAudience AzureADMyOrg) used on /common or /organizations.",
     evidence="D",
+    fix=Fix(
+        "App registrations › {app_name} › Manifest: `signInAudience: AzureADMultipleOrgs` (supported account "
+        "types: Accounts in any organizational directory - Multitenant); or send the request to the tenant's "
+        "own endpoint instead of /common or /organizations.",
+        "# application {app_name} ({app_id}):\n"
+        "signInAudience: AzureADMultipleOrgs",
+    ),
 )
 
 # --- request parsing -----------------------------------------------------------------------------
@@ -128,11 +172,19 @@ POST_ONLY = ErrorSpec(
     "The endpoint only accepts POST, OPTIONS requests. Received a {method} request.",
     "Token or devicecode endpoint called with another method than POST. Seen for GET; the same answer for "
     "every other method (PUT, TRACE, PROPFIND, CONNECT, unknown ones) is our choice.",
+    fix=Fix(
+        REQUEST_SIDE + "send a POST with an application/x-www-form-urlencoded body instead of {method}.",
+        "",
+    ),
 )
 MISSING_PARAMETER = ErrorSpec(
     900144, "invalid_request", 400,
     "The request body must contain the following parameter: '{name}'.",
     "A required form parameter is absent or empty (a JSON body counts as empty).",
+    fix=Fix(
+        REQUEST_SIDE + "send the parameter '{name}' in the request body.",
+        "",
+    ),
 )
 MALFORMED_REQUEST = ErrorSpec(
     9002313, "invalid_request", 400,
@@ -142,24 +194,50 @@ MALFORMED_REQUEST = ErrorSpec(
     "invalid_grant for a refresh token or code that is not one (as captured). Entra's answer to the parsing "
     "cases is inferred; this entry is the one place to correct it.",
     evidence="I",
+    fix=Fix(
+        REQUEST_SIDE + "send one well-formed application/x-www-form-urlencoded UTF-8 body: each parameter once, "
+        "one way of client authentication, a client_assertion_type of "
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer, and the code or refresh token as "
+        "issued.",
+        "",
+    ),
 )
 RESOURCE_PARAMETER_NOT_SUPPORTED = ErrorSpec(
     901002, "invalid_request", 400,
     "The 'resource' request parameter isn't supported.",
     "`resource` sent to a v2.0 endpoint.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "on the v2.0 endpoint send scope=<Application ID URI>/.default (or its named scopes) "
+        "instead of 'resource'; 'resource' belongs to the v1 endpoint (/oauth2/token).",
+        "",
+    ),
 )
 UNSUPPORTED_GRANT_TYPE = ErrorSpec(
     70003, "unsupported_grant_type", 400,
     "The app requested an unsupported grant type '{grant_type}'.",
     "grant_type is not one Entra knows. Wording not captured (doc: 'UnsupportedGrantType').",
     evidence="I",
+    fix=Fix(
+        REQUEST_SIDE + "send a grant_type Entra knows (authorization_code, client_credentials, refresh_token, "
+        "password, urn:ietf:params:oauth:grant-type:device_code, "
+        "urn:ietf:params:oauth:grant-type:jwt-bearer) instead of '{grant_type}'.",
+        "",
+    ),
 )
 CROSS_ORIGIN_REDEMPTION = ErrorSpec(
     9002326, "invalid_request", 400,
     "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. "
     "Request origin: '{origin}'.",
     "A request with an Origin header authenticates a confidential client.",
+    fix=Fix(
+        "App registrations › <the app> › Authentication › Add a platform › Single-page application › "
+        "Redirect URIs: the page at {origin} (a browser redeems only codes of a Single-page application "
+        "redirect URI, and sends no secret); or redeem the code on a server, without an Origin header.",
+        "# application <the app>:\n"
+        "spa:\n"
+        "  redirectUris: [\"{origin}/<the redirect page>\"]",
+    ),
 )
 # CORS of the token endpoint (the headers around 9002326/9002327; mockidp/oauth/cors.py applies them).
 # Evidence: Microsoft documents that only `spa` redirect URIs are CORS-enabled and that a browser
@@ -185,17 +263,38 @@ APP_NOT_FOUND = ErrorSpec(
     "happen if the application has not been installed by the administrator of the tenant or consented to by "
     "any user in the tenant. You may have sent your authentication request to the wrong tenant.",
     "client_id names no application with a service principal in this tenant.",
+    fix=Fix(
+        "App registrations › New registration in {tenant_name}, or send the Application (client) ID of "
+        "the app's Overview page instead of '{client_id}'; an app of another tenant needs its enterprise "
+        "application here (an administrator's consent creates it).",
+        "applications:\n"
+        "  - appId: {client_id}\n"
+        "    displayName: <the app's name>",
+    ),
 )
 APP_DISABLED = ErrorSpec(
     7000112, "unauthorized_client", 400,
     "Application '{app_id}'({app_name}) is disabled.",
     "The client's (or resource's) service principal has accountEnabled: false. error/status inferred.",
+    fix=Fix(
+        "Enterprise applications › {app_name} › Properties › Enabled for users to sign-in? › Yes.",
+        "# application {app_name} ({app_id}):\n"
+        "servicePrincipal:\n"
+        "  accountEnabled: true",
+    ),
 )
 INVALID_CLIENT_SECRET = ErrorSpec(
     7000215, "invalid_client", 401,
     "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
     "value, not the client secret ID, for a secret added to app '{client_id}'.",
     "The secret matches none of the app's passwordCredentials.",
+    fix=Fix(
+        "App registrations › <the app {client_id}> › Certificates & secrets › Client secrets: send a "
+        "secret's Value (shown once, when it is added), not its Secret ID; or New client secret.",
+        "# application {client_id}:\n"
+        "passwordCredentials:\n"
+        "  - secretText: <the secret the client sends>",
+    ),
 )
 EXPIRED_CLIENT_SECRET = ErrorSpec(
     7000222, "invalid_client", 401,
@@ -203,21 +302,44 @@ EXPIRED_CLIENT_SECRET = ErrorSpec(
     "keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added "
     "security: https://aka.ms/certCreds.",
     "The secret matches only passwordCredentials past their endDateTime.",
+    fix=Fix(
+        "App registrations › <the app {client_id}> › Certificates & secrets › Client secrets › New "
+        "client secret, and send its Value.",
+        "# application {client_id}:\n"
+        "passwordCredentials:\n"
+        "  - secretText: <a new secret, 16 characters or more>\n"
+        "    endDateTime: \"2099-01-01T00:00:00Z\"",
+    ),
 )
 CREDENTIAL_REQUIRED = ErrorSpec(
     7000218, "invalid_client", 401,
     "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
     "A confidential client sent no credential (grants other than client_credentials).",
+    fix=Fix(
+        REQUEST_SIDE + "a confidential client sends its client_secret, or a client_assertion signed with a "
+        "certificate of App registrations › <the app> › Certificates & secrets.",
+        "",
+    ),
 )
 CLIENT_CREDENTIALS_NEED_CREDENTIAL = ErrorSpec(
     7000216, "invalid_client", 401,
     "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
     "client_credentials without any credential. HTTP status inferred from its siblings.",
+    fix=Fix(
+        REQUEST_SIDE + "the client_credentials grant needs the client's client_secret, or a client_assertion "
+        "signed with a certificate of App registrations › <the app> › Certificates & secrets.",
+        "",
+    ),
 )
 PUBLIC_CLIENT_WITH_CREDENTIAL = ErrorSpec(
     700025, "invalid_client", 401,
     "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
     "A public client (isFallbackPublicClient and no credentials registered) presented a credential.",
+    fix=Fix(
+        REQUEST_SIDE + "a public client sends neither client_secret nor client_assertion: leave them out of the "
+        "request.",
+        "",
+    ),
 )
 
 # --- client assertions (certificates) ------------------------------------------------------------
@@ -227,24 +349,48 @@ MALFORMED_JWT = ErrorSpec(
     "client_assertion is not a parsable JWS (segments, base64url, JSON objects), lacks exp/iss/sub/aud, or "
     "has an unknown `crit` header. error/status inferred.",
     evidence="V",
+    fix=Fix(
+        REQUEST_SIDE + "send as client_assertion a signed JWT (three base64url parts) with exp, iss, sub and aud; "
+        "MSAL builds one from the certificate.",
+        "",
+    ),
 )
 ASSERTION_ALGORITHM = ErrorSpec(
     5002738, "invalid_client", 401,
     "Invalid JWT token. '{alg}' is not a supported signature algorithm. Supported signing algorithms are: "
     "'RS256,RS384,RS512'",
     "Assertion alg outside RS256/RS384/RS512/PS256 (none, HS256 ...). error/status inferred.",
+    fix=Fix(
+        REQUEST_SIDE + "sign the client_assertion with RS256 (or RS384, RS512, PS256) instead of {alg}.",
+        "",
+    ),
 )
 ASSERTION_NO_THUMBPRINT = ErrorSpec(
     5002723, "invalid_client", 401,
     "Invalid JWT token. No certificate SHA-1 thumbprint, certificate SHA-256 thumbprint, nor keyId "
     "specified in token header.",
     "Assertion header has no x5t, x5t#S256 or kid. error/status inferred.",
+    fix=Fix(
+        REQUEST_SIDE + "name the certificate in the client_assertion's header: x5t#S256 (its SHA-256 thumbprint, "
+        "base64url), x5t (SHA-1) or kid.",
+        "",
+    ),
 )
 ASSERTION_KEY = ErrorSpec(
     700027, "invalid_client", 401,
     "{statement} [Reason - {reason}, {key_details}" + _GRAPH_KEYS_TAIL,
     "Assertion signed by a certificate the app does not have, an expired one, or with a bad signature. "
     "The three wordings are the variants below.",
+    fix=Fix(
+        "App registrations › <the app> › Certificates & secrets › Certificates › Upload certificate: the "
+        "public certificate of the key that signs the assertion, not yet expired (an invalid signature "
+        "is the client's: sign with the private key of a registered certificate).",
+        "# application <the app>:\n"
+        "keyCredentials:\n"
+        "  - type: AsymmetricX509Cert\n"
+        "    usage: Verify\n"
+        "    keyFile: <the certificate's .crt, next to the seed>",
+    ),
 )
 # Variants of ASSERTION_KEY: (statement, reason). The captured signature wording is an older one.
 KEY_NOT_REGISTERED = (
@@ -275,22 +421,40 @@ ASSERTION_TIME_RANGE = ErrorSpec(
         "documentation at https://docs.microsoft.com/azure/active-directory/develop/"
         "active-directory-certificate-credentials .\"",
     ),
+    fix=Fix(
+        REQUEST_SIDE + "make a new client_assertion for each request: exp after the current time ({now}), nbf not "
+        "ahead of it; check the client's clock.",
+        "",
+    ),
 )
 ASSERTION_CLIENT_MISMATCH = ErrorSpec(
     700021, "invalid_client", 401,
     "Client assertion application identifier doesn't match 'client_id' parameter. " + _CERT_DOC,
     "Assertion iss/sub missing or not equal to client_id.",
+    fix=Fix(
+        REQUEST_SIDE + "set the client_assertion's iss and sub to the client_id the request sends.",
+        "",
+    ),
 )
 ASSERTION_SUBJECT_ISSUER_MISMATCH = ErrorSpec(
     50048, "invalid_client", 401,
     "Subject mismatches Issuer claim in the client assertion.",
     "Assertion sub differs from iss. Wording and status inferred from the documented name.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "set the client_assertion's sub to its iss: both the client_id.",
+        "",
+    ),
 )
 ASSERTION_AUDIENCE = ErrorSpec(
     700023, "invalid_client", 401,
     "Client assertion audience claim does not match Realm issuer. " + _CERT_DOC,
     "Assertion aud is not the token endpoint the assertion was posted to.",
+    fix=Fix(
+        REQUEST_SIDE + "set the client_assertion's aud to the token endpoint it is posted to "
+        "(https://<host>/<tenant>/oauth2/v2.0/token).",
+        "",
+    ),
 )
 
 # --- scopes and resources ------------------------------------------------------------------------
@@ -300,12 +464,25 @@ RESOURCE_NOT_FOUND = ErrorSpec(
     "happen if the application has not been installed by the administrator of the tenant or consented to by "
     "any user in the tenant. You might have sent your authentication request to the wrong tenant.",
     "scope/resource names no identifierUri or appId of a service principal in the tenant.",
+    fix=Fix(
+        "App registrations › <the API> › Expose an API › Application ID URI › Add: {resource} (or ask "
+        "for the API's Application (client) ID); an API of another tenant needs its enterprise "
+        "application in {tenant_name} (an administrator's consent creates it).",
+        "applications:\n"
+        "  - displayName: <the API>\n"
+        "    identifierUris: [\"{resource}\"]",
+    ),
 )
 DEFAULT_SCOPE_REQUIRED = ErrorSpec(
     1002012, "invalid_scope", 400,
     "The provided value for scope {scope} is not valid. Client credential flows must have a scope value "
     "with /.default suffixed to the resource identifier (application ID URI).",
     "client_credentials scope without /.default. `error` inferred.",
+    fix=Fix(
+        REQUEST_SIDE + "ask for <the API's Application ID URI or client ID>/.default instead of {scope}: client "
+        "credentials get the application permissions already granted, never named scopes.",
+        "",
+    ),
 )
 INVALID_SCOPE = ErrorSpec(
     70011, "invalid_scope", 400,
@@ -322,6 +499,17 @@ INVALID_SCOPE = ErrorSpec(
         "Azure/azure-powershell#22180 (2023-06): the same format wording.",
         "jeffcarbs/omniauth-office365#1 (2016-07, plain variant): \"AADSTS70011: The provided value for the input "
         "parameter 'scope' is not valid. The scope Contacts.Read, Mail.Read is not valid.\"",
+    ),
+    fix=Fix(
+        "App registrations › <the API> › Expose an API › Add a scope, for each permission of {scope} it "
+        "lacks; a scope that mixes /.default with named scopes, or names its API by neither a URI nor a "
+        "GUID, is the request's to fix.",
+        "applications:\n"
+        "  - displayName: <the API>\n"
+        "    api:\n"
+        "      oauth2PermissionScopes:\n"
+        "        - value: <the-permission>\n"
+        "          type: User",
     ),
 )
 # Variants of INVALID_SCOPE: (lead, reason).
@@ -347,6 +535,17 @@ UNKNOWN_SCOPE = ErrorSpec(
         "'00000003-0000-0000-c000-000000000000'. Contact the app vendor.\"",
         "WPManageNinja/fluent-smtp#154 (2023-02): the same, \"only visible in the URL query string\" (redirected).",
     ),
+    fix=Fix(
+        "App registrations › <the API {resource}> › Expose an API › Add a scope › Scope name: {scope}; "
+        "or ask {app_name} for a scope the API defines.",
+        "applications:\n"
+        "  - appId: {resource}\n"
+        "    displayName: <the API>\n"
+        "    api:\n"
+        "      oauth2PermissionScopes:\n"
+        "        - value: {scope}\n"
+        "          type: User",
+    ),
 )
 MULTIPLE_RESOURCES = ErrorSpec(
     700022, "invalid_scope", 400,
@@ -354,6 +553,11 @@ MULTIPLE_RESOURCES = ErrorSpec(
     "resource.",
     "The scopes name more than one resource (OIDC scopes do not count).",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "ask for the scopes of one API per request (openid, profile, email and offline_access may "
+        "go with them), and for another API's token in a request of its own.",
+        "",
+    ),
 )
 
 # --- authorization rules -------------------------------------------------------------------------
@@ -393,23 +597,47 @@ USER_NOT_ASSIGNED = ErrorSpec(
         "address shown)",
         "BookStackApp/BookStack#4063 (2023-02, error page): \"The signed in user 'myemail' is blocked ...\"",
     ),
+    fix=Fix(
+        "Enterprise applications › {app_name} › Users and groups › Add user/group › {user} (or a group "
+        "they are a member of); or Properties › Assignment required? › No.",
+        "appRoleAssignments:\n"
+        "  - principal: {user}\n"
+        "    resource: {app_name}",
+    ),
 )
 INVALID_CREDENTIALS = ErrorSpec(
     50126, "invalid_grant", 400,
     "Error validating credentials due to invalid username or password.",
     "Wrong password (ROPC, sign-in page).",
+    fix=Fix(
+        REQUEST_SIDE + "sign in with the user's password (the seed's `password`; in Entra, Users › <the user> › "
+        "Reset password sets a new one).",
+        "",
+    ),
 )
 USER_NOT_FOUND = ErrorSpec(
     50034, "invalid_grant", 400,
     "The user account {{EUII Hidden}} does not exist in the {tenant_id} directory. To sign into this application, "
     "the account must be added to the directory.",
     "No user with this name in the tenant.",
+    fix=Fix(
+        "Users › New user › Create new user in the directory {tenant_id}, or sign in with an account of "
+        "that directory.",
+        "users:\n"
+        "  - userPrincipalName: <name>@<a-domain-of-the-tenant>\n"
+        "    password: <a password>",
+    ),
 )
 USER_DISABLED = ErrorSpec(
     50057, "invalid_grant", 400,
     "The user account is disabled.",
     "accountEnabled: false.",
     evidence="D",
+    fix=Fix(
+        "Users › <the user> › Edit properties › Settings › Account enabled.",
+        "# user <the user>:\n"
+        "accountEnabled: true",
+    ),
 )
 ACCOUNT_LOCKED = ErrorSpec(
     50053, "invalid_grant", 400,
@@ -428,6 +656,12 @@ ACCOUNT_LOCKED = ErrorSpec(
         "fuel9/DisplayMonkey#50 (2018-06, older): \"AADSTS50053: You've tried to sign in too many times with an "
         "incorrect user ID or password.\"",
     ),
+    fix=Fix(
+        REQUEST_SIDE + "wait until the lockout ends (60 s after the first lock, longer after each next one) and "
+        "sign in with the right password; Entra sets its threshold and duration under "
+        "Authentication methods › Password protection.",
+        "",
+    ),
 )
 FLOW_STATE_EXPIRED = ErrorSpec(
     50089, "invalid_grant", 400,
@@ -437,6 +671,11 @@ FLOW_STATE_EXPIRED = ErrorSpec(
     "after the browser session it belongs to was signed out or revoked. Shown on the error page; the code "
     "and message are the documented ones, their use for replays is inferred.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "start the sign-in again: a sign-in or consent page is posted once, within 10 minutes, in "
+        "the browser session that opened it.",
+        "",
+    ),
 )
 GUEST_NOT_IN_TENANT = ErrorSpec(
     50020, "invalid_grant", 400,
@@ -445,6 +684,13 @@ GUEST_NOT_IN_TENANT = ErrorSpec(
     "user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
     "A user of another seeded tenant signs in at this tenant (no guests are modelled).",
     evidence="D",
+    fix=Fix(
+        "Users › New user › Invite external user › {email} in {tenant_name} (here: the user added to "
+        "this tenant); or sign in to {app_name} at the user's own tenant.",
+        "users:\n"
+        "  - userPrincipalName: {email}\n"
+        "    password: <a password>",
+    ),
 )
 CONSENT_REQUIRED = ErrorSpec(
     65001, "consent_required", 400,
@@ -453,17 +699,37 @@ CONSENT_REQUIRED = ErrorSpec(
     "A requested delegated scope has no grant (AllPrincipals, the user's, or preAuthorizedApplications). "
     "The token endpoint answers invalid_grant with suberror consent_required.",
     token_error="invalid_grant",
+    fix=Fix(
+        "App registrations › {client_name} › API permissions › Add a permission › My APIs › <the API> › "
+        "Delegated permissions, then Grant admin consent for <the tenant>; or Enterprise applications › "
+        "{client_name} › Permissions › Grant admin consent for <the tenant>; or let the user consent in an "
+        "interactive sign-in.",
+        "oauth2PermissionGrants:\n"
+        "  - client: {client_name}\n"
+        "    resource: <the API>\n"
+        "    scope: <the delegated permissions asked for>\n"
+        "    consentType: AllPrincipals",
+    ),
 )
 CONSENT_DECLINED = ErrorSpec(
     65004, "access_denied", 400,
     "User declined to consent to access the app.",
     "The user pressed Cancel on the consent page (authorize: access_denied). A device-code poll after the user "
     "declined answers this code with error authorization_declined (the code there is inferred).",
+    fix=Fix(
+        REQUEST_SIDE + "the user declined: sign in again and accept, or have an administrator grant consent for "
+        "everyone (Enterprise applications › <the app> › Permissions › Grant admin consent for <the tenant>).",
+        "",
+    ),
 )
 LOGIN_REQUIRED = ErrorSpec(
     50058, "login_required", 400,
     "A silent sign-in request was sent but no user is signed in.",
     "prompt=none without a sign-in session.",
+    fix=Fix(
+        REQUEST_SIDE + "sign the user in interactively first: prompt=none works only with a signed-in session.",
+        "",
+    ),
 )
 UNREGISTERED_REDIRECT_URI = ErrorSpec(
     50011, "invalid_request", 400,
@@ -473,6 +739,14 @@ UNREGISTERED_REDIRECT_URI = ErrorSpec(
     "Authorize with a redirect_uri the app did not register: shown on the error page, never redirected. "
     "Matching is exact but for the port of http://localhost and http://127.0.0.1; userinfo, backslashes, "
     "whitespace, control characters or a bad port never match (mockidp/oauth/redirects.py).",
+    fix=Fix(
+        "App registrations › <the app {app_id}> › Authentication › Add a platform › Web (Single-page "
+        "application for a browser app, Mobile and desktop applications for a native one) › Redirect "
+        "URIs: {uri}; or send a redirect_uri the app has registered.",
+        "# application {app_id}:\n"
+        "web:\n"
+        "  redirectUris: [\"{uri}\"]  # spa: for a browser app, publicClient: for a native one",
+    ),
 )
 CREDENTIALS_NOT_VALIDATED = ErrorSpec(
     70002, "invalid_client", 401,
@@ -480,6 +754,11 @@ CREDENTIALS_NOT_VALIDATED = ErrorSpec(
     "Entra's legacy wrapper, used for two cases whose current wording is not captured: a code redeemed with "
     "another redirect_uri than authorized (detail = AADSTS50011 ..., error_codes [70002, 50011]), and HTTP Basic "
     "credentials naming another client than the client_id parameter (an inferred choice).",
+    fix=Fix(
+        REQUEST_SIDE + "redeem the code with the redirect_uri of its authorize request, and name one client: the "
+        "HTTP Basic user and the client_id parameter agree.",
+        "",
+    ),
 )
 REDIRECT_URI_CHANGED_DETAIL = (
     "AADSTS50011: The reply address '{token_uri}' does not match the reply address '{authorize_uri}' provided "
@@ -490,72 +769,144 @@ NO_REPLY_ADDRESS = ErrorSpec(
     500113, "invalid_request", 400,
     "No reply address is registered for the application.",
     "Authorize for an app without redirect URIs.",
+    fix=Fix(
+        "App registrations › <the app> › Authentication › Add a platform › Web (or Single-page "
+        "application, Mobile and desktop applications) › Redirect URIs: the redirect_uri the app sends.",
+        "# application <the app>:\n"
+        "web:\n"
+        "  redirectUris: [\"<the redirect_uri the app sends>\"]",
+    ),
 )
 UNSUPPORTED_RESPONSE_TYPE = ErrorSpec(
     70005, "unsupported_response_type", 400,
     "The application requested an unsupported response type '{response_type}'.",
     "response_type is not code, id_token, token or a combination of them. Wording inferred.",
     evidence="I",
+    fix=Fix(
+        REQUEST_SIDE + "send response_type code (or id_token, token, or a combination of these) instead of "
+        "'{response_type}'.",
+        "",
+    ),
 )
 ID_TOKEN_NOT_ENABLED = ErrorSpec(
     700054, "unsupported_response_type", 400,
     "response_type 'id_token' is not enabled for the application.",
     "id_token requested while web.implicitGrantSettings.enableIdTokenIssuance is false.",
+    fix=Fix(
+        "App registrations › <the app> › Authentication › Implicit grant and hybrid flows › ID tokens "
+        "(used for implicit and hybrid flows); or use response_type code.",
+        "# application <the app>:\n"
+        "web:\n"
+        "  implicitGrantSettings:\n"
+        "    enableIdTokenIssuance: true",
+    ),
 )
 TOKEN_NOT_ENABLED = ErrorSpec(
     700051, "unsupported_response_type", 400,
     "response_type 'token' is not enabled for the application.",
     "token requested while web.implicitGrantSettings.enableAccessTokenIssuance is false.",
+    fix=Fix(
+        "App registrations › <the app> › Authentication › Implicit grant and hybrid flows › Access "
+        "tokens (used for implicit flows); or use response_type code.",
+        "# application <the app>:\n"
+        "web:\n"
+        "  implicitGrantSettings:\n"
+        "    enableAccessTokenIssuance: true",
+    ),
 )
 UNSUPPORTED_RESPONSE_MODE = ErrorSpec(
     70007, "invalid_request", 400,
     "The application returned an unsupported value of 'response_mode' when requesting a token.",
     "response_mode unknown, or query with a response type that returns tokens. Wording from the doc name.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "send response_mode query, fragment or form_post (fragment or form_post when /authorize "
+        "returns tokens).",
+        "",
+    ),
 )
 CODE_CHALLENGE_SIZE = ErrorSpec(
     501491, "invalid_request", 400,
     "Invalid size of Code_Challenge parameter.",
     "code_challenge outside 43-128 characters of [A-Za-z0-9-._~], or a method other than S256/plain.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "send a code_challenge of 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (the base64url "
+        "SHA-256 of the code_verifier) and code_challenge_method S256.",
+        "",
+    ),
 )
 PKCE_REQUIRED = ErrorSpec(
     9002325, "invalid_request", 400,
     "Proof Key for Code Exchange is required for cross-origin authorization code redemption.",
     "Authorize for an 'spa' redirect URI without code_challenge.",
+    fix=Fix(
+        REQUEST_SIDE + "send code_challenge and code_challenge_method=S256 with an authorize request for a "
+        "Single-page application redirect URI (MSAL Browser does).",
+        "",
+    ),
 )
 CODE_REDEEMED = ErrorSpec(
     54005, "invalid_grant", 400,
     "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing "
     "refresh token.",
     "Second redemption of a code.",
+    fix=Fix(
+        REQUEST_SIDE + "redeem each code once: send a new authorize request, or use the refresh token of the "
+        "first redemption.",
+        "",
+    ),
 )
 CODE_EXPIRED = ErrorSpec(
     70008, "invalid_grant", 400,
     "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive "
     "authorization request for this user and resource.",
     "Code redeemed after its 10 minutes.",
+    fix=Fix(
+        REQUEST_SIDE + "redeem the code within its 10 minutes: send a new authorize request.",
+        "",
+    ),
 )
 INVALID_CODE = ErrorSpec(
     70000, "invalid_grant", 400,
     "The provided value for the 'code' parameter is not valid.",
     "A code mockidp never issued, or one issued to another client.",
+    fix=Fix(
+        REQUEST_SIDE + "send the code of the redirect as it came, with the client_id it was issued to.",
+        "",
+    ),
 )
 CODE_OTHER_TENANT = ErrorSpec(
     700005, "invalid_grant", 400,
     "Provided Authorization Code is intended to use against other tenant, thus rejected.",
     "Code redeemed at another tenant's endpoint.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "redeem the code at the token endpoint of the tenant whose /authorize issued it.",
+        "",
+    ),
 )
 PKCE_MISMATCH = ErrorSpec(
     501481, "invalid_grant", 400,
     "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
     "code_verifier missing or wrong for a code issued with a challenge.",
+    fix=Fix(
+        REQUEST_SIDE + "send the code_verifier whose code_challenge the authorize request carried.",
+        "",
+    ),
 )
 SPA_NEEDS_CROSS_ORIGIN = ErrorSpec(
     9002327, "invalid_request", 400,
     "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
     "A code or refresh token of an 'spa' redirect URI redeemed without an Origin header.",
+    fix=Fix(
+        "App registrations › <the app> › Authentication: a server that redeems the code registers its "
+        "redirect URI under Web, not Single-page application; or redeem it from the browser page (with "
+        "its Origin header).",
+        "# application <the app>:\n"
+        "web:\n"
+        "  redirectUris: [\"<the redirect URI>\"]  # moved out of spa:",
+    ),
 )
 REFRESH_TOKEN_INACTIVE = ErrorSpec(
     700082, "invalid_grant", 400,
@@ -575,6 +926,11 @@ REFRESH_TOKEN_INACTIVE = ErrorSpec(
         "mspnp/identity-reference-architectures#9 (2019-09): \"inactivity.\ufffdThe token was issued\" (the "
         "no-break space, mis-decoded); microsoft/powerplatform-build-tools#894 (2024-05): \"inactivity.&nbsp;The\"",
     ),
+    fix=Fix(
+        REQUEST_SIDE + "sign the user in interactively again: this refresh token (issued {issued}) was unused for "
+        "90 days.",
+        "",
+    ),
 )
 SPA_REFRESH_TOKEN_EXPIRED = ErrorSpec(
     700084, "invalid_grant", 400,
@@ -583,6 +939,11 @@ SPA_REFRESH_TOKEN_EXPIRED = ErrorSpec(
     "the sign in page. The token was issued on {issued}.",
     "SPA refresh token older than 24 hours, counted from the sign-in.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "sign the user in again (MSAL Browser: a silent or interactive authorize request): a "
+        "single-page app's refresh token lasts 24 hours from the sign-in of {issued}.",
+        "",
+    ),
 )
 GRANT_REVOKED = ErrorSpec(
     50173, "invalid_grant", 400,
@@ -590,6 +951,11 @@ GRANT_REVOKED = ErrorSpec(
     "changed or reset their password. The grant was issued on '{issued}' and the TokensValidFrom date (before "
     "which tokens are not valid) for this user is '{valid_from}'.",
     "Refresh token issued before the user's sign-in sessions were revoked (`mockidp revoke`).",
+    fix=Fix(
+        REQUEST_SIDE + "sign the user in interactively again: their sessions were revoked at {valid_from} (Users "
+        "› <the user> › Revoke sessions; here `mockidp revoke`).",
+        "",
+    ),
 )
 
 # --- device code --------------------------------------------------------------------------------
@@ -597,11 +963,20 @@ AUTHORIZATION_PENDING = ErrorSpec(
     70016, "authorization_pending", 400,
     "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
     "Device code polled before the user finished signing in. Entra answers this, never slow_down.",
+    fix=Fix(
+        REQUEST_SIDE + "keep polling every `interval` seconds until the user has signed in at the verification "
+        "URI.",
+        "",
+    ),
 )
 DEVICE_CODE_EXPIRED = ErrorSpec(
     70020, "expired_token", 400,
     "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
     "Device code polled after its 15 minutes (code number of medium confidence).",
+    fix=Fix(
+        REQUEST_SIDE + "start a new device code flow: a device code lasts 15 minutes.",
+        "",
+    ),
 )
 BAD_VERIFICATION_CODE = ErrorSpec(
     70018, "bad_verification_code", 400,
@@ -609,18 +984,31 @@ BAD_VERIFICATION_CODE = ErrorSpec(
     "A user code nobody issued (device page), or a device_code the poll does not know, was redeemed already or "
     "belongs to another client. `error` inferred.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "enter the user code the device shows, or poll with the device_code of a live request of "
+        "the same client.",
+        "",
+    ),
 )
 EMPTY_USER_CODE = ErrorSpec(
     90119, "invalid_request", 400,
     "The user code is null or empty.",
     "Device page submitted without a code.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "enter the code the device shows.",
+        "",
+    ),
 )
 DEVICE_CODE_DECIDED = ErrorSpec(
     90120, "invalid_request", 400,
     "The request was already authorized or declined.",
     "A user code entered again after its sign-in was completed.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "start a new device code flow: this code's sign-in is already done.",
+        "",
+    ),
 )
 # --- on-behalf-of --------------------------------------------------------------------------------
 OBO_INVALID_ASSERTION = ErrorSpec(
@@ -628,6 +1016,10 @@ OBO_INVALID_ASSERTION = ErrorSpec(
     "Assertion failed signature validation. [Reason - {reason}]",
     "The OBO assertion is not a token mockidp signed (not a JWT, alg none or another algorithm, another key, "
     "altered), or its tid is not the request's tenant. The reason is one of the variants below.",
+    fix=Fix(
+        REQUEST_SIDE + "send as assertion an access token this tenant issued, unaltered.",
+        "",
+    ),
 )
 # Variants of OBO_INVALID_ASSERTION's reason.
 OBO_KEY_NOT_FOUND = "The key was not found."  # V: a token signed with a key Entra does not hold
@@ -642,24 +1034,42 @@ OBO_AUDIENCE_MISMATCH = ErrorSpec(
     "(the application that made the OBO request) and this application should use that token as the assertion.",
     "The OBO assertion's aud is not the calling app (v2 tokens: its appId; v1 tokens: its appId or one of its "
     "identifierUris). The wording after the expected audience is of medium confidence.",
+    fix=Fix(
+        REQUEST_SIDE + "the calling client asks for a token for {app_name} ({client_id}/.default or one of its "
+        "scopes), not for {aud}, and {app_name} passes that token on.",
+        "",
+    ),
 )
 OBO_ASSERTION_EXPIRED = ErrorSpec(
     500133, "invalid_grant", 400,
     "Assertion is not within its valid time range. Ensure that the access token is not expired before using it "
     "for user assertion, or request a new token. Current time: {now}, expiry time of assertion {expires}.",
     "The OBO assertion's exp has passed, with no clock skew (Entra refused one 21 s late), or its nbf is ahead.",
+    fix=Fix(
+        REQUEST_SIDE + "send an access token that has not expired (the client refreshes it first).",
+        "",
+    ),
 )
 OBO_ID_TOKEN = ErrorSpec(
     240002, "invalid_grant", 400,
     "Input id_token cannot be used as 'urn:ietf:params:oauth:grant-type:jwt-bearer' grant.",
     "An ID token presented as the OBO assertion. Captured wording (the documentation has \"The id_token can't "
     "be used as ...\").",
+    fix=Fix(
+        REQUEST_SIDE + "send the user's access token for this API as the assertion, not an ID token.",
+        "",
+    ),
 )
 OBO_APP_ONLY = ErrorSpec(
     7000114, "unauthorized_client", 400,
     "Application '{app_id}' is not allowed to make application on-behalf-of calls.",
     "An app-only (client credentials) token presented as the OBO assertion; app_id is the calling app. "
     "HTTP status inferred from the other unauthorized_client entries.",
+    fix=Fix(
+        REQUEST_SIDE + "on-behalf-of needs a user's token: send an access token from a user's sign-in, not one "
+        "from client credentials.",
+        "",
+    ),
 )
 
 # --- instance discovery --------------------------------------------------------------------------
@@ -667,12 +1077,21 @@ UNKNOWN_INSTANCE = ErrorSpec(
     50049, "invalid_instance", 400,
     "Unknown or invalid instance.",
     "Instance discovery for an authorization_endpoint whose host this server does not serve.",
+    fix=Fix(
+        REQUEST_SIDE + "point the authority (authorization_endpoint) at this server's host.",
+        "",
+    ),
 )
 MALFORMED_INSTANCE_REQUEST = ErrorSpec(
     50050, "invalid_request", 400,
     "The request is malformed.",
     "Instance discovery without a usable authorization_endpoint. `error` inferred.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "send authorization_endpoint, an https URL of this server's "
+        "/<tenant>/oauth2/v2.0/authorize.",
+        "",
+    ),
 )
 
 # --- last resort ---------------------------------------------------------------------------------
@@ -681,6 +1100,10 @@ SERVER_ERROR = ErrorSpec(
     "There was an error issuing a token or an issue with our sign-in service.",
     "An unexpected failure inside mockidp (a bug): logged with its trace id, never echoed.",
     evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "a fault inside mockidp itself; report it with the trace ID.",
+        "",
+    ),
 )
 
 
