@@ -5,14 +5,19 @@ tests/test_console_browser.py."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import re
+import subprocess
+import sys
 from html import unescape
+from pathlib import Path
 
 import pytest
 import yaml
 
+from mockidp.cli import main
 from mockidp.tokens.explain import MAX_TOKEN_CHARS
 from mockidp.web.access_log import redact
 from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, ORIGIN, REPORTING, TENANT, Harness
@@ -265,3 +270,61 @@ def test_the_console_changes_nothing(harness: Harness) -> None:
     for path in ("/", f"{CONSOLE}/tenants/{TENANT}"):
         assert harness.client.post(path, data={"x": "y"}).status_code in (404, 405)
         assert harness.client.delete(path).status_code in (404, 405)
+
+
+# ------------------------------------------------------------------------------------------ mockidp explain --token
+
+
+def _explain(harness: Harness, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["explain", *args, "--data-dir", str(harness.settings.data_dir)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_explain_token_prints_the_decoders_explanation(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    token = _token(harness, f"{BACKEND2}/.default")
+    page = _decode(harness, token)
+    code, out, _ = _explain(harness, capsys, "--token", token)
+    assert code == 0
+    assert "Token: access token, v2.0" in out
+    assert "Signature: verified with mockidp's key" in out
+    assert f"v2.0 discovery document {ORIGIN}/{TENANT}/v2.0/.well-known/openid-configuration" in out
+    assert f"Audience: {BACKEND2}: the appId of testBackend2" in out  # names from the stored directory
+    assert "  azp: 1df771d6-ef9c-473e-af87-cafa8928e024  [the appId of testClient]" in out
+    for line in ("Authorized party (v2): the appId of the client that asked for the token.",
+                 "App roles granted: to an app by admin consent"):
+        assert line in out and line in page  # one explanation, two surfaces
+
+
+def test_explain_token_reads_stdin_and_names_a_v1_token(harness: Harness, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(_token(harness, f"{BACKEND1_URI}/.default") + "\n"))
+    code, out, _ = _explain(harness, capsys, "--token", "-")
+    assert code == 0 and "Token: access token, v1.0" in out and "v1 issuer (sts.windows.net)" in out
+    assert "  roles: (absent)" in out
+
+
+def test_explain_token_says_a_bad_signature(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _explain(harness, capsys, "--token", _resign(_token(harness, f"{BACKEND2}/.default"), roles=["x"]))
+    assert code == 0 and "Signature: does NOT verify with mockidp's key" in out
+
+
+def test_explain_token_without_a_key_or_a_token(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                harness: Harness) -> None:
+    token = _token(harness, f"{BACKEND2}/.default")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["explain", "--token", token, "--data-dir", str(empty)]) == 0
+    out, err = capsys.readouterr()
+    assert "Signature: not checked" in out and "no mockidp signing certificate" in err
+    assert not list(empty.iterdir())  # nothing created: no key, no database
+    assert main(["explain", "--token", "garbage", "--data-dir", str(empty)]) == 1
+    assert "Not a readable token: 1 part(s)" in capsys.readouterr().out
+
+
+def test_explain_runs_as_a_command(harness: Harness) -> None:
+    token = _token(harness, f"{BACKEND2}/.default")
+    run = subprocess.run([sys.executable, "-m", "mockidp", "explain", "--token", "-", "--data-dir",
+                          str(harness.settings.data_dir)], input=token, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "Signature: verified" in run.stdout
