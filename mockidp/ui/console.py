@@ -18,8 +18,8 @@ from mockidp.directory.snapshot import Directory
 from mockidp.errors import catalogue
 
 
-def day(when: float | None) -> str:
-    return "never" if when is None else dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%d")
+def day(when: float | None, unset: str = "never") -> str:
+    return unset if when is None else dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +143,8 @@ class Console:
             Row("Object ID", app.object_id),
             Row("Supported account types", app.sign_in_audience, audience),
             Row("Expose an API › Application ID URI", uris,
-                "Clients may ask for {uri}/.default; a v1 token then carries that URI as aud." if app.identifier_uris
-                else "Clients name this API by its appId."),
+                f"Clients may ask for {app.identifier_uris[0]}/.default; a v1 token then carries that URI as aud."
+                if app.identifier_uris else "Clients name this API by its appId."),
             version,
             Row("Token configuration › groupMembershipClaims", groups or "null",
                 f"{groups}: tokens with a user carry groups (the user's group object ids)." if groups else
@@ -173,8 +173,8 @@ class Console:
 
     def credentials(self, app: ApplicationRecord) -> list[Credential]:
         out = [Credential("Client secret", s.key_id, "(value hidden: shown once when created, never again)",
-                          day(s.start), day(s.end), s.end is not None and s.end <= self.now) for s in app.secrets]
-        out += [Credential("Certificate", c.key_id, f"thumbprint {c.sha1.upper()}", day(c.start), day(c.end),
+                          day(s.start, "—"), day(s.end), s.end is not None and s.end <= self.now) for s in app.secrets]
+        out += [Credential("Certificate", c.key_id, f"thumbprint {c.sha1.upper()}", day(c.start, "—"), day(c.end),
                            c.end is not None and c.end <= self.now) for c in app.certificates]
         return out
 
