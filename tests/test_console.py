@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import re
+import shutil
 import subprocess
 import sys
 from html import unescape
@@ -18,9 +19,23 @@ import pytest
 import yaml
 
 from mockidp.cli import main
+from mockidp.errors import catalogue
 from mockidp.tokens.explain import MAX_TOKEN_CHARS
 from mockidp.web.access_log import redact
-from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, ORIGIN, REPORTING, TENANT, Harness
+from tests.conftest import (
+    BACKEND1_URI,
+    BACKEND2,
+    CLIENT,
+    CLIENT_SECRET,
+    DEMO_SEED,
+    ORIGIN,
+    REPORTING,
+    REPORTING_SECRET,
+    ROOT,
+    TENANT,
+    Harness,
+    make_harness,
+)
 
 CONSOLE = "/_mockidp/console"
 DECODER = f"{CONSOLE}/decoder"
@@ -328,3 +343,39 @@ def test_explain_runs_as_a_command(harness: Harness) -> None:
                           str(harness.settings.data_dir)], input=token, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "Signature: verified" in run.stdout
+
+
+# ------------------------------------------------------------------------------------------ README
+
+
+def test_the_readme_walkthrough_why_was_i_refused(harness: Harness, signing_dir: Path, tmp_path: Path) -> None:
+    """Its steps as written: the refusal, the console's rule, the seed fix, the token in the decoder."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Why was I refused?"):]
+    section = section[:section.index("\n## ")]
+    refused = harness.token({"grant_type": "client_credentials", "client_id": REPORTING,
+                             "client_secret": REPORTING_SECRET, "scope": f"api://{BACKEND2}/.default"})
+    assert "AADSTS501051" in refused.json()["error_description"]
+    rule = _text(harness.client.get(f"{CONSOLE}/tenants/{TENANT}/enterprise-applications/{BACKEND2}").text)
+    quoted = re.search(r'"(Assignment required: Yes → clients without an assignment get AADSTS501051)"', section)
+    assert quoted is not None
+    consequence = quoted.group(1).split("→ ")[1]
+    assert "Assignment required Yes" in rule and consequence[0].upper() + consequence[1:] in rule
+    assert catalogue.APP_NOT_ASSIGNED.fix is not None
+    portal = catalogue.APP_NOT_ASSIGNED.fix.portal.format(client_name="reportingJob", resource_name="testBackend2")
+    assert portal.split(" (")[0] in " ".join(section.split())  # the README says what the catalogue says
+    fix = re.search(r"```yaml\n\s*appRoleAssignments:\n(\s*- \{.*?\})\n", section)
+    assert fix is not None
+    seed = DEMO_SEED.read_text().replace("    appRoleAssignments:\n", "    appRoleAssignments:\n"
+                                         f"      {fix.group(1).strip()}\n", 1)
+    shutil.copytree(DEMO_SEED.parent / "certs", tmp_path / "fixed" / "certs")  # the seed names certs/...
+    fixed = make_harness(tmp_path / "fixed", seed, signing_dir)
+    ok = fixed.token({"grant_type": "client_credentials", "client_id": REPORTING, "client_secret": REPORTING_SECRET,
+                      "scope": f"api://{BACKEND2}/.default"})
+    assert ok.status_code == 200, ok.text
+    text = _decode(fixed, ok.json()["access_token"])
+    assert "access token, v2.0" in text and "verified with mockidp's key" in text
+    assert f"{BACKEND2}: the appId of testBackend2" in text and f"{REPORTING} the appId of reportingJob" in text
+    assert 'roles ["Data.Read"]' in text
+    for claim in ("access token, v2.0", "signature verified with mockidp's", "`roles` `[\"Data.Read\"]`"):
+        assert claim in " ".join(section.split())
