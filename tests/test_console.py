@@ -15,12 +15,14 @@ import sys
 from html import unescape
 from pathlib import Path
 
+import jwt
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mockidp.cli import main
 from mockidp.errors import catalogue
-from mockidp.tokens.explain import MAX_TOKEN_CHARS
+from mockidp.tokens.explain import MAX_TOKEN_CHARS, explain_token
 from mockidp.web.access_log import redact
 from tests.conftest import (
     BACKEND1_URI,
@@ -28,6 +30,7 @@ from tests.conftest import (
     CLIENT,
     CLIENT_SECRET,
     DEMO_SEED,
+    FROZEN_AT,
     ORIGIN,
     REPORTING,
     REPORTING_SECRET,
@@ -38,6 +41,7 @@ from tests.conftest import (
 )
 
 CONSOLE = "/_mockidp/console"
+_FOREIGN_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # "Entra's" key
 DECODER = f"{CONSOLE}/decoder"
 
 
@@ -236,6 +240,39 @@ def test_the_decoder_names_a_bad_signature(harness: Harness, alter, expected: st
     text = _decode(harness, alter(_token(harness, f"{BACKEND2}/.default")))
     assert expected in text
     assert "verified verified" not in text
+
+
+def test_the_decoder_explains_an_id_token_and_expiry(harness: Harness) -> None:
+    r = harness.token({"grant_type": "password", "client_id": CLIENT, "username": "alice@contoso.onmicrosoft.com",
+                       "password": "alice-password-1", "scope": "openid profile"})
+    assert r.status_code == 200, r.text
+    text = _decode(harness, r.json()["id_token"])
+    assert "ID token, v2.0" in text and "verified with mockidp's key" in text
+    assert f"{CLIENT}: the appId of testClient (an ID token's audience is the client" in text
+    assert "preferred_username alice@contoso.onmicrosoft.com" in text
+    access = _token(harness, f"{BACKEND2}/.default")
+    harness.clock.advance(2 * 3600)
+    assert "expired 2026-01-01 01:00:00 UTC (1 h 0 min ago)" in _decode(harness, access)
+
+
+def test_the_decoder_escapes_what_a_token_says(harness: Harness) -> None:
+    evil = "<script>alert(1)</script>"
+    head = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": evil}).encode()).rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps({"iss": evil, evil: evil}).encode()).rstrip(b"=").decode()
+    r = harness.client.post(DECODER, data={"token": f"{head}.{body}.x"})
+    assert r.status_code == 200 and evil not in r.text and "&lt;script&gt;" in r.text
+    assert "not mockidp's signing key" in _text(r.text)
+
+
+def test_a_token_from_elsewhere_is_explained_against_entras_documents(harness: Harness) -> None:
+    jwk = harness.app.state.runtime.jwk
+    token = jwt.encode({"aud": "api://x", "iss": f"https://sts.windows.net/{TENANT}/", "ver": "1.0", "appid": "y",
+                        "exp": FROZEN_AT + 60}, _FOREIGN_KEY, algorithm="RS256", headers={"kid": "entra-key"})
+    e = explain_token(token, keys=[jwk], now=FROZEN_AT, origin=ORIGIN)
+    assert e.signature.status == "not-ours" and e.version == "v1.0"
+    assert e.discovery == f"https://login.microsoftonline.com/{TENANT}/.well-known/openid-configuration"
+    ours = explain_token(_token(harness, f"{BACKEND1_URI}/.default"), keys=[jwk], now=FROZEN_AT, origin=ORIGIN)
+    assert ours.discovery == f"{ORIGIN}/{TENANT}/.well-known/openid-configuration" and ours.signature.verified
 
 
 @pytest.mark.parametrize(("body", "expected"), [

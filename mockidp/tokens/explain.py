@@ -218,7 +218,9 @@ def explain_token(text: str, *, keys: Sequence[dict[str, Any]], now: float, orig
         return Explanation(problem="The header or payload is not a JSON object.")
     header_items = tuple(Item(k, _show(v), HEADER_MEANINGS.get(k, "Not a header parameter Entra sets.")) for k, v in
                          header.items())
-    version, issuer_text, discovery = _issuer(payload.get("iss"), origin)
+    # A token signed by another key (Entra's own, say) is validated by Entra's v1 document, not ours.
+    foreign = bool(keys) and all(k.get("kid") != header.get("kid") for k in keys)
+    version, issuer_text, discovery = _issuer(payload.get("iss"), None if foreign else origin)
     if payload.get("ver") in ("1.0", "2.0") and f"v{payload['ver']}" != version and version != "unknown":
         issuer_text += f" (ver says {payload['ver']}: the issuer and ver disagree, which Entra never does.)"
     access = any(k in payload for k in ("scp", "roles", "appid", "azp", "idtyp"))
