@@ -23,7 +23,7 @@ from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.keys import load_or_create_signing_key
 from mockidp.tokens.signer import Signer
 from mockidp.web import access_log, errors
-from mockidp.web.routes import admin, device, discovery, instance, logout, signin, token
+from mockidp.web.routes import admin, console, device, discovery, instance, logout, signin, token
 from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
 
@@ -94,7 +94,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
                                 sealer)
     errors.install(app)
     access_log.install()
-    for module in (admin, instance, discovery, token, signin, device, logout):
+    for module in (admin, instance, discovery, token, signin, device, logout, console):
         app.include_router(module.router)
     return app
 

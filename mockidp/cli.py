@@ -133,6 +133,44 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain_token(args: argparse.Namespace) -> int:
+    """`mockidp explain --token JWT` (or `-` for stdin, which keeps the token out of shell history and
+    `ps`): the console decoder's explanation (tokens/explain.py) in a terminal. Offline: the signature
+    is checked against the signing certificate in the data dir, names come from the stored directory."""
+    import time
+
+    from mockidp.tokens.explain import as_text, explain_token
+    from mockidp.tokens.keys import load_public_jwk
+
+    if args.token is None:
+        # TODO(issue 7, decision trace merge): `mockidp explain ID` prints the stored trace here.
+        print("mockidp: this build has no decision trace; explain a token with --token", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    token = sys.stdin.read() if args.token == "-" else args.token
+    jwk = load_public_jwk(settings.data_dir)
+    scheme = "https" if settings.tls else "http"
+    origin = args.origin or settings.public_url or f"{scheme}://localhost:{settings.port}"
+    name_of = None
+    db = settings.resolved_database_url
+    if settings.database_url or (settings.data_dir / "mockidp.db").exists():
+        from mockidp.directory.snapshot import Directory
+        from mockidp.directory.store import Store, make_engine
+        from mockidp.ui.console import Console
+
+        try:
+            content = Store(make_engine(db)).load_directory()
+        except Exception as exc:  # names are a courtesy: the explanation stands without them
+            print(f"(no names: the stored directory could not be read: {exc.__class__.__name__})", file=sys.stderr)
+        else:
+            name_of = Console(Directory.build(content), origin, time.time()).name_of
+    explanation = explain_token(token, keys=[jwk] if jwk else [], now=time.time(), origin=origin, name_of=name_of)
+    sys.stdout.write(as_text(explanation))
+    if jwk is None and not explanation.problem:
+        print(f"(signature not checked: no mockidp signing certificate in {settings.data_dir})", file=sys.stderr)
+    return 1 if explanation.problem else 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", dest="data_dir", type=Path, help="CA, signing key and database (default ./.mockidp)")
     p.add_argument("--port", type=int, help="port (default 8443)")
@@ -175,6 +213,15 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("--data-dir", dest="data_dir", type=Path)
     revoke.add_argument("--database-url", dest="database_url")
     revoke.set_defaults(run=_revoke)
+    explain = sub.add_parser("explain", help="explain a token (--token JWT, or - for stdin)")
+    what = explain.add_mutually_exclusive_group(required=True)
+    what.add_argument("trace_id", nargs="?", help="a request's trace id (x-ms-request-id, trace_id)")
+    what.add_argument("--token", help="the JWT, or - to read it from stdin")
+    explain.add_argument("--data-dir", dest="data_dir", type=Path, help="where the signing certificate is")
+    explain.add_argument("--database-url", dest="database_url")
+    explain.add_argument("--origin", help="mockidp's origin, for discovery URLs (default https://localhost:PORT)")
+    explain.add_argument("--port", type=int)
+    explain.set_defaults(run=_explain_token)
     health = sub.add_parser("health", help="exit 0 when the local server answers /_mockidp/health")
     _common(health)
     health.set_defaults(run=_health)

@@ -86,6 +86,15 @@ def load_or_create_signing_key(data_dir: Path) -> SigningKey:
     return SigningKey(key_path.read_bytes(), cert.public_bytes(serialization.Encoding.DER))
 
 
+def load_public_jwk(data_dir: Path) -> dict[str, Any] | None:
+    """The public JWK of the signing certificate in data_dir, if there is one (never creates a key)."""
+    cert_path = data_dir / CERT_FILE
+    if not cert_path.exists():
+        return None
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return SigningKey(b"", cert.public_bytes(serialization.Encoding.DER)).public_jwk()  # the public half only
+
+
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:

@@ -7,7 +7,8 @@ import logging
 import re
 
 SENSITIVE = ("id_token_hint", "code", "client_secret", "client_assertion", "assertion", "access_token",
-             "refresh_token", "id_token", "password", "device_code", "otc", "code_verifier")
+             "refresh_token", "id_token", "password", "device_code", "otc", "code_verifier",
+             "token")  # the console's decoder reads tokens from bodies only; a pasted ?token= is hidden too
 _PARAM = re.compile(r"([?&](?:" + "|".join(SENSITIVE) + r")=)[^&#\s]*", re.I)
 
 
