@@ -142,10 +142,6 @@ def _explain_token(args: argparse.Namespace) -> int:
     from mockidp.tokens.explain import as_text, explain_token
     from mockidp.tokens.keys import load_public_jwk
 
-    if args.token is None:
-        # TODO(issue 7, decision trace merge): `mockidp explain ID` prints the stored trace here.
-        print("mockidp: this build has no decision trace; explain a token with --token", file=sys.stderr)
-        return 2
     settings = _settings(args)
     token = sys.stdin.read() if args.token == "-" else args.token
     jwk = load_public_jwk(settings.data_dir)
@@ -214,9 +210,7 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("--database-url", dest="database_url")
     revoke.set_defaults(run=_revoke)
     explain = sub.add_parser("explain", help="explain a token (--token JWT, or - for stdin)")
-    what = explain.add_mutually_exclusive_group(required=True)
-    what.add_argument("trace_id", nargs="?", help="a request's trace id (x-ms-request-id, trace_id)")
-    what.add_argument("--token", help="the JWT, or - to read it from stdin")
+    explain.add_argument("--token", required=True, help="the JWT, or - to read it from stdin")
     explain.add_argument("--data-dir", dest="data_dir", type=Path, help="where the signing certificate is")
     explain.add_argument("--database-url", dest="database_url")
     explain.add_argument("--origin", help="mockidp's origin, for discovery URLs (default https://localhost:PORT)")
