@@ -37,19 +37,28 @@ def header_of(token: str) -> dict[str, Any]:
 
 def verify(token: str, jwks: Mapping[str, Any], *, audience: str | Sequence[str] | None = None,
            issuer: str | None = None, algorithms: Sequence[str] = ("RS256",),
-           require: Sequence[str] = ("exp", "iat", "nbf", "iss", "aud")) -> dict[str, Any]:
+           require: Sequence[str] = ("exp", "iat", "nbf", "iss", "aud"), now: float | None = None) -> dict[str, Any]:
     """The claims of `token` after checking its signature with the key of `jwks` (the body of mockidp's
-    discovery/keys) its `kid` names, and exp/nbf, `audience` and `issuer` when given.
+    discovery/keys) its `kid` names, exp and nbf (at `now`, for a server on a frozen clock; else the
+    wall clock), and `audience` and `issuer` when given.
 
     Raises jwt.PyJWTError (InvalidTokenError for a kid the JWKS lacks) on any failure.
     """
     kid = header_of(token).get("kid")
-    keys = [k for k in jwt.PyJWKSet.from_dict(dict(jwks)).keys if k.key_id == kid]
+    listed = jwks.get("keys")
+    keys = [k for k in jwt.PyJWKSet.from_dict(dict(jwks)).keys if k.key_id == kid] if listed else []
     if not keys:
         raise jwt.InvalidTokenError(f"no key with kid {kid!r} in the JWKS")
     options: dict[str, Any] = {"require": list(require)}
     if audience is None:
         options["verify_aud"] = False
-    claims = jwt.decode(token, keys[0].key, algorithms=list(algorithms), audience=audience, issuer=issuer,
-                        options=options)  # type: ignore[arg-type]
-    return _object(claims, "payload")
+    if now is not None:
+        options.update(verify_exp=False, verify_nbf=False)
+    claims = _object(jwt.decode(token, keys[0].key, algorithms=list(algorithms), audience=audience,
+                                issuer=issuer, options=options), "payload")  # type: ignore[arg-type]
+    if now is not None:
+        if "exp" in claims and not now < claims["exp"]:
+            raise jwt.ExpiredSignatureError(f"expired at {claims['exp']}, now is {now}")
+        if "nbf" in claims and now < claims["nbf"]:
+            raise jwt.ImmatureSignatureError(f"not valid before {claims['nbf']}, now is {now}")
+    return claims
