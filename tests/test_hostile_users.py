@@ -49,6 +49,7 @@ from mockidp.directory.store import Store, make_engine
 from mockidp.oauth.device import DEVICE_CODE_LIFETIME
 from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
 from mockidp.settings import Settings
+from mockidp.testing.entra import assert_entra_error
 from mockidp.web.routes.signin import CONSENT, LOGIN
 from tests.conftest import (
     BACKEND2,
@@ -357,11 +358,8 @@ def token_error(error: str, code: int, status: int = 400, *, wrapped: int | None
                 suberror: str | None = None) -> Check:
     """Entra's JSON error: status, `error`, error_codes (a legacy wrapper carries the wrapped code too)."""
     def check(r: httpx.Response) -> None:
-        body = r.json()
-        codes = [code] if wrapped is None else [code, wrapped]
-        assert (r.status_code, body["error"], body["error_codes"]) == (status, error, codes), body
-        assert body["error_description"].startswith(f"AADSTS{code}:"), body
-        assert body.get("suberror") == suberror, body
+        assert_entra_error(r, code, status=status, error=error, codes=[code] if wrapped is None else [code, wrapped],
+                           suberror=suberror)
     return check
 
 

@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from mockidp.testing.entra import assert_entra_error
 from tests.conftest import (
     BACKEND1_URI,
     BACKEND2,
@@ -215,8 +216,7 @@ def test_msal_unassigned_client_is_refused_by_backend2_with_aadsts501051(
     result = app.acquire_token_for_client([BACKEND2_SCOPE])
 
     assert "access_token" not in result
-    assert result["error"] == "invalid_grant"
-    assert result["error_codes"] == [501051]
+    assert_entra_error(result, 501051, error="invalid_grant")
     assert result["error_description"].startswith(UNASSIGNED_501051), result["error_description"]
 
 
@@ -247,9 +247,7 @@ def test_msal_wrong_secret_is_invalid_client_7000215_echoing_the_client_request_
     result = msal_app(live, wire, "not-the-secret").acquire_token_for_client([BACKEND2_SCOPE])
 
     assert "access_token" not in result
-    assert result["error"] == "invalid_client"
-    assert result["error_codes"] == [7000215]
-    assert result["error_description"].startswith("AADSTS7000215: Invalid client secret provided.")
+    assert_entra_error(result, 7000215, error="invalid_client", starts="Invalid client secret provided.")
     sent_id = wire.token_posts()[-1].headers["client-request-id"]
     assert GUID.match(sent_id)
     assert result["correlation_id"] == sent_id

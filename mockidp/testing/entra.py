@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 __all__ = ["ENVELOPE_KEYS", "AnyResponse", "assert_entra_error"]
@@ -56,7 +56,7 @@ def assert_entra_error(response_or_body: AnyResponse | Mapping[str, Any], code: 
                        status: int | None = None, error: str | None = None, codes: Sequence[int] | None = None,
                        starts: str = "", message: str | None = None, correlation_id: str | None = None,
                        trace_id: str | None = None, timestamp: str | None = None,
-                       suberror: str | None = None) -> dict[str, Any]:
+                       suberror: str | None = None, extra_keys: Collection[str] = ()) -> dict[str, Any]:
     """Assert that `response_or_body` is Entra's error envelope for AADSTS `code`; return the body.
 
     Always checked: the keys (exactly the envelope's, `suberror` only when expected), `error` a non-empty
@@ -65,7 +65,8 @@ def assert_entra_error(response_or_body: AnyResponse | Mapping[str, Any], code: 
     `error_uri` naming the code, `suberror` equal to the one given (absent when None). Given a response
     (not a bare body, such as the dict MSAL returns): JSON content type, and `x-ms-request-id` equal to the
     trace id; `status` checked when given. Optional: `error`, the description's message `starts` with, the
-    exact `message`, and fixed `correlation_id` / `trace_id` / `timestamp` values.
+    exact `message`, and fixed `correlation_id` / `trace_id` / `timestamp` values. `extra_keys` may be
+    present besides the envelope's (MSAL copies `suberror` into `classification`).
     """
     if isinstance(response_or_body, Mapping):
         body: dict[str, Any] = dict(response_or_body)
@@ -78,7 +79,7 @@ def assert_entra_error(response_or_body: AnyResponse | Mapping[str, Any], code: 
     missing = [k for k in ENVELOPE_KEYS if k not in body]
     if missing:
         raise _fail(f"missing {missing}", body)
-    extra = [k for k in body if k not in ENVELOPE_KEYS and k not in _OPTIONAL_KEYS]
+    extra = [k for k in body if k not in ENVELOPE_KEYS and k not in _OPTIONAL_KEYS and k not in extra_keys]
     if extra:
         raise _fail(f"keys no Entra error has: {extra}", body)
     if body.get("suberror") != suberror:
