@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import jwt
 import pytest
 import sqlalchemy
 from starlette.testclient import TestClient
@@ -50,6 +49,7 @@ from mockidp.oauth.device import DEVICE_CODE_LIFETIME
 from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
 from mockidp.settings import Settings
 from mockidp.testing.entra import assert_entra_error
+from mockidp.testing.jwts import claims_of
 from mockidp.web.routes.signin import CONSENT, LOGIN
 from tests.conftest import (
     BACKEND2,
@@ -901,7 +901,7 @@ def _old_rt_after_rotation(f: Flow) -> httpx.Response:
 
 def _other_resource(r: httpx.Response) -> None:
     token_ok(r)
-    claims = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
+    claims = claims_of(r.json()["access_token"])
     assert claims["aud"] in (FAB_API_ID, "api://fabApi") and claims["scp"] == "read"
 
 
@@ -1150,7 +1150,7 @@ def _organizations(f: Flow) -> httpx.Response:
     response = f.ropc(FAB_MULTI, DAN, tenant="organizations", scope="openid profile")
     token_ok(response)
     for token in (response.json()["access_token"], response.json()["id_token"]):
-        claims = jwt.decode(token, options={"verify_signature": False})
+        claims = claims_of(token)
         assert claims["tid"] == FAB and FAB in claims["iss"], claims
     return f.client.get("/common/v2.0/.well-known/openid-configuration")
 

@@ -117,6 +117,14 @@ def test_a_response_must_be_json_and_carry_the_trace_id_header(harness: Harness)
         assert_entra_error(_as_response([body]), 7000215)
 
 
+def test_other_keys_pass_only_when_named(harness: Harness) -> None:
+    """MSAL copies suberror into `classification`: allowed where the caller says so, refused otherwise."""
+    body = _refused(harness).json() | {"classification": "consent_required"}
+    with pytest.raises(AssertionError, match="keys no Entra error has"):
+        assert_entra_error(body, 7000215)
+    assert_entra_error(body, 7000215, extra_keys=("classification",))
+
+
 def test_codes_must_start_with_the_code_asserted(harness: Harness) -> None:
     with pytest.raises(ValueError, match="must start with"):
         assert_entra_error(_refused(harness), 7000215, codes=[50011, 7000215])
@@ -139,6 +147,7 @@ def test_claims_and_header_of_a_real_token(harness: Harness) -> None:
     token = _token(harness)
     assert claims_of(token)["aud"] == BACKEND2 and claims_of(token)["azp"] == CLIENT
     assert header_of(token)["alg"] == "RS256" and header_of(token)["kid"]
+    assert claims_of(token.encode()) == claims_of(token)  # some clients hand over bytes
 
 
 @pytest.mark.parametrize("garbage", ["", "garbage", "a.b.c", "a.b", "x.y.z.w", "eyJhbGciOiJub25lIn0..",

@@ -3,7 +3,6 @@ access token for a downstream token. In-process with exact bodies, then MSAL and
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 from collections.abc import Iterator
@@ -20,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mockidp.clock import entra_instant
 from mockidp.oauth.delegated import pairwise_sub
+from mockidp.testing import forms
 from mockidp.testing.entra import assert_entra_error
-from mockidp.testing.jwts import claims_of
+from mockidp.testing.jwts import claims_of, header_of
 from mockidp.tokens.model import Authorization, UserIdentity
 from tests.conftest import FROZEN_AT, TENANT, Harness, LiveServer, make_harness
 
@@ -154,7 +154,7 @@ def minted(h: Harness, *, tenant: str = TENANT, app: str = MIDDLE, audience: str
 
 
 def b64(obj: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    return forms.b64url(json.dumps(obj).encode())
 
 
 # ------------------------------------------------------------------------------------------ happy paths
@@ -281,8 +281,8 @@ def _foreign_key() -> rsa.RSAPrivateKey:
 
 
 def _tampered(token: str) -> str:
-    header, payload, signature = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    header, _payload, signature = token.split(".")
+    claims = claims_of(token)
     claims["scp"] = "access_as_user admin"
     return f"{header}.{b64(claims)}.{signature}"
 
@@ -303,7 +303,7 @@ def _resigned(token: str, kid: str, alg: str = "RS256") -> str:
 ])
 def test_o3_assertion_not_signed_by_mockidp_is_50013_with_a_reason(h: Harness, name: str, reason: str) -> None:
     good = user_token(h)
-    kid = jwt.get_unverified_header(good)["kid"]
+    kid = header_of(good)["kid"]
     header, payload, _ = good.split(".")
     forged = {
         "tampered": lambda: _tampered(good),

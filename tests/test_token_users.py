@@ -7,13 +7,12 @@ import base64
 import json
 from typing import Any
 
-import jwt
 import pytest
 
 from mockidp.oauth.delegated import pairwise_sub
 from mockidp.testing import forms
 from mockidp.testing.entra import assert_entra_error
-from mockidp.testing.jwts import claims_of
+from mockidp.testing.jwts import claims_of, header_of
 from tests.conftest import FROZEN_AT, Harness, make_harness
 
 T = "11111111-1111-4111-8111-111111111111"
@@ -150,7 +149,7 @@ def test_v1_endpoint_gives_a_v1_delegated_token_v1_id_token_and_string_fields(h:
     idt = claims_of(body["id_token"])
     assert idt["iss"] == f"https://sts.windows.net/{T}/" and idt["ver"] == "1.0" and idt["aud"] == APP
     assert idt["upn"] == "carol@fabrikam.example" and "preferred_username" not in idt
-    assert jwt.get_unverified_header(body["id_token"])["x5t"]
+    assert header_of(body["id_token"])["x5t"]
 
 
 def test_refresh_token_and_id_token_only_when_asked(h: Harness) -> None:

@@ -20,18 +20,23 @@ def _object(value: object, what: str) -> dict[str, Any]:
     return value
 
 
-def claims_of(token: str) -> dict[str, Any]:
-    """The payload of a compact JWS, signature NOT checked; raises jwt.DecodeError on anything else."""
-    if not isinstance(token, str) or token.count(".") != 2:
+def _compact(token: str | bytes) -> str:
+    text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
+    if not isinstance(text, str) or text.count(".") != 2:
         raise jwt.DecodeError("not a compact JWS (three dot-separated parts)")
+    return text
+
+
+def claims_of(token: str | bytes) -> dict[str, Any]:
+    """The payload of a compact JWS, signature NOT checked; raises jwt.DecodeError on anything else."""
+    token = _compact(token)
     claims = jwt.decode(token, options={"verify_signature": False})
     return _object(claims, "payload")
 
 
-def header_of(token: str) -> dict[str, Any]:
+def header_of(token: str | bytes) -> dict[str, Any]:
     """The protected header of a compact JWS, signature NOT checked; raises jwt.DecodeError otherwise."""
-    if not isinstance(token, str) or token.count(".") != 2:
-        raise jwt.DecodeError("not a compact JWS (three dot-separated parts)")
+    token = _compact(token)
     return _object(jwt.get_unverified_header(token), "header")
 
 
