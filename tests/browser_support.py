@@ -1,4 +1,4 @@
-"""Helpers for tests/test_browser.py: Debian's chromium driven by Playwright, a tab that records
+"""Helpers for tests/ui/test_browser.py: Debian's chromium driven by Playwright, a tab that records
 what the pages do, and MSAL applications that trust only the mock's CA.
 
 Chromium is told to ignore certificate errors (trusting a private CA in chromium is awkward); the

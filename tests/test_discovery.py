@@ -121,7 +121,7 @@ def test_unknown_tenant_is_aadsts90002_invalid_tenant(harness: Harness, path: st
 @pytest.mark.parametrize("tenant", ["secrets", "tenant_id", "contoso"])
 def test_single_word_tenant_at_discovery_is_a_tenant_name_not_found(harness: Harness, tenant: str) -> None:
     """Discovery looks a word up as a tenant name: 90002 (the catalogue's TENANT_NOT_FOUND captures), where
-    the protocol endpoints call it malformed (900023, tests/test_error_matrix.py)."""
+    the protocol endpoints call it malformed (900023, tests/errors/test_error_matrix.py)."""
     r = harness.client.get(f"/{tenant}/v2.0/.well-known/openid-configuration")
     assert_entra_error(r, 90002, status=400, error="invalid_tenant", message=(
         f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing "

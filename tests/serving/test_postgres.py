@@ -21,8 +21,8 @@ from mockidp.local_ca import ensure_server_certificate
 from mockidp.settings import Settings
 from mockidp.testing import forms
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, _free_port
+from tests.errors.test_hostile_users import consent_by_many_workers_at_once, purge_by_two_workers_at_once
 from tests.postgres_server import PostgresServer
-from tests.test_hostile_users import consent_by_many_workers_at_once, purge_by_two_workers_at_once
 
 REDIRECT = "http://localhost:5000/callback"
 SCOPE = f"api://{BACKEND2}/access_as_user openid offline_access"

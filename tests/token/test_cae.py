@@ -15,9 +15,9 @@ from azure.identity import ClientSecretCredential
 
 from mockidp.testing import forms
 from mockidp.testing.jwts import claims_of
+from tests.clients.test_real_clients import Wire, azure_kwargs, msal_app
+from tests.clients.test_real_clients_users import no_user_realm_discovery  # noqa: F401  (a fixture)
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, TENANT, Harness, LiveServer
-from tests.test_real_clients import Wire, azure_kwargs, msal_app
-from tests.test_real_clients_users import no_user_realm_discovery  # noqa: F401  (a fixture)
 
 GRAPH = "https://graph.microsoft.com/.default"
 CP1 = json.dumps({"access_token": {"xms_cc": {"values": ["cp1"]}}})

@@ -57,7 +57,7 @@ from tests.conftest import (
     make_harness,
 )
 from tests.connection_support import connect, send_until_answered
-from tests.test_serve import Served
+from tests.serving.test_serve import Served
 
 NOW = FROZEN_AT
 TIME_BUDGET = 2.0  # seconds: "a response within the request timeout", generously

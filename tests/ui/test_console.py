@@ -1,6 +1,6 @@
 """The console (README, "The console"): `/` and /_mockidp/console/..., read-only pages over the
 directory in the admin center's terms, and the token decoder, in-process. The browser tests are in
-tests/test_console_browser.py."""
+tests/ui/test_console_browser.py."""
 
 from __future__ import annotations
 

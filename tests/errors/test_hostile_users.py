@@ -1,6 +1,6 @@
 """User flows under hostile input: the authorize endpoint and
 login UI (A), code redemption (K), refresh tokens (R), device code (D), ROPC (P) and tenant
-isolation (N). O1–O5 (on-behalf-of) live in tests/test_token_obo.py.
+isolation (N). O1–O5 (on-behalf-of) live in tests/token/test_token_obo.py.
 
 Every row is driven over HTTP only, as a browser and a client would: GET /authorize, pick the hidden
 `ctx` and `csrf` out of the sign-in page, POST /_mockidp/login, follow the 302 to the redirect URI.
@@ -963,7 +963,7 @@ REFRESH_CASES = [
     row("R9-50kb", _garbage_rt("r" * 50_000), token_error("invalid_grant", 9002313)),
     row("R9-base64-junk", _garbage_rt(base64.b64encode(b"\x00junk" * 40).decode()),
         token_error("invalid_grant", 9002313)),
-    # R10 (16 parallel refreshes) is in tests/test_races.py.
+    # R10 (16 parallel refreshes) is in tests/serving/test_races.py.
 ]
 
 
