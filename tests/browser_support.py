@@ -1,4 +1,4 @@
-"""Helpers for tests/test_browser.py: Debian's chromium driven by Playwright, a tab that records
+"""Helpers for tests/ui/test_browser.py: Debian's chromium driven by Playwright, a tab that records
 what the pages do, and MSAL applications that trust only the mock's CA.
 
 Chromium is told to ignore certificate errors (trusting a private CA in chromium is awkward); the
@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import jwt
 import msal
 import requests
 from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, Request, Response
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from mockidp.testing.jwts import claims_of
 from tests.conftest import TENANT, LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -65,7 +65,7 @@ class Clients:
 
 def claims(token: str) -> dict[str, Any]:
     """The payload of a JWT (the real-client tests verify signatures; these tests look at content)."""
-    return jwt.decode(token, options={"verify_signature": False})
+    return claims_of(token)
 
 
 def query(url: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Raw sockets against `mockidp serve` (tests.test_serve.Served): what slow, idle and hostile clients
+"""Raw sockets against `mockidp serve` (tests.serving.test_serve.Served): what slow, idle and hostile clients
 do byte by byte, which no HTTP client library lets a test do."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from tests.test_serve import Served
+from tests.serving.test_serve import Served
 
 
 def connect(served: Served, *, handshake: bool = True) -> socket.socket:

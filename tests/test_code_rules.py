@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted((ROOT / "mockidp").rglob("*.py"))
 # What a maintainer reads: the package, the tests and the documents (this file names the outside notes
 # to refuse them; bench/run.py names the report it writes, which is no citation).
-SOURCES = sorted([*MODULES, *(ROOT / "tests").glob("*.py"), *(ROOT / "tests" / "node").glob("*.mjs"),
+TESTS = [p for p in (ROOT / "tests").rglob("*.py") if "node_modules" not in p.parts]  # tests/<feature>/ too
+SOURCES = sorted([*MODULES, *TESTS, *(ROOT / "tests" / "node").glob("*.mjs"),
                   ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 SOURCES.remove(Path(__file__).resolve())
 # A cited document (`docs/entra-behaviour.md#tokens`), and the outside reference notes by their bare names.

@@ -1,6 +1,6 @@
 // Real, unmodified @azure/msal-node against a live mockidp over TLS.
 //
-// Run by tests/test_node_clients.py, which starts the server and passes MOCKIDP_* below.
+// Run by tests/clients/test_node_clients.py, which starts the server and passes MOCKIDP_* below.
 // The mock's CA is trusted only through NODE_EXTRA_CA_CERTS (read at process start).
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -11,7 +11,7 @@ import { ConfidentialClientApplication, PublicClientApplication } from "@azure/m
 function env(name) {
   const value = process.env[name];
   if (!value) {
-    throw new Error(`${name} is not set: run these tests through tests/test_node_clients.py`);
+    throw new Error(`${name} is not set: run these tests through tests/clients/test_node_clients.py`);
   }
   return value;
 }

@@ -16,7 +16,6 @@ one SQLite database: the conditional UPDATE, not scheduling, must keep the invar
 
 from __future__ import annotations
 
-import html
 import re
 import ssl
 import subprocess
@@ -27,11 +26,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from mockidp.testing import forms
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, LiveServer, _free_port
 
 PARALLEL = 16
@@ -123,7 +123,7 @@ def in_parallel(clients: list[httpx.Client], send: Send) -> list[httpx.Response]
 
 
 def _login(browser: httpx.Client, page: httpx.Response) -> httpx.Response:
-    form = {k: html.unescape(v) for k, v in _HIDDEN.findall(page.text)}
+    form = forms.hidden_fields(page.text)
     assert set(form) == {"ctx", "csrf"}, page.text[:500]
     return browser.post("/_mockidp/login", data={**form, **ALICE})
 
@@ -133,7 +133,7 @@ def authorization_code(browser: httpx.Client) -> str:
               "prompt": "login"}
     response = _login(browser, browser.get(f"/{TENANT}/oauth2/v2.0/authorize?{urlencode(params)}"))
     assert response.status_code == 302, response.text[:500]
-    return parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+    return forms.code_of(response.headers["location"])
 
 
 def approved_device_code(browser: httpx.Client) -> str:
@@ -147,20 +147,17 @@ def approved_device_code(browser: httpx.Client) -> str:
 
 
 def redeem(code: str) -> Send:
-    data = {"grant_type": "authorization_code", "client_id": CLIENT, "client_secret": CLIENT_SECRET, "code": code,
-            "redirect_uri": REDIRECT_URI, "scope": SCOPE}
+    data = forms.authorization_code(CLIENT, code, REDIRECT_URI, scope=SCOPE, secret=CLIENT_SECRET)
     return lambda client: client.post(TOKEN, data=data)
 
 
 def poll(device_code: str) -> Send:
-    data = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": CLIENT,
-            "device_code": device_code}
+    data = forms.device_code(CLIENT, device_code)
     return lambda client: client.post(TOKEN, data=data)
 
 
 def refresh(rt: str) -> Send:
-    data = {"grant_type": "refresh_token", "client_id": CLIENT, "client_secret": CLIENT_SECRET, "refresh_token": rt,
-            "scope": SCOPE}
+    data = forms.refresh_token(CLIENT, rt, scope=SCOPE, secret=CLIENT_SECRET)
     return lambda client: client.post(TOKEN, data=data)
 
 
@@ -204,7 +201,7 @@ def test_one_sign_in_form_posted_16_times_in_parallel_signs_in_exactly_once(
         browser: httpx.Client, clients: list[httpx.Client]) -> None:
     params = {"client_id": CLIENT, "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": SCOPE}
     page = browser.get(f"/{TENANT}/oauth2/v2.0/authorize?{urlencode(params)}")
-    form = {k: html.unescape(v) for k, v in _HIDDEN.findall(page.text)}
+    form = forms.hidden_fields(page.text)
     for client in clients:  # the captured form and its CSRF cookie, in 16 connections
         client.cookies.set("mockidp_csrf", form["csrf"])
     responses = in_parallel(clients, lambda client: client.post("/_mockidp/login", data={**form, **ALICE}))

@@ -7,10 +7,12 @@ import base64
 import json
 from typing import Any
 
-import jwt
 import pytest
 
 from mockidp.oauth.delegated import pairwise_sub
+from mockidp.testing import forms
+from mockidp.testing.entra import assert_entra_error
+from mockidp.testing.jwts import claims_of, header_of
 from tests.conftest import FROZEN_AT, Harness, make_harness
 
 T = "11111111-1111-4111-8111-111111111111"
@@ -80,13 +82,8 @@ def h(tmp_path, signing_dir) -> Harness:  # type: ignore[no-untyped-def]
 
 def ropc(h: Harness, target: str, *, user: str = "carol@fabrikam.example", password: str = "carol-password-1",
          client: str = APP, version: int = 2, **extra: str) -> Any:
-    data = {"grant_type": "password", "client_id": client, "username": user, "password": password, **extra}
-    data["scope" if version == 2 else "resource"] = target
-    return h.token(data, version=version, tenant=T)
-
-
-def claims(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
+    form = forms.password(client, user, password, **{"scope" if version == 2 else "resource": target}, **extra)
+    return h.token(form, version=version, tenant=T)
 
 
 def ids(h: Harness) -> dict[str, str]:
@@ -114,7 +111,7 @@ def test_v2_response_and_delegated_v2_access_token(h: Harness) -> None:
     i = ids(h)
     info = json.loads(base64.urlsafe_b64decode(body["client_info"] + "=="))
     assert info == {"uid": i["carol"], "utid": T}
-    at = strip_opaque(claims(body["access_token"]))
+    at = strip_opaque(claims_of(body["access_token"]))
     assert at == {
         "aud": API2, "iss": f"https://localhost:8443/{T}/v2.0", "iat": FROZEN_AT - 300, "nbf": FROZEN_AT - 300,
         "exp": FROZEN_AT + body["expires_in"] + 1, "azp": APP, "azpacr": "0", "groups": [i["group"]],
@@ -123,7 +120,7 @@ def test_v2_response_and_delegated_v2_access_token(h: Harness) -> None:
         "wids": ["62e90394-69f5-4237-9190-012177145e10"],
     }
     assert list(at)[:5] == ["aud", "iss", "iat", "nbf", "exp"]
-    idt = strip_opaque(claims(body["id_token"]))
+    idt = strip_opaque(claims_of(body["id_token"]))
     assert idt == {
         "aud": APP, "iss": f"https://localhost:8443/{T}/v2.0", "iat": FROZEN_AT - 300, "nbf": FROZEN_AT - 300,
         "exp": FROZEN_AT + 3600, "name": "Carol Jones", "oid": i["carol"],
@@ -140,7 +137,7 @@ def test_v1_endpoint_gives_a_v1_delegated_token_v1_id_token_and_string_fields(h:
     assert body["scope"] == "user_impersonation" and body["resource"] == "https://legacy.fabrikam.example/"
     assert all(isinstance(body[k], str) for k in ("expires_in", "ext_expires_in", "expires_on", "not_before"))
     i = ids(h)
-    at = strip_opaque(claims(body["access_token"]))
+    at = strip_opaque(claims_of(body["access_token"]))
     assert at == {
         "aud": "https://legacy.fabrikam.example/", "iss": f"https://sts.windows.net/{T}/",
         "iat": FROZEN_AT - 300, "nbf": FROZEN_AT - 300, "exp": int(body["expires_on"]), "acr": "1",
@@ -149,10 +146,10 @@ def test_v1_endpoint_gives_a_v1_delegated_token_v1_id_token_and_string_fields(h:
         "sub": pairwise_sub(i["carol"], APP), "tid": T, "unique_name": "carol@fabrikam.example",
         "upn": "carol@fabrikam.example", "ver": "1.0", "wids": ["62e90394-69f5-4237-9190-012177145e10"],
     }
-    idt = claims(body["id_token"])
+    idt = claims_of(body["id_token"])
     assert idt["iss"] == f"https://sts.windows.net/{T}/" and idt["ver"] == "1.0" and idt["aud"] == APP
     assert idt["upn"] == "carol@fabrikam.example" and "preferred_username" not in idt
-    assert jwt.get_unverified_header(body["id_token"])["x5t"]
+    assert header_of(body["id_token"])["x5t"]
 
 
 def test_refresh_token_and_id_token_only_when_asked(h: Harness) -> None:
@@ -162,42 +159,36 @@ def test_refresh_token_and_id_token_only_when_asked(h: Harness) -> None:
 
 def test_default_in_a_user_flow_means_every_consented_scope(h: Harness) -> None:
     body = ropc(h, "api://orders/.default").json()
-    assert claims(body["access_token"])["scp"] == "Orders.Read Orders.Write"
+    assert claims_of(body["access_token"])["scp"] == "Orders.Read Orders.Write"
     assert body["scope"] == "api://orders/Orders.Read api://orders/Orders.Write"
 
 
 def test_principal_grants_apply_to_their_user_only(h: Harness) -> None:
     assert ropc(h, "api://orders/Orders.Read", client=OTHER).status_code == 200
     r = ropc(h, "api://orders/Orders.Read", client=OTHER, user="dan@fabrikam.example", password="dan-password-1")
-    body = r.json()
-    assert r.status_code == 400 and body["error"] == "invalid_grant" and body["error_codes"] == [65001]
-    assert body["suberror"] == "consent_required"
-    assert body["error_description"].startswith(
-        f"AADSTS65001: The user or administrator has not consented to use the application with ID '{OTHER}' named "
-        "'other'. Send an interactive authorization request for this user and resource. Trace ID: ")
+    assert_entra_error(r, 65001, status=400, error="invalid_grant", suberror="consent_required", message=(
+        f"The user or administrator has not consented to use the application with ID '{OTHER}' named "
+        "'other'. Send an interactive authorization request for this user and resource."))
 
 
 def test_unconsented_or_unknown_scopes(h: Harness) -> None:
-    assert ropc(h, "api://orders/Orders.Admin").json()["error_codes"] == [65001]
-    bad = ropc(h, "api://orders/Orders.Delete").json()
-    assert (bad["error"], bad["error_codes"]) == ("invalid_scope", [70011])
+    assert_entra_error(ropc(h, "api://orders/Orders.Admin"), 65001, suberror="consent_required")
+    bad = assert_entra_error(ropc(h, "api://orders/Orders.Delete"), 70011, error="invalid_scope")
     assert "The scope api://orders/Orders.Delete is not valid." in bad["error_description"]
-    two = ropc(h, "api://orders/Orders.Read https://legacy.fabrikam.example//user_impersonation").json()
-    assert two["error_codes"] == [700022]
-    mixed = ropc(h, "api://orders/.default api://orders/Orders.Read").json()
-    assert mixed["error_codes"] == [70011]
+    assert_entra_error(ropc(h, "api://orders/Orders.Read https://legacy.fabrikam.example//user_impersonation"), 700022)
+    assert_entra_error(ropc(h, "api://orders/.default api://orders/Orders.Read"), 70011)
 
 
 def test_oidc_scopes_alone_give_a_graph_token(h: Harness) -> None:
     body = ropc(h, "openid profile offline_access").json()
-    at = claims(body["access_token"])
+    at = claims_of(body["access_token"])
     assert at["aud"] == "https://graph.microsoft.com" and at["ver"] == "1.0" and at["scp"] == "openid profile"
     assert body["scope"] == "openid profile offline_access"
 
 
 def test_pairwise_sub_differs_per_client_but_oid_does_not(h: Harness) -> None:
-    a = claims(ropc(h, "api://orders/Orders.Read").json()["access_token"])
-    b = claims(ropc(h, "api://orders/Orders.Read", client=OTHER).json()["access_token"])
+    a = claims_of(ropc(h, "api://orders/Orders.Read").json()["access_token"])
+    b = claims_of(ropc(h, "api://orders/Orders.Read", client=OTHER).json()["access_token"])
     assert a["oid"] == b["oid"] and a["sub"] != b["sub"] and len(a["sub"]) == 43
 
 
@@ -206,7 +197,7 @@ def test_refresh_is_multi_resource_rotates_and_keeps_the_old_token(h: Harness) -
     rt = first["refresh_token"]
     legacy = h.token({"grant_type": "refresh_token", "client_id": APP, "refresh_token": rt,
                       "scope": "https://legacy.fabrikam.example//user_impersonation offline_access"}, tenant=T)
-    assert legacy.status_code == 200 and claims(legacy.json()["access_token"])["ver"] == "1.0"
+    assert legacy.status_code == 200 and claims_of(legacy.json()["access_token"])["ver"] == "1.0"
     assert legacy.json()["refresh_token"] != rt
     again = h.token({"grant_type": "refresh_token", "client_id": APP, "refresh_token": rt,
                      "scope": "api://orders/Orders.Read"}, tenant=T)
@@ -219,22 +210,20 @@ def test_refresh_token_expires_after_90_idle_days_and_after_a_revoke(h: Harness)
     h.clock.advance(89 * 86400)
     assert h.token(refresh, tenant=T).status_code == 200  # use slides the window
     h.clock.advance(91 * 86400)
-    body = h.token(refresh, tenant=T).json()
-    assert body["error_codes"] == [700082]
+    body = assert_entra_error(h.token(refresh, tenant=T), 700082, suberror="bad_token")
     assert body["error_description"].startswith(
         "AADSTS700082: The refresh token has expired due to inactivity.\u00a0The token was issued on "
         "2026-01-01T00:00:00.0000000Z and was inactive for 90.00:00:00.")
     rt2 = ropc(h, "api://orders/Orders.Read offline_access").json()["refresh_token"]
     h.app.state.runtime.services.artefacts.revoke_sign_in_sessions(ids(h)["carol"], now=h.clock.now() + 1)
-    revoked = h.token({**refresh, "refresh_token": rt2}, tenant=T).json()
-    assert revoked["error_codes"] == [50173] and revoked["error"] == "invalid_grant"
+    assert_entra_error(h.token({**refresh, "refresh_token": rt2}, tenant=T), 50173, error="invalid_grant")
 
 
 def test_ropc_is_refused_on_common_and_for_confidential_clients_without_secret(tmp_path, signing_dir) -> None:  # type: ignore[no-untyped-def]
     h = make_harness(tmp_path, SEED, signing_dir)
     r = h.token({"grant_type": "password", "client_id": APP, "username": "carol@fabrikam.example",
                  "password": "carol-password-1", "scope": "api://orders/Orders.Read"}, tenant="common")
-    assert r.json()["error_codes"] == [9001023]
+    assert_entra_error(r, 9001023)
     org = h.token({"grant_type": "password", "client_id": APP, "username": "carol@fabrikam.example",
                    "password": "carol-password-1", "scope": "api://orders/Orders.Read"}, tenant="organizations")
-    assert org.status_code == 200 and claims(org.json()["access_token"])["tid"] == T
+    assert org.status_code == 200 and claims_of(org.json()["access_token"])["tid"] == T

@@ -5,13 +5,14 @@ evidence: mockidp/errors/catalogue.py, beside AADSTS9002326/9002327). Driven ove
 
 from __future__ import annotations
 
-import html
 import re
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from mockidp.testing import forms
+from mockidp.testing.entra import assert_entra_error
 from mockidp.web.routes.signin import LOGIN
 from tests.conftest import BACKEND2, CLIENT_SECRET, TENANT, Harness
 
@@ -21,8 +22,7 @@ SPA_ORIGIN = "http://localhost:3000"
 WEB_CLIENT = "1df771d6-ef9c-473e-af87-cafa8928e024"  # testClient: a web redirect URI
 WEB_REDIRECT = "http://localhost:5000/callback"
 SCOPE = f"api://{BACKEND2}/access_as_user openid profile offline_access"
-VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636 appendix B
-CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+VERIFIER, CHALLENGE = forms.RFC7636_VERIFIER, forms.RFC7636_CHALLENGE
 ALICE = ("alice@contoso.onmicrosoft.com", "alice-password-1")
 PATHS = [pytest.param(f"/{TENANT}/oauth2/v2.0/token", id="v2"), pytest.param(f"/{TENANT}/oauth2/token", id="v1")]
 _HIDDEN = re.compile(r'name="(ctx|csrf)" value="([^"]*)"')
@@ -34,22 +34,21 @@ def code_for(h: Harness, client_id: str, redirect_uri: str) -> str:
               "state": "s1", "code_challenge": CHALLENGE, "code_challenge_method": "S256"}
     done = h.client.get(f"/{TENANT}/oauth2/v2.0/authorize?{urlencode(params)}", follow_redirects=False)
     if done.status_code == 200:  # the sign-in page (a second sign-in is answered at once: SSO)
-        fields = {k: html.unescape(v) for k, v in _HIDDEN.findall(done.text)}
+        fields = forms.hidden_fields(done.text)
         done = h.client.post(LOGIN, data={**fields, "username": ALICE[0], "password": ALICE[1]},
                              follow_redirects=False)
     assert done.status_code == 302, done.text[:300]
-    return parse_qs(urlsplit(done.headers["location"]).query)["code"][0]
+    return forms.code_of(done.headers["location"])
 
 
 def redeem(h: Harness, code: str, *, origin: str | None, client_id: str = SPA, redirect_uri: str = SPA_REDIRECT,
            **extra: str) -> httpx.Response:
-    data = {"grant_type": "authorization_code", "client_id": client_id, "code": code, "redirect_uri": redirect_uri,
-            "scope": SCOPE, "code_verifier": VERIFIER, **extra}
+    data = forms.authorization_code(client_id, code, redirect_uri, scope=SCOPE, verifier=VERIFIER, **extra)
     return h.token(data, headers={"Origin": origin} if origin else None)
 
 
 def refresh(h: Harness, rt: str, *, origin: str | None) -> httpx.Response:
-    data = {"grant_type": "refresh_token", "client_id": SPA, "refresh_token": rt, "scope": SCOPE}
+    data = forms.refresh_token(SPA, rt, scope=SCOPE)
     return h.token(data, headers={"Origin": origin} if origin else None)
 
 
@@ -105,18 +104,18 @@ def test_errors_carry_the_origin_so_the_browser_can_read_them(harness: Harness) 
     code = code_for(harness, SPA, SPA_REDIRECT)
     assert redeem(harness, code, origin=SPA_ORIGIN).status_code == 200
     again = redeem(harness, code, origin=SPA_ORIGIN)
-    assert again.json()["error_codes"] == [54005]
+    assert_entra_error(again, 54005, status=400, error="invalid_grant")
     assert_cors(again, SPA_ORIGIN)
     web = redeem(harness, code_for(harness, WEB_CLIENT, WEB_REDIRECT), origin=SPA_ORIGIN, client_id=WEB_CLIENT,
                  redirect_uri=WEB_REDIRECT, client_secret=CLIENT_SECRET)
-    assert web.json()["error_codes"] == [9002326]  # unchanged: a web code is not redeemed cross-origin
+    assert_entra_error(web, 9002326)  # unchanged: a web code is not redeemed cross-origin
     assert_cors(web, SPA_ORIGIN)
     unknown = harness.token({"grant_type": "nonsense", "client_id": SPA}, headers={"Origin": SPA_ORIGIN})
-    assert unknown.json()["error_codes"] == [70003]
+    assert_entra_error(unknown, 70003)
     assert_cors(unknown, SPA_ORIGIN)
 
 
 def test_without_origin_nothing_changes(harness: Harness) -> None:
     r = redeem(harness, code_for(harness, SPA, SPA_REDIRECT), origin=None)
-    assert r.json()["error_codes"] == [9002327]  # unchanged: an spa code needs a cross-origin request
+    assert_entra_error(r, 9002327)  # unchanged: an spa code needs a cross-origin request
     assert_no_cors(r)

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -20,9 +19,10 @@ from starlette.testclient import TestClient
 from mockidp.app import create_app
 from mockidp.local_ca import ensure_server_certificate
 from mockidp.settings import Settings
+from mockidp.testing import forms
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, TENANT, _free_port
+from tests.errors.test_hostile_users import consent_by_many_workers_at_once, purge_by_two_workers_at_once
 from tests.postgres_server import PostgresServer
-from tests.test_hostile_users import consent_by_many_workers_at_once, purge_by_two_workers_at_once
 
 REDIRECT = "http://localhost:5000/callback"
 SCOPE = f"api://{BACKEND2}/access_as_user openid offline_access"
@@ -70,21 +70,18 @@ def sign_in_code(replica: Replica) -> str:
     with replica.client() as c:
         page = c.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
             "client_id": CLIENT, "response_type": "code", "redirect_uri": REDIRECT, "scope": SCOPE, "state": "s"})
-        ctx = re.search(r'name="ctx" value="([^"]+)"', page.text)
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert ctx and csrf, page.text[:300]
-        done = c.post("/_mockidp/login", data={"ctx": ctx.group(1), "csrf": csrf.group(1),
-                                               "username": "alice@contoso.onmicrosoft.com",
+        fields = forms.hidden_fields(page.text)
+        assert set(fields) == {"ctx", "csrf"} and all(fields.values()), page.text[:300]
+        done = c.post("/_mockidp/login", data={**fields, "username": "alice@contoso.onmicrosoft.com",
                                                "password": "alice-password-1"})
         assert done.status_code == 302, done.text[:300]
-        return parse_qs(urlsplit(done.headers["location"]).query)["code"][0]
+        return forms.code_of(done.headers["location"])
 
 
 def redeem(replica: Replica, code: str) -> httpx.Response:
     with replica.client() as c:
-        return c.post(f"/{TENANT}/oauth2/v2.0/token", data={
-            "grant_type": "authorization_code", "client_id": CLIENT, "client_secret": CLIENT_SECRET, "code": code,
-            "redirect_uri": REDIRECT, "scope": SCOPE})
+        return c.post(forms.token_path(TENANT), data=forms.authorization_code(
+            CLIENT, code, REDIRECT, scope=SCOPE, secret=CLIENT_SECRET))
 
 
 def test_replicas_serve_the_same_keys_and_honour_each_others_codes(replicas: tuple[Replica, Replica]) -> None:

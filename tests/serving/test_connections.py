@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import CLIENT, CLIENT_SECRET, TENANT
 from tests.connection_support import connect, drip, seconds_until_closed
-from tests.test_serve import Served
+from tests.serving.test_serve import Served
 
 # Timeouts of 1 s where the point is "it closes"; one test below keeps the defaults.
 SHORT = ("--keep-alive-timeout", "1", "--header-timeout", "1", "--body-timeout", "1",

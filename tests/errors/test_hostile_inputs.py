@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets
 import socket
 import time
@@ -29,7 +28,6 @@ from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
 import httpx
-import jwt
 import pytest
 import yaml
 from cryptography import x509
@@ -41,6 +39,8 @@ from mockidp.directory.seed import SeedError, load_seed
 from mockidp.directory.store import Store, make_engine
 from mockidp.errors import catalogue
 from mockidp.errors.catalogue import ErrorSpec
+from mockidp.testing import forms, jwts
+from mockidp.testing.entra import assert_entra_error
 from tests.conftest import (
     BACKEND1_URI,
     BACKEND2,
@@ -57,23 +57,20 @@ from tests.conftest import (
     make_harness,
 )
 from tests.connection_support import connect, send_until_answered
-from tests.test_serve import Served
+from tests.serving.test_serve import Served
 
 NOW = FROZEN_AT
 TIME_BUDGET = 2.0  # seconds: "a response within the request timeout", generously
 FORM = "application/x-www-form-urlencoded"
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+JWT_BEARER = forms.JWT_BEARER_ASSERTION
 OTHER_TENANT = "00000000-0000-4000-8000-0000000000ff"
 MSA_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 DOMAIN = "contoso.onmicrosoft.com"
-GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z$")
 
 
 # --- key material ---------------------------------------------------------------------------------
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+b64url = forms.b64url
 
 
 def _private_key(pem: bytes) -> rsa.RSAPrivateKey:
@@ -157,7 +154,7 @@ def assertion(header: Mapping[str, Any] | None = None, claims: Mapping[str, Any]
 # --- requests -------------------------------------------------------------------------------------
 
 def token_path(tenant: str = TENANT, version: int = 2) -> str:
-    return f"/{tenant}/oauth2/v2.0/token" if version == 2 else f"/{tenant}/oauth2/token"
+    return forms.token_path(tenant, version)
 
 
 def token_url(tenant: str = TENANT, version: int = 2) -> str:
@@ -173,7 +170,7 @@ def cc(**changes: str | None) -> dict[str, str]:
 
 
 def cc_assertion(token: str, **changes: str | None) -> dict[str, str]:
-    return cc(**{"client_secret": None, "client_assertion_type": JWT_BEARER, "client_assertion": token, **changes})
+    return forms.with_assertion(cc(), token, **changes)
 
 
 def basic(client_id: str, secret: str, *, urlencoded: bool = True) -> dict[str, str]:
@@ -242,22 +239,12 @@ def assert_no_store(response: httpx.Response) -> None:
 
 
 def assert_envelope(response: httpx.Response, code: int | None, error: str | None) -> dict[str, Any]:
-    """T39: Entra's error body; 401 exactly for invalid_client; the AADSTS code agrees everywhere."""
-    body = response.json()
-    assert body.get("error") == error, _detail(response)
-    assert response.status_code == (401 if error == "invalid_client" else 400), _detail(response)
-    codes = body.get("error_codes")
+    """T39: Entra's error body (mockidp.testing.entra checks every member and the trace header); one AADSTS
+    code; 401 exactly for invalid_client."""
+    codes = response.json().get("error_codes")
     assert isinstance(codes, list) and len(codes) == 1 and isinstance(codes[0], int), _detail(response)
-    if code is not None:
-        assert codes == [code], _detail(response)
-    actual = codes[0]
-    description = body["error_description"]
-    assert description.startswith(f"AADSTS{actual}: "), _detail(response)
-    assert TIMESTAMP.match(body["timestamp"]) and GUID.match(body["trace_id"]), _detail(response)
-    assert GUID.match(body["correlation_id"]), _detail(response)
-    assert f"Trace ID: {body['trace_id']}" in description, _detail(response)
-    assert body["error_uri"] == f"https://login.microsoftonline.com/error?code={actual}", _detail(response)
-    assert response.headers.get("x-ms-request-id") == body["trace_id"], _detail(response)
+    body = assert_entra_error(response, codes[0] if code is None else code, error=error)
+    assert response.status_code == (401 if error == "invalid_client" else 400), _detail(response)
     return body
 
 
@@ -276,8 +263,7 @@ def check(response: httpx.Response, expect: Expect, *, token_endpoint: bool = Tr
 
 
 def claims_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    decoded: dict[str, Any] = jwt.decode(body["access_token"], options={"verify_signature": False})
-    return decoded
+    return jwts.claims_of(body["access_token"])
 
 
 @pytest.fixture(autouse=True)

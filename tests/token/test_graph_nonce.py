@@ -4,7 +4,6 @@ them after that documented substitution (README, "Microsoft Graph tokens"). Toke
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from typing import Any
@@ -12,24 +11,20 @@ from typing import Any
 import jwt
 import pytest
 
+from mockidp.testing import forms
+from mockidp.testing.jwts import header_of
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, TENANT, Harness
 
 GRAPH = "https://graph.microsoft.com"
 FROZEN = {"verify_exp": False}  # the harness's clock stands at 2026-01-01: only the signature is at stake here
 
 
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _header(token: str) -> dict[str, Any]:
-    segment = token.split(".")[0]
-    return dict(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))))
+_b64url = forms.b64url
 
 
 def _with_hashed_nonce(token: str) -> str:
     """What the published workaround does: hash the nonce, re-encode the header, keep payload and signature."""
-    header = _header(token)
+    header = header_of(token)
     header["nonce"] = _b64url(hashlib.sha256(header["nonce"].encode()).digest())
     _, payload, signature = token.split(".")
     return f"{_b64url(json.dumps(header, separators=(',', ':')).encode())}.{payload}.{signature}"
@@ -37,7 +32,7 @@ def _with_hashed_nonce(token: str) -> str:
 
 def _public_key(h: Harness, token: str) -> Any:
     keys = h.client.get(f"/{TENANT}/discovery/v2.0/keys").json()["keys"]
-    return jwt.PyJWK(next(k for k in keys if k["kid"] == _header(token)["kid"])).key
+    return jwt.PyJWK(next(k for k in keys if k["kid"] == header_of(token)["kid"])).key
 
 
 def _app_only(h: Harness, scope: str) -> str:
@@ -59,7 +54,7 @@ def _delegated_graph(h: Harness) -> str:
 def test_graph_token_fails_pyjwt_as_issued_and_verifies_after_the_nonce_substitution(harness: Harness,
                                                                                        issue: Any) -> None:
     token = issue(harness)
-    header = _header(token)
+    header = header_of(token)
     assert list(header) == ["typ", "nonce", "alg", "x5t", "kid"]
     assert len(header["nonce"]) >= 43
     key = _public_key(harness, token)
@@ -70,13 +65,13 @@ def test_graph_token_fails_pyjwt_as_issued_and_verifies_after_the_nonce_substitu
 
 
 def test_two_graph_tokens_have_different_nonces(harness: Harness) -> None:
-    assert _header(_app_only(harness, f"{GRAPH}/.default"))["nonce"] != \
-        _header(_app_only(harness, f"{GRAPH}/.default"))["nonce"]
+    assert header_of(_app_only(harness, f"{GRAPH}/.default"))["nonce"] != \
+        header_of(_app_only(harness, f"{GRAPH}/.default"))["nonce"]
 
 
 def test_tokens_for_other_resources_carry_no_nonce_and_verify_as_issued(harness: Harness) -> None:
     token = _app_only(harness, f"api://{BACKEND2}/.default")
-    assert "nonce" not in _header(token)
+    assert "nonce" not in header_of(token)
     claims = jwt.decode(token, _public_key(harness, token), algorithms=["RS256"], audience=BACKEND2, options=FROZEN)
     assert claims["azp"] == CLIENT
 

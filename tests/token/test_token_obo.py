@@ -3,7 +3,6 @@ access token for a downstream token. In-process with exact bodies, then MSAL and
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 from collections.abc import Iterator
@@ -20,6 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mockidp.clock import entra_instant
 from mockidp.oauth.delegated import pairwise_sub
+from mockidp.testing import forms
+from mockidp.testing.entra import assert_entra_error
+from mockidp.testing.jwts import claims_of, header_of
 from mockidp.tokens.model import Authorization, UserIdentity
 from tests.conftest import FROZEN_AT, TENANT, Harness, LiveServer, make_harness
 
@@ -110,10 +112,6 @@ def h(tmp_path: Path, signing_dir: Path) -> Harness:
     return make_harness(tmp_path, SEED, signing_dir)
 
 
-def claims_of(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
 def user_token(h: Harness, *, scope: str = "api://middle-tier/access_as_user", version: int = 2,
                resource: str | None = None, field: str = "access_token") -> str:
     """What the middle tier is called with: the user's token from the SPA (ROPC stands for the sign-in)."""
@@ -155,17 +153,8 @@ def minted(h: Harness, *, tenant: str = TENANT, app: str = MIDDLE, audience: str
     return str(issuer.access_token(auth, origin="https://localhost:8443").jwt)
 
 
-def assert_error(r: httpx.Response, *, status: int, error: str, code: int, starts: str) -> dict[str, Any]:
-    body = r.json()
-    assert r.status_code == status, body
-    assert body["error"] == error
-    assert body["error_codes"] == [code]
-    assert body["error_description"].startswith(f"AADSTS{code}: {starts}"), body["error_description"]
-    return dict(body)
-
-
 def b64(obj: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    return forms.b64url(json.dumps(obj).encode())
 
 
 # ------------------------------------------------------------------------------------------ happy paths
@@ -249,8 +238,8 @@ def test_obo_on_common_and_organizations_acts_in_the_tenant_of_the_assertion(h: 
 
 def test_o1_assertion_for_another_audience_is_500131_naming_both(h: Harness) -> None:
     downstream_token = obo(h, user_token(h)).json()["access_token"]  # aud = the downstream API
-    body = assert_error(obo(h, downstream_token), status=400, error="invalid_grant", code=500131,
-                        starts="Assertion audience does not match the Client app presenting the assertion.")
+    body = assert_entra_error(obo(h, downstream_token), status=400, error="invalid_grant", code=500131,
+                              starts="Assertion audience does not match the Client app presenting the assertion.")
     assert (
         f"The audience in the assertion was '{DOWNSTREAM}' and the expected audience is '{MIDDLE}' or one of the "
         f"Application Uris of this application with App ID {MIDDLE}(middleTier). The downstream client must "
@@ -263,13 +252,13 @@ def test_o1_v1_audience_forms_belong_to_their_own_app_only(h: Harness) -> None:
     """A v1 token for the legacy middle tier (aud = its URI) is not the v2 middle tier's; and a v2 token is
     accepted by its appId only (its `aud` is never a URI)."""
     v1_for_legacy = user_token(h, version=1, resource=LEGACY_MIDDLE_URI)
-    body = assert_error(obo(h, v1_for_legacy), status=400, error="invalid_grant", code=500131,
-                        starts="Assertion audience does not match")
+    body = assert_entra_error(obo(h, v1_for_legacy), status=400, error="invalid_grant", code=500131,
+                              starts="Assertion audience does not match")
     assert f"The audience in the assertion was '{LEGACY_MIDDLE_URI}' and the expected audience is '{MIDDLE}'" \
         in body["error_description"]
     v2_for_middle = user_token(h)
-    assert_error(obo(h, v2_for_middle, client=LEGACY_MIDDLE, secret=LEGACY_MIDDLE_SECRET), status=400,
-                 error="invalid_grant", code=500131, starts="Assertion audience does not match")
+    assert_entra_error(obo(h, v2_for_middle, client=LEGACY_MIDDLE, secret=LEGACY_MIDDLE_SECRET), status=400,
+                       error="invalid_grant", code=500131, starts="Assertion audience does not match")
 
 
 def test_o2_expired_assertion_is_500133_with_both_times_and_no_skew(h: Harness) -> None:
@@ -278,8 +267,8 @@ def test_o2_expired_assertion_is_500133_with_both_times_and_no_skew(h: Harness) 
     h.clock.set(exp - 1)
     assert obo(h, assertion).status_code == 200
     h.clock.set(exp)
-    body = assert_error(obo(h, assertion), status=400, error="invalid_grant", code=500133,
-                        starts="Assertion is not within its valid time range.")
+    body = assert_entra_error(obo(h, assertion), status=400, error="invalid_grant", code=500133,
+                              starts="Assertion is not within its valid time range.")
     assert (
         "Ensure that the access token is not expired before using it for user assertion, or request a new token. "
         f"Current time: {entra_instant(exp)}, expiry time of assertion {entra_instant(exp)}. Trace ID:"
@@ -292,8 +281,8 @@ def _foreign_key() -> rsa.RSAPrivateKey:
 
 
 def _tampered(token: str) -> str:
-    header, payload, signature = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    header, _payload, signature = token.split(".")
+    claims = claims_of(token)
     claims["scp"] = "access_as_user admin"
     return f"{header}.{b64(claims)}.{signature}"
 
@@ -314,7 +303,7 @@ def _resigned(token: str, kid: str, alg: str = "RS256") -> str:
 ])
 def test_o3_assertion_not_signed_by_mockidp_is_50013_with_a_reason(h: Harness, name: str, reason: str) -> None:
     good = user_token(h)
-    kid = jwt.get_unverified_header(good)["kid"]
+    kid = header_of(good)["kid"]
     header, payload, _ = good.split(".")
     forged = {
         "tampered": lambda: _tampered(good),
@@ -325,16 +314,16 @@ def test_o3_assertion_not_signed_by_mockidp_is_50013_with_a_reason(h: Harness, n
         "not a JWT": lambda: "this is not a token",
         "two segments": lambda: f"{header}.{payload}",
     }[name]()
-    body = assert_error(obo(h, forged), status=400, error="invalid_grant", code=50013,
-                        starts=f"Assertion failed signature validation. [Reason - {reason}]")
+    body = assert_entra_error(obo(h, forged), status=400, error="invalid_grant", code=50013,
+                              starts=f"Assertion failed signature validation. [Reason - {reason}]")
     assert body["error_description"].split(" Trace ID:")[0].endswith("]")
 
 
 def test_o3_assertion_of_another_tenant_is_50013(h: Harness) -> None:
     assertion = minted(h, tenant=OTHER_TENANT)
-    assert_error(obo(h, assertion), status=400, error="invalid_grant", code=50013,
-                 starts="Assertion failed signature validation. [Reason - The token issuer doesn't match the "
-                        "tenant of the request.]")
+    assert_entra_error(obo(h, assertion), status=400, error="invalid_grant", code=50013,
+                       starts="Assertion failed signature validation. [Reason - The token issuer doesn't match the "
+                              "tenant of the request.]")
 
 
 def test_o4_app_only_token_is_7000114(h: Harness) -> None:
@@ -342,22 +331,22 @@ def test_o4_app_only_token_is_7000114(h: Harness) -> None:
                  "scope": "api://middle-tier/.default"})
     app_token = r.json()["access_token"]
     assert claims_of(app_token)["aud"] == MIDDLE and "scp" not in claims_of(app_token)
-    body = assert_error(obo(h, app_token), status=400, error="unauthorized_client", code=7000114,
-                        starts=f"Application '{MIDDLE}' is not allowed to make application on-behalf-of calls.")
+    body = assert_entra_error(obo(h, app_token), status=400, error="unauthorized_client", code=7000114,
+                              starts=f"Application '{MIDDLE}' is not allowed to make application on-behalf-of calls.")
     assert "suberror" not in body
 
 
 def test_o5_requested_token_use_missing_is_900144(h: Harness) -> None:
     data = {"grant_type": JWT_BEARER, "client_id": MIDDLE, "client_secret": MIDDLE_SECRET,
             "assertion": user_token(h), "scope": "api://downstream/items.read"}
-    assert_error(h.token(data), status=400, error="invalid_request", code=900144,
-                 starts="The request body must contain the following parameter: 'requested_token_use'.")
+    assert_entra_error(h.token(data), status=400, error="invalid_request", code=900144,
+                       starts="The request body must contain the following parameter: 'requested_token_use'.")
 
 
 @pytest.mark.parametrize("value", ["bearer", "On_Behalf_Of", "on_behalf_of "])
 def test_o5_requested_token_use_other_than_on_behalf_of_is_invalid_request(h: Harness, value: str) -> None:
-    assert_error(obo(h, user_token(h), requested_token_use=value), status=400, error="invalid_request",
-                 code=9002313, starts="Invalid request. Request is malformed or invalid.")
+    assert_entra_error(obo(h, user_token(h), requested_token_use=value), status=400, error="invalid_request",
+                       code=9002313, starts="Invalid request. Request is malformed or invalid.")
 
 
 @pytest.mark.parametrize(("version", "missing"), [(2, "assertion"), (2, "scope"), (1, "resource")])
@@ -368,56 +357,55 @@ def test_required_parameters_per_endpoint_version(h: Harness, version: int, miss
     if version == 2:
         del data["resource"]
     del data[missing]
-    assert_error(h.token(data, version=version), status=400, error="invalid_request", code=900144,
-                 starts=f"The request body must contain the following parameter: '{missing}'.")
+    assert_entra_error(h.token(data, version=version), status=400, error="invalid_request", code=900144,
+                       starts=f"The request body must contain the following parameter: '{missing}'.")
 
 
 def test_id_token_as_assertion_is_240002(h: Harness) -> None:
     id_token = user_token(h, scope="api://middle-tier/access_as_user openid profile", field="id_token")
     assert claims_of(id_token)["aud"] == SPA
-    assert_error(obo(h, id_token), status=400, error="invalid_grant", code=240002,
-                 starts="Input id_token cannot be used as 'urn:ietf:params:oauth:grant-type:jwt-bearer' grant.")
+    assert_entra_error(obo(h, id_token), status=400, error="invalid_grant", code=240002,
+                       starts="Input id_token cannot be used as 'urn:ietf:params:oauth:grant-type:jwt-bearer' grant.")
 
 
 def test_downstream_without_consent_is_65001_consent_required(h: Harness) -> None:
-    body = assert_error(obo(h, user_token(h), scope="api://unconsented/data.read"), status=400,
-                        error="invalid_grant", code=65001,
-                        starts=f"The user or administrator has not consented to use the application with ID "
-                               f"'{MIDDLE}' named 'middleTier'.")
-    assert body["suberror"] == "consent_required"
+    assert_entra_error(obo(h, user_token(h), scope="api://unconsented/data.read"), status=400,
+                       error="invalid_grant", code=65001, suberror="consent_required",
+                       starts=f"The user or administrator has not consented to use the application with ID "
+                              f"'{MIDDLE}' named 'middleTier'.")
 
 
 def test_middle_tier_without_a_credential_is_7000218(h: Harness) -> None:
-    assert_error(obo(h, user_token(h), secret=None), status=401, error="invalid_client", code=7000218,
-                 starts="The request body must contain the following parameter: 'client_assertion' or "
-                        "'client_secret'.")
+    assert_entra_error(obo(h, user_token(h), secret=None), status=401, error="invalid_client", code=7000218,
+                       starts="The request body must contain the following parameter: 'client_assertion' or "
+                              "'client_secret'.")
 
 
 def test_the_public_client_itself_cannot_do_obo(h: Harness) -> None:
-    assert_error(obo(h, user_token(h), client=SPA, secret=None), status=401, error="invalid_client",
-                 code=7000218, starts="The request body must contain")
+    assert_entra_error(obo(h, user_token(h), client=SPA, secret=None), status=401, error="invalid_client",
+                       code=7000218, starts="The request body must contain")
 
 
 def test_disabled_user_is_50057(h: Harness) -> None:
     assertion = minted(h, oid=user_id(h, "carol@contoso.onmicrosoft.com"))
-    assert_error(obo(h, assertion), status=400, error="invalid_grant", code=50057,
-                 starts="The user account is disabled.")
+    assert_entra_error(obo(h, assertion), status=400, error="invalid_grant", code=50057,
+                       starts="The user account is disabled.")
 
 
 def test_user_no_longer_in_the_directory_is_50034(h: Harness) -> None:
     assertion = minted(h, oid="9d3b7c59-0000-4000-8000-0000000000ff")
-    assert_error(obo(h, assertion), status=400, error="invalid_grant", code=50034,
-                 starts="The user account {EUII Hidden} does not exist in the")
+    assert_entra_error(obo(h, assertion), status=400, error="invalid_grant", code=50034,
+                       starts="The user account {EUII Hidden} does not exist in the")
 
 
 def test_garbage_assertion_on_common_names_no_tenant_50059(h: Harness) -> None:
-    assert_error(obo(h, "not-a-jwt", tenant="common"), status=400, error="invalid_request", code=50059,
-                 starts="No tenant-identifying information found")
+    assert_entra_error(obo(h, "not-a-jwt", tenant="common"), status=400, error="invalid_request", code=50059,
+                       starts="No tenant-identifying information found")
 
 
 def test_obo_on_consumers_is_refused_50013(h: Harness) -> None:
-    assert_error(obo(h, user_token(h), tenant="consumers"), status=400, error="invalid_grant", code=50013,
-                 starts="Assertion failed signature validation. [Reason - The token issuer doesn't match")
+    assert_entra_error(obo(h, user_token(h), tenant="consumers"), status=400, error="invalid_grant", code=50013,
+                       starts="Assertion failed signature validation. [Reason - The token issuer doesn't match")
 
 
 # ------------------------------------------------------------------------------------------- real clients

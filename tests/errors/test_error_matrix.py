@@ -5,15 +5,14 @@ The messages are written out here, not taken from the catalogue: this table is t
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from typing import Any
 
-import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from mockidp.testing import forms
 from tests.conftest import CLIENT_CERT, CLIENT_KEY, make_harness
 
 T = "11111111-1111-4111-8111-111111111111"
@@ -55,28 +54,20 @@ NOW = 1_767_225_600
 
 def cc(client: str = CLI, secret: str | None = SECRET, scope: str = "api://api/.default",
        **extra: str) -> dict[str, str]:
-    data = {"grant_type": "client_credentials", "client_id": client, "scope": scope, **extra}
-    if secret is not None:
-        data["client_secret"] = secret
-    return data
+    return forms.client_credentials(client, secret, scope=scope, **extra)
 
 
 def assertion(**overrides: Any) -> dict[str, str]:
-    der = x509.load_pem_x509_certificate(CLIENT_CERT.read_bytes()).public_bytes(Encoding.DER)
-    x5t = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode()
-    claims = {"aud": TOKEN, "iss": CLI, "sub": CLI, "jti": "j1", "iat": NOW, "exp": NOW + 600,
-              **overrides.pop("claims", {})}
-    headers = {"x5t": x5t, **overrides.pop("headers", {})}
-    token = jwt.encode(claims, CLIENT_KEY.read_text(), algorithm=overrides.pop("alg", "RS256"), headers=headers)
-    return cc(secret=None, client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-              client_assertion=token)
+    token = forms.client_assertion(CLIENT_KEY.read_bytes(), client_id=CLI, audience=TOKEN, now=NOW, jti="j1",
+                                   certificate_pem=CLIENT_CERT.read_bytes(), alg=overrides.pop("alg", "RS256"),
+                                   claims=overrides.pop("claims", {}), headers=overrides.pop("headers", {}))
+    return forms.with_assertion(cc(secret=None), token)
 
 
 def hs256() -> dict[str, str]:
-    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()).rstrip(b"=")
-    body = base64.urlsafe_b64encode(json.dumps({"iss": CLI, "sub": CLI, "aud": TOKEN}).encode()).rstrip(b"=")
-    return cc(secret=None, client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-              client_assertion=(header + b"." + body + b".c2ln").decode())
+    header = forms.b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = forms.b64url(json.dumps({"iss": CLI, "sub": CLI, "aud": TOKEN}).encode())
+    return forms.with_assertion(cc(secret=None), f"{header}.{body}.c2ln")
 
 
 KEYS_TAIL = (f"Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app "
@@ -164,7 +155,7 @@ ROWS: list[tuple[str, dict[str, Any], int, str, int, str]] = [
      "'RS256,RS384,RS512'"),
 ]
 ASSERTIONS = {
-    "unregistered": lambda: assertion(headers={"x5t": base64.urlsafe_b64encode(b"\0" * 20).rstrip(b"=").decode()}),
+    "unregistered": lambda: assertion(headers={"x5t": forms.b64url(b"\0" * 20)}),
     "expired": lambda: assertion(claims={"iat": NOW - 3600, "exp": NOW - 3000}),
     "expired-nbf": lambda: assertion(claims={"iat": NOW - 3600, "nbf": NOW - 3600, "exp": NOW - 3000}),
     "other-client": lambda: assertion(claims={"iss": API, "sub": API}),

@@ -1,10 +1,9 @@
 """The console (README, "The console"): `/` and /_mockidp/console/..., read-only pages over the
 directory in the admin center's terms, and the token decoder, in-process. The browser tests are in
-tests/test_console_browser.py."""
+tests/ui/test_console_browser.py."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import logging
@@ -22,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mockidp.cli import main
 from mockidp.errors import catalogue
+from mockidp.testing import forms
+from mockidp.testing.jwts import claims_of
 from mockidp.tokens.explain import MAX_TOKEN_CHARS, explain_token
 from mockidp.web.access_log import redact
 from tests.conftest import (
@@ -222,18 +223,17 @@ def test_the_decoder_explains_the_graph_nonce(harness: Harness) -> None:
 
 
 def _resign(token: str, **changes: object) -> str:
-    head, payload, sig = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
-    forged = base64.urlsafe_b64encode(json.dumps(claims | changes).encode()).rstrip(b"=").decode()
+    head, _payload, sig = token.split(".")
+    forged = forms.b64url(json.dumps(claims_of(token) | changes).encode())
     return f"{head}.{forged}.{sig}"
 
 
 @pytest.mark.parametrize(("alter", "expected"), [
     (lambda t: _resign(t, roles=["Admin"]), "invalid does NOT verify with mockidp's key"),
     (lambda t: t[:-6] + ("AAAAAA" if not t.endswith("AAAAAA") else "BBBBBB"), "invalid does NOT verify"),
-    (lambda t: base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode() + "."
+    (lambda t: forms.b64url(b'{"alg":"none","typ":"JWT"}') + "."
      + t.split(".")[1] + ".", "unsigned alg 'none'"),
-    (lambda t: base64.urlsafe_b64encode(b'{"alg":"RS256","kid":"someone-else"}').rstrip(b"=").decode() + "."
+    (lambda t: forms.b64url(b'{"alg":"RS256","kid":"someone-else"}') + "."
      + t.split(".", 1)[1], "not-ours kid someone-else is not mockidp's signing key"),
 ])
 def test_the_decoder_names_a_bad_signature(harness: Harness, alter, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -257,8 +257,8 @@ def test_the_decoder_explains_an_id_token_and_expiry(harness: Harness) -> None:
 
 def test_the_decoder_escapes_what_a_token_says(harness: Harness) -> None:
     evil = "<script>alert(1)</script>"
-    head = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": evil}).encode()).rstrip(b"=").decode()
-    body = base64.urlsafe_b64encode(json.dumps({"iss": evil, evil: evil}).encode()).rstrip(b"=").decode()
+    head = forms.b64url(json.dumps({"alg": "RS256", "kid": evil}).encode())
+    body = forms.b64url(json.dumps({"iss": evil, evil: evil}).encode())
     r = harness.client.post(DECODER, data={"token": f"{head}.{body}.x"})
     assert r.status_code == 200 and evil not in r.text and "&lt;script&gt;" in r.text
     assert "not mockidp's signing key" in _text(r.text)

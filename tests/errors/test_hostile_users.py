@@ -1,6 +1,6 @@
 """User flows under hostile input: the authorize endpoint and
 login UI (A), code redemption (K), refresh tokens (R), device code (D), ROPC (P) and tenant
-isolation (N). O1–O5 (on-behalf-of) live in tests/test_token_obo.py.
+isolation (N). O1–O5 (on-behalf-of) live in tests/token/test_token_obo.py.
 
 Every row is driven over HTTP only, as a browser and a client would: GET /authorize, pick the hidden
 `ctx` and `csrf` out of the sign-in page, POST /_mockidp/login, follow the 302 to the redirect URI.
@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import jwt
 import pytest
 import sqlalchemy
 from starlette.testclient import TestClient
@@ -49,6 +48,8 @@ from mockidp.directory.store import Store, make_engine
 from mockidp.oauth.device import DEVICE_CODE_LIFETIME
 from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
 from mockidp.settings import Settings
+from mockidp.testing.entra import assert_entra_error
+from mockidp.testing.jwts import claims_of
 from mockidp.web.routes.signin import CONSENT, LOGIN
 from tests.conftest import (
     BACKEND2,
@@ -357,11 +358,8 @@ def token_error(error: str, code: int, status: int = 400, *, wrapped: int | None
                 suberror: str | None = None) -> Check:
     """Entra's JSON error: status, `error`, error_codes (a legacy wrapper carries the wrapped code too)."""
     def check(r: httpx.Response) -> None:
-        body = r.json()
-        codes = [code] if wrapped is None else [code, wrapped]
-        assert (r.status_code, body["error"], body["error_codes"]) == (status, error, codes), body
-        assert body["error_description"].startswith(f"AADSTS{code}:"), body
-        assert body.get("suberror") == suberror, body
+        assert_entra_error(r, code, status=status, error=error, codes=[code] if wrapped is None else [code, wrapped],
+                           suberror=suberror)
     return check
 
 
@@ -903,7 +901,7 @@ def _old_rt_after_rotation(f: Flow) -> httpx.Response:
 
 def _other_resource(r: httpx.Response) -> None:
     token_ok(r)
-    claims = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
+    claims = claims_of(r.json()["access_token"])
     assert claims["aud"] in (FAB_API_ID, "api://fabApi") and claims["scp"] == "read"
 
 
@@ -965,7 +963,7 @@ REFRESH_CASES = [
     row("R9-50kb", _garbage_rt("r" * 50_000), token_error("invalid_grant", 9002313)),
     row("R9-base64-junk", _garbage_rt(base64.b64encode(b"\x00junk" * 40).decode()),
         token_error("invalid_grant", 9002313)),
-    # R10 (16 parallel refreshes) is in tests/test_races.py.
+    # R10 (16 parallel refreshes) is in tests/serving/test_races.py.
 ]
 
 
@@ -1152,7 +1150,7 @@ def _organizations(f: Flow) -> httpx.Response:
     response = f.ropc(FAB_MULTI, DAN, tenant="organizations", scope="openid profile")
     token_ok(response)
     for token in (response.json()["access_token"], response.json()["id_token"]):
-        claims = jwt.decode(token, options={"verify_signature": False})
+        claims = claims_of(token)
         assert claims["tid"] == FAB and FAB in claims["iss"], claims
     return f.client.get("/common/v2.0/.well-known/openid-configuration")
 

@@ -30,6 +30,8 @@ import requests
 from azure.identity import AuthenticationRecord, DeviceCodeCredential, UsernamePasswordCredential
 
 from mockidp.directory.ids import derived_id
+from mockidp.testing.entra import assert_entra_error
+from mockidp.testing.jwts import claims_of
 from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, DEMO_SEED, TENANT, LiveServer
 
 pytestmark = pytest.mark.clients
@@ -117,20 +119,16 @@ def ropc(app: msal.ClientApplication, username: str = ALICE, password: str = ALI
 # ----------------------------------------------------------------------------------------- token checks
 
 
-def claims_of(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
 def access_token(result: dict[str, Any] | None) -> str:
     assert result is not None and "access_token" in result, result
     return str(result["access_token"])
 
 
-def assert_aadsts(result: dict[str, Any] | None, *, error: str, code: int) -> None:
+def assert_aadsts(result: dict[str, Any] | None, *, error: str, code: int, suberror: str | None = None) -> None:
+    """MSAL's result for a refusal: Entra's error envelope as the token endpoint sent it, no token."""
     assert result is not None and "access_token" not in result, result
-    assert result["error"] == error, result
-    assert result["error_codes"] == [code], result
-    assert result["error_description"].startswith(f"AADSTS{code}: "), result
+    # MSAL copies suberror into `classification`.
+    assert_entra_error(result, code, error=error, suberror=suberror, extra_keys=("classification",))
 
 
 def assert_alice_backend2_token(token: str) -> dict[str, Any]:
@@ -311,7 +309,7 @@ def test_msal_silent_refresh_for_another_resource_uses_the_same_refresh_token_an
     assert graph_claims["aud"] == "https://graph.microsoft.com"
     assert graph_claims["scp"] == "User.Read"
     assert graph_claims["upn"] == ALICE
-    assert_aadsts(backend1, error="invalid_grant", code=65001)
+    assert_aadsts(backend1, error="invalid_grant", code=65001, suberror="consent_required")
     assert backend1["suberror"] == "consent_required"
     assert backend1["classification"] == "consent_required"  # MSAL copies suberror there
     assert app.acquire_token_silent([BACKEND1_DEFAULT], account=account) is None
@@ -409,7 +407,7 @@ def test_v1_token_endpoint_password_grant_for_backend1_is_consent_required(
     response = v1_password_grant(http, server, BACKEND1_URI)
 
     assert response.status_code == 400
-    assert_aadsts(response.json(), error="invalid_grant", code=65001)
+    assert_entra_error(response, 65001, status=400, error="invalid_grant", suberror="consent_required")
     assert response.json()["suberror"] == "consent_required"
 
 

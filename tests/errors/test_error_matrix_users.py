@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from mockidp.testing import forms
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, TENANT, Harness
 
 CORRELATION = "12345678-1234-4234-8234-123456789abc"
@@ -19,42 +20,38 @@ ALICE, BOB = "alice@contoso.onmicrosoft.com", "bob@contoso.onmicrosoft.com"
 HR = "5a7c3e9b-2d4f-4b6a-8c1e-0f9d8b7a6c5e"
 SCOPE = f"api://{BACKEND2}/access_as_user offline_access openid"
 REDIRECT = "http://localhost:5000/callback"
-DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 def ropc(h: Harness, user: str = ALICE, password: str = "alice-password-1", **extra: str) -> Any:
-    return h.token({"grant_type": "password", "client_id": CLIENT, "username": user, "password": password,
-                    "scope": SCOPE, **extra}, headers={"client-request-id": CORRELATION})
+    return h.token(forms.password(CLIENT, user, password, scope=SCOPE, **extra),
+                   headers={"client-request-id": CORRELATION})
 
 
 def code_for(h: Harness, **extra: str) -> str:
-    page = h.client.get(f"/{TENANT}/oauth2/v2.0/authorize", params={
+    page = h.client.get(forms.authorize_path(TENANT), params={
         "client_id": CLIENT, "response_type": "code", "redirect_uri": REDIRECT, "scope": SCOPE, **extra})
-    fields = dict(re.findall(r'name="(ctx|csrf)" value="([^"]+)"', page.text))
+    fields = forms.hidden_fields(page.text)
     done = h.client.post("/_mockidp/login", data={**fields, "username": ALICE, "password": "alice-password-1"},
                          follow_redirects=False)
-    return parse_qs(urlsplit(done.headers["location"]).query)["code"][0]
+    return forms.code_of(done.headers["location"])
 
 
 def redeem(h: Harness, code: str, **extra: str) -> Any:
-    return h.token({"grant_type": "authorization_code", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
-                    "code": code, "redirect_uri": REDIRECT, "scope": SCOPE, **extra},
-                   headers={"client-request-id": CORRELATION})
+    form = {**forms.authorization_code(CLIENT, code, REDIRECT, scope=SCOPE, secret=CLIENT_SECRET), **extra}
+    return h.token(form, headers={"client-request-id": CORRELATION})
 
 
 def refresh(h: Harness, rt: str) -> Any:
-    return h.token({"grant_type": "refresh_token", "client_id": CLIENT, "refresh_token": rt, "scope": SCOPE},
-                   headers={"client-request-id": CORRELATION})
+    return h.token(forms.refresh_token(CLIENT, rt, scope=SCOPE), headers={"client-request-id": CORRELATION})
 
 
 def device(h: Harness) -> str:
-    return str(h.client.post(f"/{TENANT}/oauth2/v2.0/devicecode", data={"client_id": CLIENT, "scope": SCOPE})
+    return str(h.client.post(forms.devicecode_path(TENANT), data={"client_id": CLIENT, "scope": SCOPE})
                .json()["device_code"])
 
 
 def poll(h: Harness, code: str) -> Any:
-    return h.token({"grant_type": DEVICE, "client_id": CLIENT, "device_code": code},
-                   headers={"client-request-id": CORRELATION})
+    return h.token(forms.device_code(CLIENT, code), headers={"client-request-id": CORRELATION})
 
 
 def reused(h: Harness) -> Any:
