@@ -187,12 +187,6 @@ def test_unknown_objects_get_the_console_404(harness: Harness, path: str) -> Non
     assert "is not in the directory mockidp serves" in r.text and "<script>" not in r.text
 
 
-def test_recent_requests_wait_for_the_trace_store(harness: Harness) -> None:
-    assert "Recent requests" not in harness.client.get("/").text  # no nav link without traces
-    r = harness.client.get(f"{CONSOLE}/requests?client_id=<b>&outcome=x")
-    assert r.status_code == 200 and "not part of this build" in r.text
-
-
 # ------------------------------------------------------------------------------------------ decoder
 
 

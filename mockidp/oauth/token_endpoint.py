@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth import cae
+from mockidp.oauth import cae, claim_reasons, trace
 from mockidp.oauth.cae import cae_capabilities
 from mockidp.oauth.client_auth import authenticate_client, canonical_guid, require_multi_tenant
 from mockidp.oauth.context import Services, TokenRequest
@@ -35,6 +35,7 @@ def token(req: TokenRequest, services: Services) -> dict[str, Any]:
     client_id = params.get("client_id") or (req.basic.client_id if req.basic else None)
     if client_id is None:
         raise AadstsError(catalogue.MISSING_PARAMETER, name="client_id")
+    trace.about(client_id=client_id.lower(), grant_type=grant_type)
     for name in grant.required(req.version):
         if name not in params:
             raise AadstsError(catalogue.MISSING_PARAMETER, name=name)
@@ -58,6 +59,7 @@ def token(req: TokenRequest, services: Services) -> dict[str, Any]:
     capabilities = cae_capabilities(params.get("claims"), outcome.resource_app_id)
     if capabilities:
         outcome = replace(outcome, client_capabilities=capabilities)
+    claim_reasons.record(services.directory, outcome)
     issued = services.issuer.access_token(outcome, origin=req.origin,
                                           lifetime=cae.APP_ONLY_LIFETIME if capabilities else APP_ONLY_LIFETIME)
     return app_only_response(issued, version=req.version, resource=params.get("resource"))

@@ -10,6 +10,7 @@ from typing import Any
 
 from mockidp.directory.builtin import GRAPH_APP_ID
 from mockidp.directory.model import UserRecord
+from mockidp.oauth import claim_reasons
 from mockidp.oauth.cae import USER_LIFETIME_RANGE, cae_capabilities
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services
@@ -62,6 +63,7 @@ def user_access_token(services: Services, *, user: UserRecord, grant: DelegatedG
         header_nonce=resource_app.app_id == GRAPH_APP_ID,
         client_capabilities=cae_capabilities(claims, resource_app.app_id),
     )
+    claim_reasons.record(services.directory, auth)
     issuer = services.issuer
     lifetime = issuer.user_lifetime(*USER_LIFETIME_RANGE) if auth.client_capabilities else issuer.user_lifetime()
     return issuer.access_token(auth, origin=origin, lifetime=lifetime)
