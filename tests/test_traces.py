@@ -257,12 +257,16 @@ def test_a_trace_made_by_one_worker_is_answered_by_another(harness: Harness, tmp
 def test_retention_keeps_a_day_and_at_most_the_newest_n(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     store = TraceStore(make_engine(harness.settings.resolved_database_url))
     monkeypatch.setattr(trace_store, "KEEP_AT_MOST", 3)
-    for i in range(5):
-        store.add(f"t-{i}", created_at=FROZEN_AT - 10 + i, client_id="", outcome="success", body={"id": f"t-{i}"})
     store.add("old", created_at=FROZEN_AT - trace_store.KEEP_FOR - 1, client_id="", outcome="success", body={})
+    store.add("t-0", created_at=FROZEN_AT - 10, client_id="", outcome="success", body={})
     store.flush()
     store.purge(now=FROZEN_AT)
-    assert [s.trace_id for s in store.recent(limit=10)] == ["t-4", "t-3", "t-2"]
+    assert [s.trace_id for s in store.recent(limit=10)] == ["t-0"]  # the day's bound
+    for i in range(1, 5):
+        store.add(f"t-{i}", created_at=FROZEN_AT - 10 + i, client_id="", outcome="success", body={"id": f"t-{i}"})
+    store.flush()
+    store.purge(now=FROZEN_AT)
+    assert [s.trace_id for s in store.recent(limit=10)] == ["t-4", "t-3", "t-2"]  # the count's bound
     assert store.get("old") is None and store.get("t-1") is None
 
 
@@ -292,3 +296,12 @@ def test_mockidp_explain_prints_a_trace(harness: Harness, capsys: pytest.Capture
                  str(harness.settings.data_dir)]) == 1
     assert main(["explain", "--data-dir", str(harness.settings.data_dir)]) == 2
     assert main(["explain", trace_id, "--token", "x", "--data-dir", str(harness.settings.data_dir)]) == 2
+
+
+def test_every_write_keeps_the_count_bound(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = TraceStore(make_engine(harness.settings.resolved_database_url))
+    monkeypatch.setattr(trace_store, "KEEP_AT_MOST", 4)
+    for i in range(7):
+        store.add(f"w-{i}", created_at=FROZEN_AT, client_id="", outcome="success", body={"id": f"w-{i}"})
+        store.flush()
+    assert [s.trace_id for s in store.recent(limit=10)] == ["w-6", "w-5", "w-4", "w-3"]

@@ -6,7 +6,8 @@ wait), never on the request's own path. A read flushes this worker's buffer firs
 another worker is in the database within FLUSH_EVERY, and the reader waits that long for it.
 
 Retention (README, "Why was I refused?"): a trace is kept KEEP_FOR seconds and at most KEEP_AT_MOST
-traces in all; the purge that runs every minute (directory/artefacts.py) applies both.
+traces in all (by `seq`, which only grows: a replica's gaps make it "at most"). Every flush applies the
+count; the purge that runs every minute (app.py) applies both.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
@@ -73,6 +74,10 @@ class TraceStore:
             try:
                 with Session(self.engine) as s, s.begin():
                     s.execute(insert(t.TraceRow), encoded)
+                    # the count bound, kept at every write (by the key: cheap), not only by the minute's purge
+                    newest = s.exec(select(func.max(t.TraceRow.seq))).one()
+                    if newest is not None and newest > KEEP_AT_MOST:
+                        s.exec(delete(t.TraceRow).where(col(t.TraceRow.seq) <= newest - KEEP_AT_MOST))
             except Exception:
                 with self._lock:
                     self._buffer[:0] = rows[: max(0, BUFFER_LIMIT - len(self._buffer))]
