@@ -132,8 +132,8 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="mockidp-trace-cost-") as tmp:
         apps = {}
-        for on in (True, False):
-            apps[on] = _app(Path(tmp) / ("on" if on else "off"), traces=on)
+        for traced in (True, False):
+            apps[traced] = _app(Path(tmp) / ("on" if traced else "off"), traces=traced)
         loop = asyncio.new_event_loop()
         for app in apps.values():
             loop.run_until_complete(_round(app, 300))  # warm-up
