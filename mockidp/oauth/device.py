@@ -14,6 +14,7 @@ from mockidp.oauth.client_auth import canonical_guid, require_multi_tenant
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, decide, requested_resource
 from mockidp.oauth.payloads import DevicePayload
+from mockidp.oauth.responses import device_code_response
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef, resolve_tenant
 from mockidp.oauth.user_tokens import SignIn, new_secret_value
 from mockidp.oauth.users import check_assignment, check_enabled
@@ -61,11 +62,8 @@ def start(services: Services, *, tenant_segment: str, version: int, params: dict
     uri = f"{origin}/device"
     message = (f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
                "to authenticate.")
-    if version == 2:
-        return {"user_code": user_code, "device_code": device_code, "verification_uri": uri,
-                "expires_in": DEVICE_CODE_LIFETIME, "interval": interval, "message": message}
-    return {"user_code": user_code, "device_code": device_code, "verification_url": uri,
-            "expires_in": str(DEVICE_CODE_LIFETIME), "interval": str(interval), "message": message}
+    return device_code_response(version=version, user_code=user_code, device_code=device_code, uri=uri,
+                                lifetime=DEVICE_CODE_LIFETIME, interval=interval, message=message)
 
 
 def normalise_user_code(value: str) -> str:
