@@ -394,6 +394,11 @@ def test_the_readme_walkthrough_why_was_i_refused(harness: Harness, signing_dir:
     said = re.search(r"then the one that failed: `(\w+)`, AADSTS(\d+)", " ".join(section.split()))
     assert said is not None
     assert (trace["steps"][-1]["rule"], str(trace["steps"][-1]["code"])) == (said.group(1), said.group(2))
+    passed = re.search(r"passed \((.*?)\), then", " ".join(section.split()))
+    assert passed is not None
+    assert [s["rule"] for s in trace["steps"][:-1]] == re.findall(r"`([a-z ]+)`", passed.group(1))
+    assert all(s["outcome"] == "passed" for s in trace["steps"][:-1])
+    assert trace["fix"]["portal"].split(" (")[0] in " ".join(section.split())
     rule = _text(harness.client.get(f"{CONSOLE}/tenants/{TENANT}/enterprise-applications/{BACKEND2}").text)
     quoted = re.search(r'"(Assignment required: Yes → clients without an assignment get AADSTS501051)"', section)
     assert quoted is not None

@@ -305,3 +305,66 @@ def test_every_write_keeps_the_count_bound(harness: Harness, monkeypatch: pytest
         store.add(f"w-{i}", created_at=FROZEN_AT, client_id="", outcome="success", body={"id": f"w-{i}"})
         store.flush()
     assert [s.trace_id for s in store.recent(limit=10)] == ["w-6", "w-5", "w-4", "w-3"]
+
+
+# ------------------------------------------------------------------------------------------ steps, in order
+
+
+def rules(t: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(s["rule"], s["outcome"]) for s in t["steps"]]
+
+
+def test_a_501051_passes_tenant_parameters_client_and_resource_first(harness: Harness) -> None:
+    t = trace_of(harness, harness.token(REPORTING_CC).headers["x-ms-request-id"])
+    assert rules(t) == [("tenant", "passed"), ("parameters", "passed"), ("client", "passed"),
+                        ("resource", "passed"), ("APP_NOT_ASSIGNED", "failed")]
+    client = t["steps"][2]["inputs"]
+    assert (client["name"], client["authentication"]) == ("reportingJob", "client secret")
+
+
+def test_an_app_without_required_assignment_gets_a_not_applicable_step(harness: Harness) -> None:
+    r = harness.token({**REPORTING_CC, "scope": f"{BACKEND1_URI}/.default"})
+    steps = {s["rule"]: s for s in trace_of(harness, r.headers["x-ms-request-id"])["steps"]}
+    assert steps["assignment"]["outcome"] == "not applicable" and steps["assignment"]["inputs"]["required"] == "False"
+    assert steps["token"]["inputs"] == {"version": "1.0", "response": "v2"}
+
+
+def _sign_in(h: Harness, username: str, password: str, **params: str) -> Any:
+    page = _authorize(h, **params)
+    ctx = re.search(r'name="ctx" value="([^"]+)"', page.text)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert ctx and csrf, page.text[:300]
+    return h.client.post("/_mockidp/login", data={"ctx": ctx.group(1), "csrf": csrf.group(1),
+                                                  "username": username, "password": password},
+                         follow_redirects=False)
+
+
+def test_a_wrong_password_on_the_page_is_traced_with_its_form_and_user(harness: Harness) -> None:
+    r = _sign_in(harness, ALICE[0], "not-alices-password")
+    assert r.status_code == 200 and "AADSTS50126" in r.text  # the page answers in place, as Entra's does
+    t = trace_of(harness, r.headers["x-ms-request-id"])
+    assert t["endpoint"] == "POST /_mockidp/login" and t["clientId"] == CLIENT and t["outcome"] == "AADSTS50126"
+    assert rules(t) == [("form", "passed"), ("user", "passed"), ("INVALID_CREDENTIALS", "failed")]
+    assert "not-alices-password" not in json.dumps(t)
+
+
+def test_a_code_flow_is_traced_from_authorize_to_the_token(harness: Harness) -> None:
+    shown = _authorize(harness, scope=f"api://{BACKEND2}/access_as_user")
+    t = trace_of(harness, shown.headers["x-ms-request-id"])
+    assert rules(t) == [("tenant", "passed"), ("client", "passed"), ("redirect URI", "passed"),
+                        ("request", "passed"), ("session", "not applicable")]
+    signed_in = _sign_in(harness, *ALICE, scope=f"api://{BACKEND2}/access_as_user")
+    assert signed_in.status_code == 302
+    t = trace_of(harness, signed_in.headers["x-ms-request-id"])
+    assert [r for r, _ in rules(t)] == ["form", "user", "password", "user assignment", "resource", "consent",
+                                        "response"]
+    code = parse_qs(urlsplit(signed_in.headers["location"]).query)["code"][0]
+    r = harness.token({"grant_type": "authorization_code", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
+                       "code": code, "redirect_uri": "http://localhost:5000/callback",
+                       "scope": f"api://{BACKEND2}/access_as_user"})
+    assert r.status_code == 200
+    t = trace_of(harness, r.headers["x-ms-request-id"])
+    assert [r for r, _ in rules(t)] == ["tenant", "parameters", "client", "authorization code", "user assignment",
+                                        "resource", "consent", "token"]
+    assert code not in json.dumps(t)
+    assert claims_of(t)["scp"]["value"] == "access_as_user"
