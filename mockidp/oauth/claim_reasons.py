@@ -20,10 +20,33 @@ def _name(app: ApplicationRecord | None, app_id: str) -> str:
     return f"{app.display_name} ({app_id})" if app else app_id
 
 
+# App-only reasons depend on nothing but the directory and these fields: worked out once per worker and
+# directory (client credentials repeat the same request), then reused.
+_APP_ONLY: dict[tuple[int, str, str, str, int, tuple[str, ...]], tuple[Directory, list[trace.ClaimReason]]] = {}
+_APP_ONLY_LIMIT = 1024
+
+
 def record(directory: Directory, auth: Authorization) -> None:
     """Adds the reasons of `auth`'s access token to the open trace (nothing when none is open)."""
-    if not trace.active():
+    current = trace.current()
+    if current is None:
         return
+    if auth.user is None:
+        key = (id(directory), auth.client_app_id, auth.resource_app_id, auth.audience, auth.version, auth.roles)
+        cached = _APP_ONLY.get(key)
+        if cached is None or cached[0] is not directory:
+            start = len(current.claims)
+            _record(directory, auth)
+            if len(_APP_ONLY) >= _APP_ONLY_LIMIT:
+                _APP_ONLY.clear()
+            _APP_ONLY[key] = (directory, current.claims[start:])
+        else:
+            current.claims.extend(cached[1])
+        return
+    _record(directory, auth)
+
+
+def _record(directory: Directory, auth: Authorization) -> None:
     resource_app = directory.applications.get(auth.resource_app_id)
     client_app = directory.applications.get(auth.client_app_id)
     resource_sp = directory.service_principal(auth.tenant_id, auth.resource_app_id)

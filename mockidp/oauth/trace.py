@@ -28,15 +28,31 @@ _SECRET_NAMES = ("password", "secret", "code", "token", "assertion", "verifier",
 _VALUE_LIMIT = 256  # characters of one input kept: ids and names, not documents
 
 
-def _kept(name: str, value: object) -> bool:
-    lowered = name.lower()
-    return value is not None and not any(s in lowered for s in _SECRET_NAMES) and not lowered.endswith("_hash")
+_NAME_KEPT: dict[str, bool] = {}  # input names are a small fixed set: decide each once
 
 
-def _text(value: object) -> str | list[str]:
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [str(v)[:_VALUE_LIMIT] for v in value][:64]
-    return str(value)[:_VALUE_LIMIT]
+def _name_kept(name: str) -> bool:
+    kept = _NAME_KEPT.get(name)
+    if kept is None:
+        lowered = name.lower()
+        kept = not any(s in lowered for s in _SECRET_NAMES) and not lowered.endswith("_hash")
+        if len(_NAME_KEPT) < 1024:
+            _NAME_KEPT[name] = kept
+    return kept
+
+
+def _inputs(given: dict[str, object]) -> dict[str, str | list[str]]:
+    out: dict[str, str | list[str]] = {}
+    for name, value in given.items():
+        if value is None or not _name_kept(name):
+            continue
+        if type(value) is str:
+            out[name] = value if len(value) <= _VALUE_LIMIT else value[:_VALUE_LIMIT]
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            out[name] = [str(v)[:_VALUE_LIMIT] for v in value][:64]
+        else:
+            out[name] = str(value)[:_VALUE_LIMIT]
+    return out
 
 
 @dataclass(slots=True)
@@ -108,7 +124,7 @@ def step(rule: str, outcome: str = PASSED, *, note: str = "", **inputs: object) 
     trace = _current.get()
     if trace is None:
         return
-    trace.steps.append(Step(rule, outcome, {k: _text(v) for k, v in inputs.items() if _kept(k, v)}, note))
+    trace.steps.append(Step(rule, outcome, _inputs(inputs), note))
 
 
 def about(*, client_id: str | None = None, tenant: str | None = None, grant_type: str | None = None) -> None:
@@ -147,8 +163,7 @@ def refused(err: AadstsError) -> None:
     if trace is None:
         return
     spec = err.spec
-    inputs = {k: _text(v) for k, v in err.params.items() if _kept(k, v)}
-    trace.steps.append(Step(entry_name(spec), FAILED, inputs, spec.when, spec.code))
+    trace.steps.append(Step(entry_name(spec), FAILED, _inputs(err.params), spec.when, spec.code))
     trace.outcome = f"AADSTS{spec.code}"
     fix = err.fix()
     if fix is not None:
