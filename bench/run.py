@@ -309,11 +309,12 @@ def _stop(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def running_server(*, workers: int, access_log: bool, data_dir: Path, seed: Path) -> Iterator[Server]:
+def running_server(*, workers: int, access_log: bool, data_dir: Path, seed: Path,
+                   traces: bool = True) -> Iterator[Server]:
     port = free_port()
     command = [*mockidp_command(), "serve", "--seed", str(seed), "--no-tls", "--workers", str(workers),
                "--host", HOST, "--port", str(port), "--data-dir", str(data_dir),
-               "--access-log" if access_log else "--no-access-log"]
+               "--access-log" if access_log else "--no-access-log", "--traces" if traces else "--no-traces"]
     log_path = data_dir.parent / f"server-{'log' if access_log else 'nolog'}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}
     with open(log_path, "wb") as log:
@@ -506,6 +507,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
     p.add_argument("--access-log", choices=("on", "off", "both"), default="both",
                    help="measure with the access log on, off, or both (default both)")
+    p.add_argument("--traces", choices=("on", "off"), default="on",
+                   help="serve with decision traces recorded (default on, as mockidp serves by default)")
     p.add_argument("--scenario", action="append", choices=[s.name for s in SCENARIOS],
                    help="run only these scenarios (repeatable; default all)")
     p.add_argument("--seed", type=Path, default=REPO / "seed" / "demo.yaml", help="default seed/demo.yaml")
@@ -531,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for access_log in settings:
                 data_dir = Path(tmp) / f"data-{'log' if access_log else 'nolog'}"
                 with running_server(workers=args.workers, access_log=access_log, data_dir=data_dir,
-                                    seed=_seed_argument(args.seed)) as server:
+                                    seed=_seed_argument(args.seed), traces=args.traces == "on") as server:
                     server_cmds.append(shlex.join(server.command))
                     workers = worker_pids(server.process.pid)
                     print(f"bench: access log {'on' if access_log else 'off'}: mockidp pid "

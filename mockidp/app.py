@@ -16,14 +16,15 @@ from mockidp.clock import Clock, IdFactory, SystemClock
 from mockidp.directory.artefacts import PURGE_EVERY, Artefacts
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store, make_engine
+from mockidp.directory.traces import TraceStore
 from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
 from mockidp.oauth.context import Services
 from mockidp.settings import Settings
 from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.keys import load_or_create_signing_key
 from mockidp.tokens.signer import Signer
-from mockidp.web import access_log, errors
-from mockidp.web.routes import admin, console, device, discovery, instance, logout, signin, token
+from mockidp.web import access_log, errors, tracing
+from mockidp.web.routes import admin, console, device, discovery, instance, logout, signin, token, traces
 from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
 
@@ -55,12 +56,14 @@ def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
     return store
 
 
-async def purge_on_schedule(artefacts: Artefacts, clock: Clock, every: float, stop: asyncio.Event) -> None:
-    """Each worker (and replica) purges expired artefacts every `every` seconds, as of the injectable
-    clock; the DELETEs are conditional, so workers running it at the same moment are harmless."""
+async def purge_on_schedule(artefacts: Artefacts, traces: TraceStore, clock: Clock, every: float,
+                            stop: asyncio.Event) -> None:
+    """Each worker (and replica) purges expired artefacts and old traces every `every` seconds, as of the
+    injectable clock; the DELETEs are conditional, so workers running it at the same moment are harmless."""
     while not stop.is_set():
         try:
             await asyncio.to_thread(artefacts.purge_expired, now=clock.now())
+            await asyncio.to_thread(traces.purge, now=clock.now())
         except Exception as exc:  # the next round retries; a failed purge must never stop the worker
             log.warning("purging expired artefacts failed (%s); retrying in %.0f s", exc.__class__.__name__, every)
         with contextlib.suppress(TimeoutError):
@@ -78,23 +81,30 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     ca_path = settings.data_dir / CA_CERT
     if settings.tls:
         ensure_ca(settings.data_dir)
+    trace_store = TraceStore(store.engine)
+    wake = asyncio.Event()
     hosts = {"localhost", "127.0.0.1", *(n.lower() for n in server_names(settings))}
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        purging = asyncio.create_task(purge_on_schedule(services.artefacts, clock, purge_every, stop))
+        purging = asyncio.create_task(purge_on_schedule(services.artefacts, trace_store, clock, purge_every, stop))
+        flushing = asyncio.create_task(tracing.flush_on_schedule(trace_store, wake, stop))
         yield
         stop.set()
+        wake.set()
         await purging  # a purge under way finishes before the engine goes: no connection left behind
+        await flushing  # and the last traces are written
         store.engine.dispose()  # close pooled connections (PostgreSQL) when the worker stops
 
     app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     sealer = Sealer(load_or_create_secret(settings.data_dir))
     app.state.runtime = Runtime(settings, services, key.public_jwk(), ca_path if ca_path.exists() else None, hosts,
-                                sealer)
+                                sealer, trace_store if settings.traces else None)
+    if settings.traces:
+        app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
     errors.install(app)
     access_log.install()
-    for module in (admin, instance, discovery, token, signin, device, logout, console):
+    for module in (admin, instance, discovery, token, signin, device, logout, console, traces):
         app.include_router(module.router)
     return app
 

@@ -25,7 +25,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     """Flags win over MOCKIDP_* variables; a flag not given leaves the variable (or default) in place."""
     overrides: dict[str, Any] = {}
     for name in ("seed", "host", "port", "tls", "data_dir", "database_url", "public_url", "hostnames",
-                 "workers", "access_log", "log_level", "max_body_bytes", "device_code_interval",
+                 "workers", "access_log", "traces", "log_level", "max_body_bytes", "device_code_interval",
                  "max_header_bytes", "max_headers", "header_timeout", "body_timeout", "keep_alive_timeout",
                  "tls_handshake_timeout"):
         value = getattr(args, name, None)
@@ -133,6 +133,34 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    if (args.trace_id is None) == (args.token is None):
+        print("mockidp explain: give a trace ID, or --token JWT (not both)", file=sys.stderr)
+        return 2
+    return _explain_trace(args) if args.trace_id is not None else _explain_token(args)
+
+
+def _explain_trace(args: argparse.Namespace) -> int:
+    """`mockidp explain ID`: the stored trace, read from the database the server writes (a running server
+    writes its traces within a fraction of a second, directory/traces.py)."""
+    from mockidp.directory.store import make_engine
+    from mockidp.directory.traces import TraceStore
+    from mockidp.oauth.trace import as_text
+
+    settings = _settings(args)
+    if not settings.database_url and not (settings.data_dir / "mockidp.db").exists():
+        print(f"mockidp explain: no database in {settings.data_dir} (use --data-dir or --database-url)",
+              file=sys.stderr)
+        return 1
+    found = TraceStore(make_engine(settings.resolved_database_url)).get(args.trace_id.strip().lower()[:64])
+    if found is None:
+        print(f"mockidp explain: no trace {args.trace_id[:64]!r} (kept a day, the newest 10,000; "
+              "not recorded with --no-traces)", file=sys.stderr)
+        return 1
+    sys.stdout.write(as_text(found))
+    return 0
+
+
 def _explain_token(args: argparse.Namespace) -> int:
     """`mockidp explain --token JWT` (or `-` for stdin, which keeps the token out of shell history and
     `ps`): the console decoder's explanation (tokens/explain.py) in a terminal. Offline: the signature
@@ -185,6 +213,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--hostname", dest="hostnames", action="append", help="extra name for the certificate")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--access-log", dest="access_log", action=argparse.BooleanOptionalAction, default=None)
+    serve.add_argument("--traces", dest="traces", action=argparse.BooleanOptionalAction, default=None,
+                       help="record decision traces (default on; /_mockidp/traces, mockidp explain ID)")
     serve.add_argument("--log-level", dest="log_level")
     serve.add_argument("--max-body-bytes", dest="max_body_bytes", type=int)
     serve.add_argument("--device-code-interval", dest="device_code_interval", type=int,
@@ -209,13 +239,15 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("--data-dir", dest="data_dir", type=Path)
     revoke.add_argument("--database-url", dest="database_url")
     revoke.set_defaults(run=_revoke)
-    explain = sub.add_parser("explain", help="explain a token (--token JWT, or - for stdin)")
-    explain.add_argument("--token", required=True, help="the JWT, or - to read it from stdin")
+    explain = sub.add_parser("explain", help="print a request's decision trace (ID), or explain a token (--token)")
+    explain.add_argument("trace_id", nargs="?", metavar="ID",
+                         help="a trace id: the x-ms-request-id of a response, or the Trace ID of an error")
+    explain.add_argument("--token", help="the JWT, or - to read it from stdin")
     explain.add_argument("--data-dir", dest="data_dir", type=Path, help="where the signing certificate is")
     explain.add_argument("--database-url", dest="database_url")
     explain.add_argument("--origin", help="mockidp's origin, for discovery URLs (default https://localhost:PORT)")
     explain.add_argument("--port", type=int)
-    explain.set_defaults(run=_explain_token)
+    explain.set_defaults(run=_explain)
     health = sub.add_parser("health", help="exit 0 when the local server answers /_mockidp/health")
     _common(health)
     health.set_defaults(run=_health)

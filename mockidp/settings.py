@@ -24,6 +24,8 @@ class Settings(BaseSettings):
         default_factory=list, description="Extra names for the server certificate (comma-separated).")
     workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the data dir.")
     access_log: bool = Field(True, description="Log one line per request (never bodies).")
+    traces: bool = Field(True, description="Record a decision trace of each token, authorize, devicecode and "
+                         "sign-in request (/_mockidp/traces).")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted.")
     log_level: str = Field("info", description="Python log level.")
     device_code_interval: int = Field(5, ge=1, le=60, description="Polling interval the devicecode endpoint asks for.")
@@ -61,6 +63,7 @@ class Settings(BaseSettings):
             "MOCKIDP_HOST": self.host, "MOCKIDP_PORT": str(self.port), "MOCKIDP_TLS": str(self.tls).lower(),
             "MOCKIDP_DATA_DIR": str(self.data_dir.resolve()), "MOCKIDP_DATABASE_URL": self.resolved_database_url,
             "MOCKIDP_WORKERS": str(self.workers), "MOCKIDP_ACCESS_LOG": str(self.access_log).lower(),
+            "MOCKIDP_TRACES": str(self.traces).lower(),
             "MOCKIDP_MAX_BODY_BYTES": str(self.max_body_bytes), "MOCKIDP_LOG_LEVEL": self.log_level,
             "MOCKIDP_DEVICE_CODE_INTERVAL": str(self.device_code_interval),
             "MOCKIDP_MAX_HEADER_BYTES": str(self.max_header_bytes), "MOCKIDP_MAX_HEADERS": str(self.max_headers),

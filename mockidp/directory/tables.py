@@ -159,3 +159,16 @@ class SignInLockoutRow(SQLModel, table=True):
     attempts: int = 0
     locked_until: float | None = None
     lockouts: int = 0
+
+
+class TraceRow(SQLModel, table=True):
+    """One request's decision trace (oauth/trace.py), kept bounded by directory/traces.py. `seq` orders
+    them (newest first) and is the key: a trace id repeats only under the tests' sequential ids."""
+
+    __tablename__ = "decision_trace"
+    seq: int | None = Field(default=None, primary_key=True)
+    trace_id: str = Field(index=True)
+    created_at: float  # no index: each is one more write per trace, and 10,000 rows scan in a moment
+    client_id: str = ""
+    outcome: str = ""
+    body: str  # the trace as JSON text

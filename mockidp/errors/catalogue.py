@@ -586,7 +586,10 @@ USER_NOT_ASSIGNED = ErrorSpec(
     "because they are not a direct member of a group with access, nor had access directly assigned by an "
     "administrator. Please contact your administrator to assign access to this application.",
     "The client's SP requires assignment and neither the user nor one of their groups is assigned. Shown on the "
-    "error page in interactive sign-ins, with the user's address; the token endpoint hides it as {EmailHidden}.",
+    "error page in interactive sign-ins, with the user's address; the token endpoint hides it as {EmailHidden}. "
+    "Decided at sign-in and again at every token issuance of every user grant, refresh_token included: an "
+    "assignment removed after the sign-in refuses the next refresh (a choice, evidence I: Entra evaluates "
+    "assignment when it issues, so a refresh token outlives no assignment; tests/test_refresh_rechecks.py).",
     personal=("user",),
     captures=(
         "soraxas/echo360#68 (2022-09, Entra's error page): \"AADSTS50105: Your administrator has configured the "
@@ -697,7 +700,9 @@ CONSENT_REQUIRED = ErrorSpec(
     "The user or administrator has not consented to use the application with ID '{client_id}' named "
     "'{client_name}'. Send an interactive authorization request for this user and resource.",
     "A requested delegated scope has no grant (AllPrincipals, the user's, or preAuthorizedApplications). "
-    "The token endpoint answers invalid_grant with suberror consent_required.",
+    "The token endpoint answers invalid_grant with suberror consent_required. Decided at every issuance, "
+    "refresh_token included: a grant revoked after the sign-in refuses the next refresh (a choice, as for "
+    "USER_NOT_ASSIGNED). A redemption refused here leaves its code or device code unused.",
     token_error="invalid_grant",
     fix=Fix(
         "App registrations › {client_name} › API permissions › Add a permission › My APIs › <the API> › "

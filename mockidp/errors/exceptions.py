@@ -33,6 +33,21 @@ class AadstsError(Exception):
         """What Entra's own error page shows: the message with the signed-in user's address."""
         return f"AADSTS{self.spec.code}: " + self.spec.template.format(**self.params)
 
+    def fix(self) -> tuple[str, str] | None:
+        """The entry's fix (admin center path, seed YAML) for this refusal, or None where it has none."""
+        fix = self.spec.fix
+        if fix is None:
+            return None
+        known = _Known(self.params)
+        return fix.portal.format_map(known), fix.seed.format_map(known)
+
+
+class _Known(dict[str, Any]):
+    """A placeholder a raise site did not pass reads as <name>, never a KeyError in a trace."""
+
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorContext:

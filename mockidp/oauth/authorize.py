@@ -13,7 +13,8 @@ from typing import Any
 
 from mockidp.directory.model import ApplicationRecord, UserRecord
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth.client_auth import Client, canonical_guid, require_multi_tenant
+from mockidp.oauth import trace
+from mockidp.oauth.client_auth import Client, registered_client, require_multi_tenant
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, decide, identity, requested_resource
 from mockidp.oauth.grants.authorization_code import CODE_LIFETIME
@@ -22,7 +23,7 @@ from mockidp.oauth.pkce import check_challenge
 from mockidp.oauth.redirects import ClientResponse, all_redirect_uris, registered_type
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef, resolve_tenant
 from mockidp.oauth.user_tokens import SignIn, client_info, new_secret_value, user_access_token
-from mockidp.oauth.users import check_assignment, check_enabled
+from mockidp.oauth.users import signed_in_client
 from mockidp.tokens.claims import IdTokenInput
 
 RESPONSE_TYPES = frozenset({"code", "id_token", "token"})
@@ -96,19 +97,15 @@ class NeedsConsent:
 
 
 def _client_app(services: Services, tenant: TenantRef, client_id: str) -> ApplicationRecord:
-    directory = services.directory
-    cid = canonical_guid(client_id)
-    app = directory.applications.get(cid)
-    if tenant.tenant is not None and directory.service_principal(tenant.tenant.id, cid) is None and not (
-            app is not None and app.is_multi_tenant):  # a multi-tenant app may be consented after sign-in
-        raise PageError(AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256],
-                                    tenant_name=tenant.tenant.display_name))
-    if app is None:
-        raise PageError(AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.segment))
     try:
-        require_multi_tenant(tenant, app)
+        app, _ = registered_client(services.directory, tenant, client_id, without_sp="allowed")
     except AadstsError as err:
         raise PageError(err) from None
+    if tenant.tenant is not None:
+        try:
+            require_multi_tenant(tenant, app)
+        except AadstsError as err:
+            raise PageError(err) from None
     return app
 
 
@@ -121,7 +118,11 @@ def parse_authorize(services: Services, tenant_segment: str, version: int,
     client_id = params.get("client_id")
     if client_id is None:
         raise PageError(AadstsError(catalogue.MISSING_PARAMETER, name="client_id"))
+    trace.step("tenant", segment=tenant_segment[:128], tenant=tenant.tenant.id if tenant.tenant else None,
+               kind=tenant.kind)
     app = _client_app(services, tenant, client_id)
+    trace.about(client_id=app.app_id)
+    trace.step("client", client_id=app.app_id, name=app.display_name)
     redirect_uri = params.get("redirect_uri")
     registered = all_redirect_uris(app)
     if redirect_uri is None:
@@ -133,6 +134,8 @@ def parse_authorize(services: Services, tenant_segment: str, version: int,
     kind = registered_type(app, redirect_uri)
     if kind is None:
         raise PageError(AadstsError(catalogue.UNREGISTERED_REDIRECT_URI, uri=redirect_uri[:512], app_id=app.app_id))
+    trace.step("redirect URI", redirect_uri=redirect_uri[:512], platform=kind,
+               note="registered by the client, character for character (the port of http://localhost aside)")
     # From here on the redirect URI is the client's own: errors go back to it, with the state.
     state = params.get("state")
     types = frozenset((params.get("response_type") or "").split())
@@ -172,6 +175,8 @@ def parse_authorize(services: Services, tenant_segment: str, version: int,
             requested_resource(services.directory, known, scope.split(), params.get("resource"), asked_by=app)
     except AadstsError as err:
         raise ClientError(err, target) from None
+    trace.step("request", response_type=" ".join(sorted(types)), response_mode=mode, scope=scope[:512],
+               prompt=prompt, pkce=method if challenge else "none")
     return AuthorizeRequest(
         tenant_segment=tenant.segment, version=version, client_id=app.app_id, redirect_uri=redirect_uri,
         redirect_type=kind, response_type=" ".join(sorted(types)), response_mode=mode, scope=scope, state=state,
@@ -183,29 +188,10 @@ def parse_authorize(services: Services, tenant_segment: str, version: int,
 
 
 def _signed_in_client(services: Services, req: AuthorizeRequest, user: UserRecord) -> Client:
-    directory = services.directory
-    tenant = resolve_tenant(directory, req.tenant_segment)
-    if tenant.tenant is not None and tenant.tenant.id != user.tenant_id:
-        app = directory.applications[req.client_id]
-        raise PageError(AadstsError(catalogue.GUEST_NOT_IN_TENANT, email=user.user_principal_name,
-                                    idp=f"https://sts.windows.net/{user.tenant_id}/",
-                                    tenant_name=tenant.tenant.display_name, app_id=app.app_id,
-                                    app_name=app.display_name))
-    home = directory.tenants[user.tenant_id]
-    sp = directory.service_principal(home.id, req.client_id)
-    app = directory.applications[req.client_id]
-    if sp is None and app.is_multi_tenant:
-        # Consenting would create the app's service principal in the user's tenant: an admin's act here
-        # (add it to the tenant's servicePrincipals in the seed). A choice, shown on the error page.
-        raise PageError(AadstsError(catalogue.CONSENT_REQUIRED, client_id=app.app_id, client_name=app.display_name))
-    if sp is None:
-        raise PageError(AadstsError(catalogue.APP_NOT_FOUND, client_id=req.client_id, tenant_name=home.display_name))
     try:
-        check_enabled(user)
-        check_assignment(directory, app, sp, user)
+        return signed_in_client(services.directory, req.tenant_segment, user, req.client_id)
     except AadstsError as err:
         raise PageError(err) from None
-    return Client(app, sp, "0")
 
 
 def complete(services: Services, req: AuthorizeRequest, *, user_id: str, sign_in: SignIn, origin: str,
@@ -221,12 +207,19 @@ def complete(services: Services, req: AuthorizeRequest, *, user_id: str, sign_in
                        user=user, scopes=req.scope.split(), resource_param=req.resource, interactive=True)
     except AadstsError as err:
         raise req.fail(err) from None
+    trace.step("resource", resource=grant.resource.identifier, name=grant.resource.app.display_name)
     if grant.missing or (req.prompt == "consent" and not consent_given):
+        trace.step("consent", trace.NOT_APPLICABLE, missing=grant.missing, prompt=req.prompt,
+                   note="not given yet: the consent page asks the user (with prompt=none: refused)")
         if req.prompt == "none":
             raise req.fail(AadstsError(catalogue.CONSENT_REQUIRED, client_id=client.app.app_id,
                                        client_name=client.app.display_name))
         return NeedsConsent(req, user, client.app, grant)
-    return _respond(services, req, user, client, tenant, grant, sign_in, origin)
+    trace.step("consent", scopes=grant.scp)
+    response = _respond(services, req, user, client, tenant, grant, sign_in, origin)
+    trace.step("response", response_type=req.response_type, response_mode=req.response_mode,
+               redirect_uri=req.redirect_uri, note="back to the client's redirect URI")
+    return response
 
 
 def _respond(services: Services, req: AuthorizeRequest, user: UserRecord, client: Client, tenant: ResolvedTenant,

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from mockidp.clock import entra_instant
 from mockidp.directory.model import ApplicationRecord, CertificateRecord, ServicePrincipalRecord
@@ -44,29 +44,52 @@ def canonical_guid(value: str) -> str:
         return value
 
 
-def require_multi_tenant(path_tenant: TenantRef, app: ApplicationRecord | None) -> None:
+def require_multi_tenant(path_tenant: TenantRef | ResolvedTenant, app: ApplicationRecord | None) -> None:
     """/common and /organizations are for multi-tenant apps only (AADSTS50194)."""
     if path_tenant.kind in ("common", "organizations") and app is not None and not app.is_multi_tenant:
         raise AadstsError(catalogue.NOT_MULTI_TENANT, app_id=app.app_id, app_name=app.display_name)
 
 
+WithoutServicePrincipal = Literal["refuse", "consent_required", "allowed"]
+
+
+def registered_client(directory: Directory, tenant: TenantRef | ResolvedTenant, client_id: str, *,
+                      without_sp: WithoutServicePrincipal) -> tuple[ApplicationRecord, ServicePrincipalRecord | None]:
+    """The one rule "this client exists in this tenant" (700016): its service principal is in the tenant.
+    On /common and /organizations the app must exist and be multi-tenant (50194); its tenant is known later.
+
+    A multi-tenant app nobody consented to in the tenant has no service principal yet. `without_sp` says what
+    that means where the rule is asked: "refuse" (700016: the devicecode endpoint and client credentials),
+    "consent_required" (65001: a user grant at the token endpoint, as Entra answers non-interactively; a
+    choice, recorded here), or "allowed" (/authorize: the consent after sign-in may add it).
+    """
+    cid = canonical_guid(client_id)
+    app = directory.applications.get(cid)
+    known = tenant.tenant
+    if known is None:
+        if app is None:
+            raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.segment)
+        require_multi_tenant(tenant, app)
+        return app, None
+    sp = directory.service_principal(known.id, cid)
+    if sp is None:
+        if app is not None and app.is_multi_tenant and without_sp == "consent_required":
+            raise AadstsError(catalogue.CONSENT_REQUIRED, suberror="consent_required", client_id=app.app_id,
+                              client_name=app.display_name)
+        if app is None or not app.is_multi_tenant or without_sp == "refuse":
+            raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=known.display_name)
+    if app is None:  # a service principal of an app the seed does not register: Microsoft's, never a client
+        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=known.display_name)
+    return app, sp
+
+
 def find_client(
     directory: Directory, tenant: ResolvedTenant, client_id: str, *, for_user: bool = False,
 ) -> tuple[ApplicationRecord, ServicePrincipalRecord]:
-    """The app behind client_id must have a service principal in this tenant (700016), enabled (7000112).
-
-    for_user: a multi-tenant app nobody consented to in this tenant has no service principal yet; a
-    user flow then needs consent (65001), as Entra answers non-interactively (the choice is recorded here).
-    """
-    cid = canonical_guid(client_id)
-    sp = directory.service_principal(tenant.tenant.id, cid)
-    if sp is None:
-        app = directory.applications.get(cid)
-        if for_user and app is not None and app.is_multi_tenant:
-            raise AadstsError(catalogue.CONSENT_REQUIRED, suberror="consent_required", client_id=app.app_id,
-                              client_name=app.display_name)
+    """At the token endpoint the client is registered in the tenant (registered_client), enabled (7000112)."""
+    app, sp = registered_client(directory, tenant, client_id, without_sp="consent_required" if for_user else "refuse")
+    if sp is None:  # registered_client answers a service principal in a resolved tenant, or raises
         raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.tenant.display_name)
-    app = directory.applications[cid]
     if not sp.account_enabled:
         raise AadstsError(catalogue.APP_DISABLED, app_id=app.app_id, app_name=app.display_name)
     return app, sp

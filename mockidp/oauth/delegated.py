@@ -120,6 +120,29 @@ def decide(directory: Directory, artefacts: Artefacts, *, tenant: ResolvedTenant
     return DelegatedGrant(resource, scp, user_roles(directory, resource, user), oidc, missing)
 
 
+@dataclass(frozen=True, slots=True)
+class GivenConsent:
+    """What accepting the consent page records: a Principal grant for this user, client and resource."""
+
+    tenant_id: str
+    client_sp_id: str
+    resource_sp_id: str
+    scopes: tuple[str, ...]
+
+
+def given_consent(directory: Directory, user: UserRecord, *, client_id: str, requested: list[str],
+                  resource_param: str | None, asked: tuple[str, ...]) -> GivenConsent:
+    """The scopes the page asked for (`asked`), or every scope of the resource when it asked for `.default`;
+    in the user's home tenant, where the client's service principal was found at sign-in."""
+    home = directory.tenants[user.tenant_id]
+    found, _ = requested_resource(directory, ResolvedTenant(home), requested, resource_param)
+    client_sp = directory.service_principal(home.id, client_id)
+    if client_sp is None:  # checked at sign-in already (the snapshot does not change); kept explicit
+        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id, tenant_name=home.display_name)
+    granted = tuple(s for s in asked if s != DEFAULT) or tuple(s.value for s in found.app.scopes)
+    return GivenConsent(home.id, client_sp.id, found.sp.id, granted)
+
+
 def require_consent(grant: DelegatedGrant, client: ApplicationRecord) -> None:
     """Non-interactive grants cannot ask: 65001 (invalid_grant, suberror consent_required)."""
     if grant.missing:

@@ -10,13 +10,15 @@ from typing import Any
 from mockidp.directory.artefacts import DeviceRecord
 from mockidp.directory.model import ApplicationRecord, UserRecord
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth.client_auth import canonical_guid, require_multi_tenant
+from mockidp.oauth import trace
+from mockidp.oauth.client_auth import registered_client, require_multi_tenant
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, decide, requested_resource
 from mockidp.oauth.payloads import DevicePayload
+from mockidp.oauth.responses import device_code_response
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef, resolve_tenant
 from mockidp.oauth.user_tokens import SignIn, new_secret_value
-from mockidp.oauth.users import check_assignment, check_enabled
+from mockidp.oauth.users import signed_in_client
 
 DEVICE_CODE_LIFETIME = 900
 USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: people type these
@@ -24,14 +26,7 @@ USER_CODE_LENGTH = 9  # 45 bits: plenty against guessing within 15 minutes
 
 
 def _client(services: Services, tenant: TenantRef, client_id: str) -> ApplicationRecord:
-    cid = canonical_guid(client_id)
-    if tenant.tenant is not None:
-        if services.directory.service_principal(tenant.tenant.id, cid) is None:
-            raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256],
-                              tenant_name=tenant.tenant.display_name)
-    elif cid not in services.directory.applications:
-        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id[:256], tenant_name=tenant.segment)
-    app = services.directory.applications[cid]
+    app, _ = registered_client(services.directory, tenant, client_id, without_sp="refuse")
     require_multi_tenant(tenant, app)
     return app
 
@@ -43,7 +38,11 @@ def start(services: Services, *, tenant_segment: str, version: int, params: dict
     client_id = params.get("client_id")
     if client_id is None:
         raise AadstsError(catalogue.MISSING_PARAMETER, name="client_id")
+    trace.about(client_id=client_id.lower())
+    trace.step("tenant", segment=tenant_segment[:128], tenant=tenant.tenant.id if tenant.tenant else None,
+               kind=tenant.kind)
     app = _client(services, tenant, client_id)
+    trace.step("client", client_id=app.app_id, name=app.display_name)
     if version == 2 and "resource" in params:
         raise AadstsError(catalogue.RESOURCE_PARAMETER_NOT_SUPPORTED)
     scope, resource = params.get("scope", ""), params.get("resource")
@@ -52,7 +51,8 @@ def start(services: Services, *, tenant_segment: str, version: int, params: dict
     if version == 1 and resource is None:
         raise AadstsError(catalogue.MISSING_PARAMETER, name="resource")
     if (known := tenant.resolved()) is not None:
-        requested_resource(services.directory, known, scope.split(), resource)
+        found, _ = requested_resource(services.directory, known, scope.split(), resource)
+        trace.step("resource", resource=found.identifier, name=found.app.display_name)
     device_code = new_secret_value(services)
     user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
     services.artefacts.save_device_code(
@@ -61,11 +61,8 @@ def start(services: Services, *, tenant_segment: str, version: int, params: dict
     uri = f"{origin}/device"
     message = (f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
                "to authenticate.")
-    if version == 2:
-        return {"user_code": user_code, "device_code": device_code, "verification_uri": uri,
-                "expires_in": DEVICE_CODE_LIFETIME, "interval": interval, "message": message}
-    return {"user_code": user_code, "device_code": device_code, "verification_url": uri,
-            "expires_in": str(DEVICE_CODE_LIFETIME), "interval": str(interval), "message": message}
+    return device_code_response(version=version, user_code=user_code, device_code=device_code, uri=uri,
+                                lifetime=DEVICE_CODE_LIFETIME, interval=interval, message=message)
 
 
 def normalise_user_code(value: str) -> str:
@@ -84,6 +81,8 @@ def pending(services: Services, typed: str | None) -> DeviceRecord:
         raise AadstsError(catalogue.DEVICE_CODE_DECIDED)
     if services.clock.now() >= record.expires_at:
         raise AadstsError(catalogue.DEVICE_CODE_EXPIRED)
+    trace.about(client_id=record.client_id)
+    trace.step("user code", client_id=record.client_id, note="a pending device request, unexpired")
     return record
 
 
@@ -99,19 +98,11 @@ def approve(services: Services, record: DeviceRecord, *, user: UserRecord, sign_
             consent_given: bool = False) -> DeviceConsent | None:
     """After sign-in: the user's checks, consent, then the approval the poll redeems (None = approved)."""
     directory = services.directory
-    path_tenant = resolve_tenant(directory, record.tenant_id)
-    if path_tenant.tenant is not None and path_tenant.tenant.id != user.tenant_id:
-        raise AadstsError(catalogue.USER_NOT_FOUND, tenant_id=path_tenant.tenant.id)
-    home = directory.tenants[user.tenant_id]
-    sp = directory.service_principal(home.id, record.client_id)
-    if sp is None:
-        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=record.client_id, tenant_name=home.display_name)
-    app = directory.applications[record.client_id]
-    check_enabled(user)
-    check_assignment(directory, app, sp, user)
+    client = signed_in_client(directory, record.tenant_id, user, record.client_id)
+    app, sp = client.app, client.sp
     payload = DevicePayload.from_data(record.data)
-    grant = decide(directory, services.artefacts, tenant=ResolvedTenant(home), client=app, client_sp=sp, user=user,
-                   scopes=payload.scope.split(), resource_param=payload.resource)
+    grant = decide(directory, services.artefacts, tenant=ResolvedTenant(directory.tenants[user.tenant_id]),
+                   client=app, client_sp=sp, user=user, scopes=payload.scope.split(), resource_param=payload.resource)
     if grant.missing and not consent_given:
         return DeviceConsent(record, user, app, grant)
     services.artefacts.decide_device_code(record.device_code_hash, status="approved", user_id=user.id,

@@ -1,5 +1,5 @@
 """Minting for users: access token (the resource's version), ID token (the endpoint's version),
-refresh token (stored hashed) and client_info, shaped per endpoint version (docs/entra-behaviour.md#response-bodies)."""
+refresh token (stored hashed) and client_info; the body's shape is oauth/responses.py's."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 
 from mockidp.directory.builtin import GRAPH_APP_ID
 from mockidp.directory.model import UserRecord
+from mockidp.oauth import claim_reasons
 from mockidp.oauth.cae import USER_LIFETIME_RANGE, cae_capabilities
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services
 from mockidp.oauth.delegated import DelegatedGrant, identity
 from mockidp.oauth.payloads import RefreshPayload, SignIn
+from mockidp.oauth.responses import user_response
 from mockidp.oauth.tenants import ResolvedTenant
 from mockidp.tokens.claims import IdTokenInput
 from mockidp.tokens.issuer import IssuedToken
@@ -62,6 +64,7 @@ def user_access_token(services: Services, *, user: UserRecord, grant: DelegatedG
         header_nonce=resource_app.app_id == GRAPH_APP_ID,
         client_capabilities=cae_capabilities(claims, resource_app.app_id),
     )
+    claim_reasons.record(services.directory, auth)
     issuer = services.issuer
     lifetime = issuer.user_lifetime(*USER_LIFETIME_RANGE) if auth.client_capabilities else issuer.user_lifetime()
     return issuer.access_token(auth, origin=origin, lifetime=lifetime)
@@ -74,14 +77,8 @@ def mint_user_tokens(services: Services, *, outcome: UserOutcome, tenant: Resolv
     user, grant, sign_in = outcome.user, outcome.grant, outcome.sign_in
     access = user_access_token(services, user=user, grant=grant, client=client, tenant_id=tenant.tenant.id,
                                sign_in=sign_in, origin=origin, ipaddr=ipaddr, claims=claims)
-    body: dict[str, Any] = {"token_type": "Bearer"}
-    if endpoint_version == 2:
-        body.update(scope=grant.response_scope, expires_in=access.expires_in, ext_expires_in=access.expires_in,
-                    access_token=access.jwt)
-    else:
-        body.update(scope=" ".join(grant.scp), expires_in=str(access.expires_in),
-                    ext_expires_in=str(access.expires_in), expires_on=str(access.expires),
-                    not_before=str(access.not_before), resource=grant.resource.identifier, access_token=access.jwt)
+    body = user_response(access, version=endpoint_version, v2_scope=grant.response_scope,
+                         v1_scope=" ".join(grant.scp), resource=grant.resource.identifier)
     # v2 gives a refresh token for offline_access; v1 always does for user grants.
     if outcome.with_refresh_token and ("offline_access" in grant.oidc or endpoint_version == 1):
         token = new_secret_value(services)

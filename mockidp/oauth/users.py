@@ -7,7 +7,9 @@ from mockidp.directory.model import ApplicationRecord, ServicePrincipalRecord, T
 from mockidp.directory.passwords import verify_password
 from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
-from mockidp.oauth.tenants import ResolvedTenant, TenantRef
+from mockidp.oauth import trace
+from mockidp.oauth.client_auth import Client, registered_client
+from mockidp.oauth.tenants import ResolvedTenant, TenantRef, resolve_tenant
 
 # Smart lockout (catalogue ACCOUNT_LOCKED): 10 failures in a row lock the account for 60 s (Entra's
 # defaults); after that, each further failure locks it again, for longer each time (doubling: our choice).
@@ -61,3 +63,25 @@ def check_assignment(directory: Directory, client: ApplicationRecord, client_sp:
         return
     raise AadstsError(catalogue.USER_NOT_ASSIGNED, app_name=client.display_name, app_id=client.app_id,
                       user=user.user_principal_name)
+
+
+def signed_in_client(directory: Directory, tenant_segment: str, user: UserRecord, client_id: str) -> Client:
+    """After a person signs in (the authorize and device pages alike): the request's tenant is the user's
+    (else 50020), the client is registered in it (registered_client; a multi-tenant app not yet there
+    needs an admin's consent, 65001, a choice shown on the error page: add its service principal to the
+    tenant in the seed), the user is enabled (50057) and assigned when the client requires it (50105)."""
+    tenant = resolve_tenant(directory, tenant_segment)
+    app = directory.applications.get(client_id)
+    if tenant.tenant is not None and tenant.tenant.id != user.tenant_id:
+        raise AadstsError(catalogue.GUEST_NOT_IN_TENANT, email=user.user_principal_name,
+                          idp=f"https://sts.windows.net/{user.tenant_id}/", tenant_name=tenant.tenant.display_name,
+                          app_id=client_id, app_name=app.display_name if app else "")
+    home = ResolvedTenant(directory.tenants[user.tenant_id])
+    app, sp = registered_client(directory, home, client_id, without_sp="consent_required")
+    if sp is None:  # registered_client answers a service principal in a resolved tenant, or raises
+        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id, tenant_name=home.tenant.display_name)
+    check_enabled(user)
+    check_assignment(directory, app, sp, user)
+    trace.step("user assignment", "passed" if sp.app_role_assignment_required else trace.NOT_APPLICABLE,
+               user=user.user_principal_name, client=app.display_name, required=sp.app_role_assignment_required)
+    return Client(app, sp, "0")

@@ -13,11 +13,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from mockidp.clock import entra_timestamp
 from mockidp.directory.artefacts import SessionRecord
 from mockidp.errors import AadstsError
+from mockidp.oauth import trace
 from mockidp.oauth.authorize import error_fields
 from mockidp.oauth.redirects import ClientResponse
 from mockidp.ui.pages import render
 from mockidp.web.responses import correlation_id
 from mockidp.web.runtime import Runtime
+from mockidp.web.tracing import TRACE_PAGE
 
 SESSION_COOKIE = "mockidp_session"
 CSRF_COOKIE = "mockidp_csrf"
@@ -94,7 +96,10 @@ def page(request: Request, template: str, *, status: int = 200, redirect_uri: st
 
 def error_page(request: Request, runtime: Runtime, err: AadstsError) -> HTMLResponse:
     """Entra's error page: Request Id, Correlation Id, Timestamp and the AADSTS message."""
-    return page(request, "error.html", status=400, message=err.page_message, trace_id=runtime.services.ids.guid(),
+    trace.refused(err)
+    trace_id = trace.response_id(runtime.services.ids.guid)
+    return page(request, "error.html", status=400, message=err.page_message, trace_id=trace_id,
+                trace_link=f"{TRACE_PAGE}/{trace_id}" if trace.active() else "",
                 correlation_id=correlation_id(request, runtime),
                 timestamp=entra_timestamp(runtime.services.clock.now()).replace(" ", "T"))
 
@@ -109,8 +114,9 @@ def to_client(target: ClientResponse) -> Response:
 
 def client_error(request: Request, runtime: Runtime, err: AadstsError, target: ClientResponse,
                  state: str | None) -> Response:
-    trace = runtime.services.ids.guid()
-    description = (f"{err.message} Trace ID: {trace} Correlation ID: {correlation_id(request, runtime)} "
+    trace.refused(err)
+    trace_id = trace.response_id(runtime.services.ids.guid)
+    description = (f"{err.message} Trace ID: {trace_id} Correlation ID: {correlation_id(request, runtime)} "
                    f"Timestamp: {entra_timestamp(runtime.services.clock.now())}")
     return to_client(ClientResponse(target.redirect_uri, target.mode, error_fields(err, description, state)))
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockidp.errors import AadstsError, ErrorContext, render_envelope
+from mockidp.oauth import trace
 from mockidp.web.runtime import Runtime, dump
 
 JSON = "application/json; charset=utf-8"
@@ -38,7 +39,7 @@ def json_response(content: bytes, *, request_id: str, headers: dict[str, str], s
 
 
 def token_success(runtime: Runtime, body: dict[str, Any], *, cors: dict[str, str] | None = None) -> Response:
-    return json_response(dump(body), request_id=runtime.services.ids.guid(), headers=NO_STORE,
+    return json_response(dump(body), request_id=trace.response_id(runtime.services.ids.guid), headers=NO_STORE,
                          extra={"x-ms-clitelem": "1,0,0,,", **(cors or {})})
 
 
@@ -55,7 +56,8 @@ def correlation_id(request: Request, runtime: Runtime) -> str:
 
 
 def error_response(request: Request, runtime: Runtime, err: AadstsError, *, at_token_endpoint: bool) -> Response:
-    trace_id = runtime.services.ids.guid()
+    trace.refused(err)
+    trace_id = trace.response_id(runtime.services.ids.guid)
     ctx = ErrorContext(trace_id, correlation_id(request, runtime), runtime.services.clock.now(), at_token_endpoint)
     body = render_envelope(err, ctx)
     cors = getattr(request.state, "cors", None) or {}  # set by a route that answers browsers (the token route)

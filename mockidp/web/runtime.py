@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockidp.directory.traces import TraceStore
 from mockidp.oauth.context import Services
 from mockidp.settings import Settings
 from mockidp.web.sealing import Sealer
@@ -31,6 +32,7 @@ class Runtime:
     ca_path: Path | None
     served_hosts: set[str]
     sealer: Sealer
+    traces: TraceStore | None  # None with --no-traces
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
 
     def origin(self, request: Request) -> str:

@@ -98,6 +98,18 @@ def test_replicas_serve_the_same_keys_and_honour_each_others_codes(replicas: tup
     assert refreshed.status_code == 200, refreshed.text
 
 
+def test_a_trace_made_on_one_replica_is_answered_by_the_other(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    with a.client() as ca:
+        r = ca.post(f"/{TENANT}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": CLIENT, "client_secret": "wrong", "scope": SCOPE})
+    assert r.status_code == 401
+    with b.client() as cb:
+        found = cb.get(f"/_mockidp/traces/{r.headers['x-ms-request-id']}")
+    assert found.status_code == 200, found.text
+    assert found.json()["outcome"] == "AADSTS7000215" and found.json()["clientId"] == CLIENT
+
+
 def test_one_code_redeemed_16_times_across_two_replicas_succeeds_once(replicas: tuple[Replica, Replica]) -> None:
     a, b = replicas
     for _ in range(5):

@@ -173,3 +173,24 @@ def test_unusual_methods_on_token_and_devicecode_get_entras_envelope_from_the_re
                 conn.close()
             assert (response.status, response.getheader("content-type")) == (400, "application/json; charset=utf-8")
             assert body["error_codes"] == [900561] and f"Received a {method} request." in body["error_description"]
+
+
+def test_every_worker_answers_every_workers_traces(served: Served) -> None:
+    """`mockidp serve --workers 2`: a new connection per request, so both workers make traces and both
+    answer for them; the sign-in page and the refusal carry their trace ids."""
+    made = []
+    for _ in range(12):
+        with served.client() as c:
+            r = c.post(f"/{TENANT}/oauth2/v2.0/token", data={
+                "grant_type": "client_credentials", "client_id": CLIENT, "client_secret": "wrong",
+                "scope": f"api://{BACKEND2}/.default"})
+            assert r.status_code == 401
+            made.append(r.headers["x-ms-request-id"])
+    for trace_id in made:
+        with served.client() as c:
+            found = c.get(f"/_mockidp/traces/{trace_id}")
+            assert found.status_code == 200, found.text
+            assert (found.json()["id"], found.json()["outcome"]) == (trace_id, "AADSTS7000215")
+    with served.client() as c:
+        listed = c.get("/_mockidp/traces", params={"outcome": "AADSTS7000215", "limit": "50"}).json()["value"]
+    assert sorted(x["id"] for x in listed) == sorted(made)

@@ -188,12 +188,6 @@ def test_unknown_objects_get_the_console_404(harness: Harness, path: str) -> Non
     assert "is not in the directory mockidp serves" in r.text and "<script>" not in r.text
 
 
-def test_recent_requests_wait_for_the_trace_store(harness: Harness) -> None:
-    assert "Recent requests" not in harness.client.get("/").text  # no nav link without traces
-    r = harness.client.get(f"{CONSOLE}/requests?client_id=<b>&outcome=x")
-    assert r.status_code == 200 and "not part of this build" in r.text
-
-
 # ------------------------------------------------------------------------------------------ decoder
 
 
@@ -393,6 +387,18 @@ def test_the_readme_walkthrough_why_was_i_refused(harness: Harness, signing_dir:
     refused = harness.token({"grant_type": "client_credentials", "client_id": REPORTING,
                              "client_secret": REPORTING_SECRET, "scope": f"api://{BACKEND2}/.default"})
     assert "AADSTS501051" in refused.json()["error_description"]
+    # 2. the trace, by the Trace ID of the message, as the README's commands ask for it
+    trace_id = refused.json()["error_description"].split("Trace ID: ")[1].split()[0]
+    assert "mockidp explain 1c0a…" in section and "/_mockidp/traces/1c0a…" in section
+    trace = harness.client.get(f"/_mockidp/traces/{trace_id}").json()
+    said = re.search(r"then the one that failed: `(\w+)`, AADSTS(\d+)", " ".join(section.split()))
+    assert said is not None
+    assert (trace["steps"][-1]["rule"], str(trace["steps"][-1]["code"])) == (said.group(1), said.group(2))
+    passed = re.search(r"passed \((.*?)\), then", " ".join(section.split()))
+    assert passed is not None
+    assert [s["rule"] for s in trace["steps"][:-1]] == re.findall(r"`([a-z ]+)`", passed.group(1))
+    assert all(s["outcome"] == "passed" for s in trace["steps"][:-1])
+    assert trace["fix"]["portal"].split(" (")[0] in " ".join(section.split())
     rule = _text(harness.client.get(f"{CONSOLE}/tenants/{TENANT}/enterprise-applications/{BACKEND2}").text)
     quoted = re.search(r'"(Assignment required: Yes → clients without an assignment get AADSTS501051)"', section)
     assert quoted is not None

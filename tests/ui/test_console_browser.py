@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser_support import CHROMIUM, CHROMIUM_ARGS, Tab
+from browser_support import CHROMIUM, CHROMIUM_ARGS, Clients, Tab
 from playwright.sync_api import Browser, Playwright
 
 from tests.conftest import (
@@ -142,3 +142,48 @@ def test_the_decoder_on_real_tokens(open_tab: Callable[[int], Tab], live: LiveSe
     _tidy(tab, f"{device}-decoder-bad-signature")
     # the tokens went to mockidp in POST bodies only: never into a URL
     assert all(v2 not in r.url and v1 not in r.url and forged not in r.url for r in tab.requests)
+
+
+@pytest.mark.parametrize("device", WIDTHS)
+def test_the_trace_of_a_real_501051(open_tab: Callable[[int], Tab], live: LiveServer, device: str) -> None:
+    """MSAL's refusal, then Recent requests filtered to it, then its trace page: the rule, the fix."""
+    clients = Clients()
+    try:
+        result = clients.confidential(live, REPORTING, REPORTING_SECRET).acquire_token_for_client(
+            [f"{BACKEND2}/.default"])
+    finally:
+        clients.close()
+    assert result.get("error_codes") == [501051]
+    trace_id = result["error_description"].split("Trace ID: ")[1].split()[0]
+    tab = open_tab(WIDTHS[device])
+    tab.goto(live.origin + "/")
+    with tab.page.expect_navigation():
+        tab.page.click("nav.top a:text('Recent requests')")
+    tab.page.fill("#client_id", REPORTING)
+    tab.page.fill("#outcome", "501051")
+    with tab.page.expect_navigation():
+        tab.page.click("button:text('Filter')")
+    _tidy(tab, f"{device}-recent-requests")
+    with tab.page.expect_navigation():
+        tab.page.click(f"a[href$='/traces/{trace_id}']")
+    assert tab.heading() == f"Trace {trace_id}"
+    assert tab.page.locator("#outcome").inner_text().startswith("AADSTS501051")
+    failed = tab.page.locator("#steps tr.failed").inner_text()
+    assert "APP_NOT_ASSIGNED" in failed and "failed: AADSTS501051" in failed and "reportingJob" in failed
+    assert tab.page.locator("#fix-portal").inner_text().startswith(
+        "App registrations › reportingJob › API permissions › Add a permission › My APIs › testBackend2")
+    assert "principal: reportingJob" in tab.page.locator("#fix-seed").inner_text()
+    assert REPORTING_SECRET not in tab.page.content()
+    _tidy(tab, f"{device}-trace-501051")
+
+
+def test_the_error_page_opens_its_trace(open_tab: Callable[[int], Tab], live: LiveServer) -> None:
+    tab = open_tab(WIDTHS["desktop"])
+    tab.goto(f"{live.origin}/{TENANT}/oauth2/v2.0/authorize?client_id={CLIENT}&response_type=code&scope=openid"
+             "&redirect_uri=http%3A%2F%2Flocalhost%3A5000%2Fnot-registered")
+    request_id = tab.page.locator("#request-id").inner_text()
+    with tab.page.expect_navigation():
+        tab.page.click("#trace-link")
+    assert tab.heading() == f"Trace {request_id}"
+    assert "failed: AADSTS50011" in tab.page.locator("#steps tr.failed").inner_text()
+    _tidy(tab, "desktop-trace-50011")

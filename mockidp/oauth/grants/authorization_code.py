@@ -9,12 +9,12 @@ from __future__ import annotations
 from mockidp.directory.artefacts import CodeRecord
 from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth import trace
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, UserRequest
 from mockidp.oauth.payloads import CodePayload
 from mockidp.oauth.pkce import verifier_matches
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.oauth.users import check_enabled
 
 CODE_LIFETIME = 600
@@ -43,7 +43,7 @@ def check_origin(req: TokenRequest, spa: bool) -> None:
         raise AadstsError(catalogue.CROSS_ORIGIN_REDEMPTION, origin=req.origin_header[:256])
 
 
-def authorize(g: GrantInput) -> UserOutcome:
+def authorize(g: GrantInput) -> UserRequest:
     record: CodeRecord = g.artefact
     params, services = g.req.params, g.services
     now = services.clock.now()
@@ -67,11 +67,16 @@ def authorize(g: GrantInput) -> UserOutcome:
     check_origin(g.req, spa)
     user = services.directory.users[record.user_id]
     check_enabled(user)
-    scope = params.get("scope") or payload.scope
-    grant = consented(g, user, scope, params.get("resource") or payload.resource)
-    if not services.artefacts.consume_code(params["code"], now=now):
-        raise AadstsError(catalogue.CODE_REDEEMED)  # lost the race to a parallel redemption
-    return UserOutcome(user, grant, payload.sign_in, scope, nonce=payload.nonce, spa=spa)
+    trace.step("authorization code", user=user.user_principal_name, redirect_uri=record.redirect_uri,
+               pkce=method if challenge else "none",
+               note="issued to this client, unused, within 10 minutes, the same redirect_uri, the PKCE verifier")
+
+    def redeem() -> None:
+        if not services.artefacts.consume_code(params["code"], now=now):
+            raise AadstsError(catalogue.CODE_REDEEMED)  # lost the race to a parallel redemption
+
+    return UserRequest(user, params.get("scope") or payload.scope, params.get("resource") or payload.resource,
+                       payload.sign_in, redeem=redeem, nonce=payload.nonce, spa=spa)
 
 
 GRANT = Grant(

@@ -12,10 +12,9 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.errors.catalogue import ErrorSpec
 from mockidp.oauth.client_auth import Client
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.delegated import DelegatedGrant, decide, require_consent
+from mockidp.oauth.payloads import SignIn
+from mockidp.oauth.scopes import Resource
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import UserOutcome
-from mockidp.tokens.model import Authorization
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +34,32 @@ class GrantInput:
     artefact: Any = None
 
 
-def consented(g: GrantInput, user: UserRecord, scope: str, resource: str | None) -> DelegatedGrant:
-    """The delegated decision of a grant that cannot ask the user: missing consent is AADSTS65001."""
-    services = g.services
-    grant = decide(services.directory, services.artefacts, tenant=g.tenant, client=g.client.app,
-                   client_sp=g.client.sp, user=user, scopes=scope.split(), resource_param=resource)
-    require_consent(grant, g.client.app)
-    return grant
+@dataclass(frozen=True, slots=True)
+class AppRequest:
+    """What an app-only grant asks for: a token for `resource`, as the client itself. The pipeline runs the
+    assignment rule (501051, `roles`) and mints."""
+
+    resource: Resource
+
+
+@dataclass(frozen=True, slots=True)
+class UserRequest:
+    """What a user grant asks for: a token for `user`, for the scopes (v2) or resource (v1) named. The
+    pipeline then runs, for every user grant alike, the user's assignment to the client (50105), consent
+    (65001), `redeem`, and minting."""
+
+    user: UserRecord
+    scope: str  # as asked (kept with the refresh token)
+    resource_param: str | None
+    sign_in: SignIn
+    # Consumes the grant's single-use artefact (code, device code) or touches it (refresh token), once every
+    # rule has passed: a refused request leaves it usable. Raises the grant's own error on a lost race.
+    redeem: Callable[[], None] | None = None
+    nonce: str | None = None
+    spa: bool = False
+    chain_issued_at: float | None = None  # first sign-in of a refresh-token chain
+    with_refresh_token: bool = True
+    with_id_token: bool = True
 
 
 def specific_tenant(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
@@ -63,7 +81,7 @@ class Grant:
     parameters_v1: tuple[str, ...]  # required besides grant_type and client_id
     parameters_v2: tuple[str, ...]
     missing_credential: ErrorSpec
-    authorize: Callable[[GrantInput], Authorization | UserOutcome]
+    authorize: Callable[[GrantInput], AppRequest | UserRequest]
     locate: Callable[[TokenRequest, TenantRef, Services], Located] = specific_tenant
     public_allowed: Callable[[ApplicationRecord, Located], bool] = never_public
     for_user: bool = True  # a user grant (client_credentials is the one that is not)

@@ -7,12 +7,12 @@ from __future__ import annotations
 from mockidp.directory.artefacts import DeviceRecord
 from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth import trace
 from mockidp.oauth.client_auth import canonical_guid
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, UserRequest
 from mockidp.oauth.payloads import DevicePayload
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.oauth.users import check_enabled
 
 
@@ -45,7 +45,7 @@ def public_allowed(app: ApplicationRecord, located: Located) -> bool:
     return app.is_fallback_public_client
 
 
-def authorize(g: GrantInput) -> UserOutcome:
+def authorize(g: GrantInput) -> UserRequest:
     record: DeviceRecord = g.artefact
     services = g.services
     if record.client_id != g.client.app.app_id:
@@ -63,10 +63,13 @@ def authorize(g: GrantInput) -> UserOutcome:
         raise AadstsError(catalogue.BAD_VERIFICATION_CODE)  # an approval names the user and their sign-in
     user = services.directory.users[record.user_id]
     check_enabled(user)
-    grant = consented(g, user, payload.scope, payload.resource)
-    if not services.artefacts.redeem_device_code(_device_code(g.req)):
-        raise AadstsError(catalogue.BAD_VERIFICATION_CODE)  # redeemed by a parallel poll
-    return UserOutcome(user, grant, payload.sign_in, payload.scope)
+    trace.step("device code", user=user.user_principal_name, note="approved by the user, unexpired, not redeemed")
+
+    def redeem() -> None:
+        if not services.artefacts.redeem_device_code(_device_code(g.req)):
+            raise AadstsError(catalogue.BAD_VERIFICATION_CODE)  # redeemed by a parallel poll
+
+    return UserRequest(user, payload.scope, payload.resource, payload.sign_in, redeem=redeem)
 
 
 GRANT = Grant(

@@ -17,11 +17,12 @@ from typing import Any
 from mockidp.clock import entra_instant
 from mockidp.directory.model import ApplicationRecord, TenantRecord, UserRecord
 from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth import trace
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, UserRequest
+from mockidp.oauth.payloads import SignIn
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import SignIn, UserOutcome
-from mockidp.oauth.users import check_assignment, check_enabled
+from mockidp.oauth.users import check_enabled
 from mockidp.tokens.assertions import MalformedJwt, unverified_parts
 from mockidp.tokens.own_tokens import NotOwnToken, Rejection, token_kind, verify_own_token
 
@@ -67,7 +68,7 @@ def _named_tenant(services: Services, assertion: str) -> TenantRecord | None:
 # ----------------------------------------------------------------------------- step 5: the decision
 
 
-def authorize(g: GrantInput) -> UserOutcome:
+def authorize(g: GrantInput) -> UserRequest:
     services, params, app = g.services, g.req.params, g.client.app
     now = services.clock.now()
     claims = _verified_claims(services, params["assertion"])
@@ -77,12 +78,12 @@ def authorize(g: GrantInput) -> UserOutcome:
     if claims.get("tid") != g.tenant.tenant.id:
         raise _invalid_assertion(catalogue.OBO_OTHER_TENANT)
     user = _user(services, claims, g.tenant.tenant)
-    check_assignment(services.directory, app, g.client.sp, user)
+    trace.step("assertion", user=user.user_principal_name, aud=str(claims.get("aud", "")),
+               note="a user's access token signed by mockidp, unexpired, addressed to this client, of this tenant")
     # v2 names the downstream scopes in `scope`; v1 names the downstream resource in `resource`.
-    scope = params.get("scope", "")
-    grant = consented(g, user, scope, params.get("resource"))
     # OBO responses carry no id_token (docs/entra-behaviour.md#on-behalf-of); a refresh token only for offline_access.
-    return UserOutcome(user, grant, _sign_in(claims, now), scope, with_id_token=False)
+    return UserRequest(user, params.get("scope", ""), params.get("resource"), _sign_in(claims, now),
+                       with_id_token=False)
 
 
 def _invalid_assertion(reason: str) -> AadstsError:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth import trace
 from mockidp.oauth.context import Services, TokenRequest
-from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, UserRequest
+from mockidp.oauth.payloads import SignIn
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import SignIn, UserOutcome
-from mockidp.oauth.users import check_assignment, check_password, find_user
+from mockidp.oauth.users import check_password, find_user
 
 
 def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
@@ -27,14 +28,14 @@ def public_allowed(app: ApplicationRecord, located: Located) -> bool:
     return app.is_fallback_public_client
 
 
-def authorize(g: GrantInput) -> UserOutcome:
+def authorize(g: GrantInput) -> UserRequest:
     services, params = g.services, g.req.params
     user, _ = find_user(services.directory, g.tenant, params["username"], client=g.client.app)
+    trace.step("user", user=user.user_principal_name, object_id=user.id, tenant=user.tenant_id)
     check_password(services.artefacts, user, params["password"], now=services.clock.now())
-    check_assignment(services.directory, g.client.app, g.client.sp, user)
-    scope = params.get("scope", "")
-    grant = consented(g, user, scope, params.get("resource"))
-    return UserOutcome(user, grant, SignIn(None, ("pwd",), services.clock.now()), scope)
+    trace.step("password", note="not locked out, the password matches, the account is enabled")
+    return UserRequest(user, params.get("scope", ""), params.get("resource"),
+                       SignIn(None, ("pwd",), services.clock.now()))
 
 
 GRANT = Grant(

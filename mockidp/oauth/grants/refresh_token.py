@@ -8,12 +8,12 @@ from mockidp.clock import entra_instant
 from mockidp.directory.artefacts import REFRESH_IDLE_LIFETIME, SPA_REFRESH_LIFETIME, RefreshRecord
 from mockidp.directory.model import ApplicationRecord
 from mockidp.errors import AadstsError, catalogue
+from mockidp.oauth import trace
 from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.authorization_code import check_origin
-from mockidp.oauth.grants.base import Grant, GrantInput, Located, consented
+from mockidp.oauth.grants.base import Grant, GrantInput, Located, UserRequest
 from mockidp.oauth.payloads import RefreshPayload
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.user_tokens import UserOutcome
 from mockidp.oauth.users import check_enabled
 
 INACTIVITY_LIMIT = REFRESH_IDLE_LIFETIME  # the purge deletes by the same lifetimes
@@ -35,7 +35,7 @@ def public_allowed(app: ApplicationRecord, located: Located) -> bool:
     return RefreshPayload.from_data(record.data).public
 
 
-def authorize(g: GrantInput) -> UserOutcome:
+def authorize(g: GrantInput) -> UserRequest:
     record: RefreshRecord = g.artefact
     services, params = g.services, g.req.params
     now = services.clock.now()
@@ -55,12 +55,12 @@ def authorize(g: GrantInput) -> UserOutcome:
     if user is None:
         raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")  # the user left the seed
     check_enabled(user)
+    trace.step("refresh token", user=user.user_principal_name, spa=record.spa,
+               note="issued to this client in this tenant, used within 90 days (24 hours for a SPA), not revoked")
     payload = RefreshPayload.from_data(record.data)
-    scope = params.get("scope") or payload.scope
-    grant = consented(g, user, scope, params.get("resource"))
-    services.artefacts.touch_refresh_token(params["refresh_token"], now=now)
-    return UserOutcome(user, grant, payload.sign_in, scope, spa=record.spa,
-                       chain_issued_at=record.issued_at)
+    return UserRequest(user, params.get("scope") or payload.scope, params.get("resource"), payload.sign_in,
+                       redeem=lambda: services.artefacts.touch_refresh_token(params["refresh_token"], now=now),
+                       spa=record.spa, chain_issued_at=record.issued_at)
 
 
 GRANT = Grant(

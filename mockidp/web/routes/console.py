@@ -13,14 +13,18 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockidp.clock import entra_timestamp
 from mockidp.errors import catalogue
 from mockidp.tokens.explain import MAX_TOKEN_CHARS, Explanation, explain_token
 from mockidp.ui.console import Console
 from mockidp.web import browser
+from mockidp.web.routes.traces import find_trace
 from mockidp.web.runtime import Runtime, runtime_of
+from mockidp.web.tracing import TRACE_PAGE
 
 router = APIRouter(tags=["console"])
 PREFIX = "/_mockidp/console"
@@ -40,12 +44,19 @@ class RecentRequest:
 
 def recent_requests(runtime: Runtime, *, client_id: str = "", outcome: str = "",
                     limit: int = 50) -> list[RecentRequest] | None:
-    """The console's one read of the decision trace; None while this build has no trace store.
-
-    TODO(issue 7, decision trace merge): read the traces table here (newest first, filtered by
-    client_id and outcome, at most `limit`), each row linking /_mockidp/traces/{id}. Nothing else in
-    the console needs to change: the nav link and the page appear once this returns a list."""
-    return None
+    """The console's one read of the decision trace (newest first); None with --no-traces. An outcome
+    given as a bare code (501051) means AADSTS501051."""
+    store = runtime.traces
+    if store is None:
+        return None
+    if limit == 0:
+        return []
+    if outcome.isdigit():
+        outcome = f"AADSTS{outcome}"
+    store.flush()
+    return [RecentRequest(entra_timestamp(r.created_at), r.endpoint, r.client_id, r.outcome,
+                          f"{TRACE_PAGE}/{r.trace_id}")
+            for r in store.recent(client_id=client_id.lower(), outcome=outcome, limit=limit)]
 
 
 def _console(request: Request) -> tuple[Runtime, Console]:
@@ -58,7 +69,7 @@ def _page(request: Request, template: str, title: str, *, status: int = 200, sec
     rt = runtime_of(request)
     return browser.page(request, f"console/{template}", status=status, title=title, section=section, crumbs=crumbs,
                         nav_tenants=rt.services.directory.content.tenants,
-                        traces_available=recent_requests(rt, limit=0) is not None, **context)
+                        traces_available=rt.traces is not None, **context)
 
 
 def _not_found(request: Request, what: str) -> Response:
@@ -152,7 +163,7 @@ async def requests(request: Request) -> Response:
     rt = runtime_of(request)
     client_id = request.query_params.get("client_id", "")[:64]
     outcome = request.query_params.get("outcome", "")[:64]
-    rows = recent_requests(rt, client_id=client_id, outcome=outcome)
+    rows = await run_in_threadpool(lambda: recent_requests(rt, client_id=client_id, outcome=outcome))
     return _page(request, "requests.html", "Recent requests", section="requests", rows=rows, client_id=client_id,
                  outcome=outcome)
 
@@ -189,3 +200,15 @@ async def decode(request: Request) -> Response:
     e = explain_token(token, keys=[rt.jwk], now=rt.services.clock.now(), origin=console.origin,
                       name_of=console.name_of)
     return _decoder(request, token[:MAX_TOKEN_CHARS], e)
+
+
+@router.get(TRACE_PAGE + "/{trace_id}")
+async def trace_page(request: Request, trace_id: str) -> Response:
+    """One request's decision trace: its steps, the outcome, the claims' reasons, and the fix."""
+    rt = runtime_of(request)
+    found = await find_trace(rt, rt.traces, trace_id) if rt.traces is not None else None
+    if found is None:
+        return _not_found(request, "This trace (it may be older than a day, or mockidp runs with --no-traces)")
+    return _page(request, "trace.html", f"Trace {found['id']}", section="requests", t=found,
+                 when=entra_timestamp(float(found["startedAt"])),
+                 crumbs=(("Overview", "/"), ("Recent requests", f"{PREFIX}/requests")))

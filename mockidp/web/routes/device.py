@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth import device as device_flow
+from mockidp.oauth import trace
 from mockidp.oauth.form import parse_form
 from mockidp.web import browser
 from mockidp.web.body import read_capped_body
@@ -32,7 +33,7 @@ async def _devicecode(request: Request, tenant: str, version: int) -> Response:
     answer = await run_in_threadpool(
         lambda: device_flow.start(rt.services, tenant_segment=tenant, version=version, params=params,
                                   origin=rt.origin(request), interval=rt.settings.device_code_interval))
-    return json_response(dump(answer), request_id=rt.services.ids.guid(), headers=NO_STORE)
+    return json_response(dump(answer), request_id=trace.response_id(rt.services.ids.guid), headers=NO_STORE)
 
 
 @router.api_route("/{tenant}/oauth2/v2.0/devicecode", methods=METHODS)

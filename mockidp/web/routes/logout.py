@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from mockidp.oauth.client_auth import canonical_guid
-from mockidp.oauth.redirects import browser_safe, registered_type
+from mockidp.oauth.logout import post_logout_location
 from mockidp.web import browser
 from mockidp.web.body import read_capped_body
 from mockidp.web.runtime import runtime_of
 
 router = APIRouter(tags=["sign-out"])
-
-
-def _registered(request: Request, uri: str, client_id: str | None) -> bool:
-    """v2 requires the URI to be a registered redirect URI (of the client, when it says which), matched
-    by the same rule as /authorize: never an open redirect."""
-    apps = request.app.state.runtime.services.directory.applications
-    candidates = [apps[canonical_guid(client_id)]] if client_id and canonical_guid(client_id) in apps \
-        else list(apps.values())
-    return any(registered_type(app, uri) is not None or (uri == app.logout_url and browser_safe(uri))
-               for app in candidates)
 
 
 async def _logout(request: Request) -> Response:
@@ -33,13 +22,9 @@ async def _logout(request: Request) -> Response:
     if request.method == "POST":
         body = await read_capped_body(request, rt.settings.max_body_bytes)
         params.update(parse_qsl(body.decode("utf-8", "replace")))
-    target = params.get("post_logout_redirect_uri")
-    if target and _registered(request, target, params.get("client_id")):
-        state = params.get("state")
-        location = target if state is None else f"{target}{'&' if '?' in target else '?'}{urlencode({'state': state})}"
-        response: Response = RedirectResponse(location, status_code=302)
-    else:
-        response = browser.page(request, "signed_out.html")
+    location = post_logout_location(rt.services.directory, params)  # the rule: oauth/logout.py
+    response: Response = RedirectResponse(location, status_code=302) if location is not None \
+        else browser.page(request, "signed_out.html")
     browser.end_session(request, rt, response)
     return response
 

@@ -15,6 +15,7 @@ from mockidp.directory.artefacts import digest
 from mockidp.directory.model import UserRecord
 from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth import device as device_flow
+from mockidp.oauth import trace
 from mockidp.oauth.authorize import (
     AuthorizeRequest,
     ClientError,
@@ -24,11 +25,12 @@ from mockidp.oauth.authorize import (
     parse_authorize,
     silent_failure,
 )
-from mockidp.oauth.delegated import requested_resource
+from mockidp.oauth.delegated import given_consent
 from mockidp.oauth.device import DeviceConsent
 from mockidp.oauth.form import parse_form
 from mockidp.oauth.payloads import DevicePayload
-from mockidp.oauth.tenants import ResolvedTenant, resolve_tenant
+from mockidp.oauth.sessions import SessionAnswers, session_decision
+from mockidp.oauth.tenants import resolve_tenant
 from mockidp.oauth.user_tokens import SignIn
 from mockidp.oauth.users import check_password, find_user
 from mockidp.web import browser
@@ -154,19 +156,13 @@ def _authorize_sync(request: Request, rt: Runtime, tenant: str, version: int, pa
         return browser.error_page(request, rt, exc.err)
     except ClientError as exc:
         return browser.client_error(request, rt, exc.err, exc.target, params.get("state"))
-    session = browser.current_session(request, rt)
-    if session is not None:
-        scope_tenant = resolve_tenant(rt.services.directory, req.tenant_segment).tenant
-        if scope_tenant is not None and scope_tenant.id != session.tenant_id:
-            session = None  # signed in to another tenant: sign in again here
-        elif req.max_age is not None and rt.services.clock.now() - session.auth_time > req.max_age:
-            session = None  # max_age: the last sign-in is too old
-    if req.prompt == "none" and session is None:
+    decision = session_decision(rt.services.directory, req, browser.current_session(request, rt),
+                                now=rt.services.clock.now())
+    if decision == "login_required":
         silent = silent_failure(req)
         return browser.client_error(request, rt, silent.err, silent.target, req.state)
-    if session is not None and req.prompt not in ("login", "select_account"):
-        return _answer(request, rt, req, user_id=session.user_id,
-                       sign_in=SignIn(session.sid, ("pwd",), session.auth_time))
+    if isinstance(decision, SessionAnswers):
+        return _answer(request, rt, req, user_id=decision.user_id, sign_in=decision.sign_in)
     return _login_page(request, rt, AuthorizeFlow(req), login_hint=req.login_hint)
 
 
@@ -200,6 +196,8 @@ def _sign_in(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
         ctx = _open_flow(request, rt, "login", form)
     except AadstsError as err:
         return browser.error_page(request, rt, err)
+    trace.about(client_id=ctx.client_id)
+    trace.step("form", form="sign-in", note="posted by the browser it was made for, within 10 minutes, once")
     username, password = form.get("username"), form.get("password")
     if not username:
         return _login_page(request, rt, ctx)
@@ -208,8 +206,11 @@ def _sign_in(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
     directory = rt.services.directory
     try:
         user, home = find_user(directory, resolve_tenant(directory, ctx.tenant_segment), username)
+        trace.step("user", user=user.user_principal_name, object_id=user.id, tenant=home.id)
         check_password(rt.services.artefacts, user, password, now=rt.services.clock.now())
+        trace.step("password", note="not locked out, the password matches, the account is enabled")
     except AadstsError as err:
+        trace.refused(err)  # answered on the sign-in page itself, as Entra does
         return _login_page(request, rt, ctx, username=username if err.spec.code != 50034 else None,
                            error=err.message)
     sid = rt.services.ids.guid()
@@ -252,6 +253,9 @@ def _consent(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
         ctx = _open_flow(request, rt, "consent", form)
     except AadstsError as err:
         return browser.error_page(request, rt, err)
+    trace.about(client_id=ctx.client_id)
+    trace.step("form", form="consent", decision=form.get("decision"),
+               note="posted by the signed-in browser it was made for, within 10 minutes, once")
     user = rt.services.directory.users.get(ctx.user) if ctx.user is not None else None
     sign_in = ctx.sign_in
     if user is None or sign_in is None:  # a consent form is sealed after the sign-in
@@ -276,13 +280,10 @@ def _consent(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
 
 def _record_consent(rt: Runtime, ctx: BrowserFlow, user: UserRecord, client_id: str, scopes: list[str],
                     resource: str | None) -> None:
-    """Accepting records a Principal grant for this user, client and resource."""
-    directory = rt.services.directory
-    home = directory.tenants[user.tenant_id]
-    found, _ = requested_resource(directory, ResolvedTenant(home), scopes, resource)
-    client_sp = directory.service_principal(home.id, client_id)
-    if client_sp is None:  # checked at sign-in already (the snapshot does not change); kept explicit
-        raise AadstsError(catalogue.APP_NOT_FOUND, client_id=client_id, tenant_name=home.display_name)
-    granted = [s for s in ctx.consent if s != ".default"] or [s.value for s in found.app.scopes]
-    rt.services.artefacts.record_consent(tenant_id=home.id, client_sp_id=client_sp.id, resource_sp_id=found.sp.id,
-                                         user_id=user.id, scopes=granted)
+    """Accepting records a Principal grant for this user, client and resource (oauth/delegated.py decides)."""
+    given = given_consent(rt.services.directory, user, client_id=client_id, requested=scopes, resource_param=resource,
+                          asked=ctx.consent)
+    trace.step("consent given", user=user.user_principal_name, client_id=client_id, scopes=given.scopes)
+    rt.services.artefacts.record_consent(tenant_id=given.tenant_id, client_sp_id=given.client_sp_id,
+                                         resource_sp_id=given.resource_sp_id, user_id=user.id,
+                                         scopes=list(given.scopes))
