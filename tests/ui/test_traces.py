@@ -18,6 +18,7 @@ from mockidp.cli import main
 from mockidp.directory import traces as trace_store
 from mockidp.directory.store import make_engine
 from mockidp.directory.traces import TraceStore
+from mockidp.testing.entra import assert_entra_error
 from tests.conftest import (
     BACKEND1_URI,
     BACKEND2,
@@ -56,7 +57,7 @@ def claims_of(t: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_a_501051_is_traced_under_the_id_the_response_carries_and_ends_with_the_fix(harness: Harness) -> None:
     r = harness.token(REPORTING_CC)
-    assert r.status_code == 400 and r.json()["error_codes"] == [501051]
+    assert_entra_error(r, 501051, status=400)
     trace_id = r.headers["x-ms-request-id"]
     assert r.json()["trace_id"] == trace_id and f"Trace ID: {trace_id}" in r.json()["error_description"]
     t = trace_of(harness, trace_id)

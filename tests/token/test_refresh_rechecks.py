@@ -10,8 +10,9 @@ import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from mockidp.testing.entra import assert_entra_error
 from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, Harness
-from tests.test_traces import _authorize
+from tests.ui.test_traces import _authorize
 
 ALICE = ("alice@contoso.onmicrosoft.com", "alice-password-1")
 HR_PORTAL = "5a7c3e9b-2d4f-4b6a-8c1e-0f9d8b7a6c5e"
@@ -52,7 +53,7 @@ def test_a_refresh_after_the_users_assignment_went_is_50105(harness: Harness, tm
     assert _refresh(harness, HR_PORTAL, refresh_token, client_secret=HR_SECRET).status_code == 200  # still assigned
     later = _restarted(harness, _seed_without(tmp_path, HR_ASSIGNMENT))
     r = _refresh(later, HR_PORTAL, refresh_token, client_secret=HR_SECRET)
-    assert r.status_code == 400 and r.json()["error_codes"] == [50105], r.text
+    assert_entra_error(r, 50105, status=400, error="invalid_grant")
     t = later.client.get(f"/_mockidp/traces/{r.headers['x-ms-request-id']}").json()
     assert [s["rule"] for s in t["steps"]][-2:] == ["refresh token", "USER_NOT_ASSIGNED"]
 
@@ -63,8 +64,7 @@ def test_a_refresh_after_consent_was_revoked_is_65001(harness: Harness, tmp_path
     assert signed_in.status_code == 200, signed_in.text
     later = _restarted(harness, _seed_without(tmp_path, CLIENT_GRANT))
     r = _refresh(later, CLIENT, signed_in.json()["refresh_token"])
-    assert r.status_code == 400 and r.json()["error_codes"] == [65001], r.text
-    assert r.json()["suberror"] == "consent_required"
+    assert_entra_error(r, 65001, status=400, error="invalid_grant", suberror="consent_required")
 
 
 def test_a_refused_redemption_leaves_the_code_usable(harness: Harness, tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_a_refused_redemption_leaves_the_code_usable(harness: Harness, tmp_path:
     redeem = {"grant_type": "authorization_code", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
               "code": code, "redirect_uri": "http://localhost:5000/callback"}
     refused = harness.token({**redeem, "scope": f"{BACKEND1_URI}/.default"})  # nothing consented there
-    assert refused.status_code == 400 and refused.json()["error_codes"] == [65001], refused.text
+    assert_entra_error(refused, 65001, status=400, error="invalid_grant", suberror="consent_required")
     ok = harness.token({**redeem, "scope": f"api://{BACKEND2}/access_as_user"})
     assert ok.status_code == 200, ok.text
-    assert harness.token({**redeem, "scope": f"api://{BACKEND2}/access_as_user"}).json()["error_codes"] == [54005]
+    assert_entra_error(harness.token({**redeem, "scope": f"api://{BACKEND2}/access_as_user"}), 54005)
