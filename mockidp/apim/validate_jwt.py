@@ -82,12 +82,53 @@ class DiscoverySource(Protocol):
 # --- outcomes ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
+class Jwt:
+    """What output-token-variable-name holds: APIM's `Jwt` (its members, in Python spelling). Claims maps
+    each claim to its values, an array claim to its elements, as APIM's string[] dictionary does."""
+
+    algorithm: str
+    audiences: tuple[str, ...]
+    claims: Mapping[str, tuple[str, ...]]
+    expiration_time: dt.datetime | None
+    not_before: dt.datetime | None
+    issued_at: dt.datetime | None
+    id: str | None
+    issuer: str | None
+    subject: str | None
+    type: str | None
+
+    def claim(self, name: str, default: str = "") -> str:
+        """Claims.GetValueOrDefault(name, default): the values comma-joined."""
+        values = self.claims.get(name)
+        return ",".join(values) if values is not None else default
+
+    @classmethod
+    def of(cls, header: Mapping[str, Any], claims: Mapping[str, Any]) -> Jwt:
+        def text(name: str) -> str | None:
+            value = claims.get(name)
+            return value if isinstance(value, str) else None
+
+        def when(name: str) -> dt.datetime | None:
+            value = claims.get(name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+
+        typ = header.get("typ")
+        return cls(str(header.get("alg", "")), tuple(_strings(claims.get("aud"))),
+                   {name: tuple(_strings(value)) for name, value in claims.items()},
+                   when("exp"), when("nbf"), when("iat"), text("jti"), text("iss"), text("sub"),
+                   typ if isinstance(typ, str) else None)
+
+
+@dataclass(frozen=True, slots=True)
 class Passed:
-    claims: Mapping[str, Any]
+    claims: Mapping[str, Any]  # as the token carries them (JSON types)
     header: Mapping[str, Any]
     token: str
-    variable_name: str | None  # output-token-variable-name: where the gateway stores the Jwt
+    variable_name: str | None  # output-token-variable-name: where the gateway stores `jwt`
     checks: tuple[str, ...]  # what was checked, in order, for the trace
+    jwt: Jwt
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +142,11 @@ class Failed:
     fix: str  # what to change, on the token's side or the policy's
     checks: tuple[str, ...] = ()
     content_type: str = field(default="application/json")
+
+    @property
+    def trace(self) -> str:
+        """The trace and gateway-log text: APIM prefixes the library's message so."""
+        return f"JWT Validation Failed: {self.detail}"
 
 
 Outcome = Passed | Failed
@@ -147,7 +193,8 @@ def validate_jwt(policy: ValidateJwt, request: Request, *, now: int, discovery: 
         return Failed(policy.failed_validation_httpcode,
                       apim_body(policy.failed_validation_httpcode, default if shown is None else shown),
                       f.reason, message, f.idx, f.detail, f.fix, tuple(checks))
-    return Passed(jws.claims, jws.header, token, policy.output_token_variable_name, tuple(checks))
+    return Passed(jws.claims, jws.header, token, policy.output_token_variable_name, tuple(checks),
+                  Jwt.of(jws.header, jws.claims))
 
 
 def _extract(policy: ValidateJwt, request: Request) -> str:

@@ -139,6 +139,11 @@ def test_output_token_variable_name_carries_the_claims(harness: Harness, run: Ru
     outcome = run(xml, v2_token(harness))
     assert isinstance(outcome, Passed) and outcome.variable_name == "jwt"
     assert outcome.claims["roles"] == ["Provisioning.ReadWrite", "Data.Read"]
+    jwt = outcome.jwt
+    assert jwt.claims["roles"] == ("Provisioning.ReadWrite", "Data.Read")
+    assert jwt.claim("roles") == "Provisioning.ReadWrite,Data.Read" and jwt.claim("scp", "none") == "none"
+    assert (jwt.algorithm, jwt.audiences, jwt.issuer, jwt.type) == ("RS256", (BACKEND2,), V2_ISS, "JWT")
+    assert jwt.expiration_time is not None and jwt.expiration_time.timestamp() == FROZEN_AT + 3600
 
 
 def test_a_v1_token_against_the_v2_issuer_is_idx10205_with_the_version_fix(harness: Harness, run: Run) -> None:
@@ -149,6 +154,7 @@ def test_a_v1_token_against_the_v2_issuer_is_idx10205_with_the_version_fix(harne
     assert f.detail == (f"IDX10205: Issuer validation failed. Issuer: '{V1_ISS}'. Did not match: validationParameters."
                         f"ValidIssuer: 'null' or validationParameters.ValidIssuers: '{V2_ISS}'.")
     assert f.message == f.detail + " Access denied."
+    assert f.trace == "JWT Validation Failed: " + f.detail
     assert f.fix == (f"the token is v1 (iss {V1_ISS}) because the API's registration has requestedAccessTokenVersion "
                      f"null or 1: set it to 2, or add {V1_ISS} to <issuers>")
 
