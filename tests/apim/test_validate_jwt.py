@@ -343,3 +343,31 @@ def test_a_symmetric_key_verifies_hs256(harness: Harness) -> None:
     assert isinstance(validate_jwt(jwt, request, now=FROZEN_AT), Passed)
     bad = Request.of({"Authorization": f"Bearer {head}.{body}.{sig[:-2]}AA"})
     assert isinstance(validate_jwt(jwt, bad, now=FROZEN_AT), Failed)
+
+
+def test_the_token_may_come_from_a_query_parameter_or_token_value(harness: Harness) -> None:
+    token = v2_token(harness)
+    discovery = HarnessDiscovery(harness)
+    by_query = statement(policy_xml('query-parameter-name="access_token"'))
+    assert isinstance(validate_jwt(by_query, Request.of(query={"access_token": token}), now=FROZEN_AT,
+                                   discovery=discovery), Passed)
+    f = validate_jwt(by_query, Request.of({"Authorization": f"Bearer {token}"}), now=FROZEN_AT, discovery=discovery)
+    assert isinstance(f, Failed) and f.fix == "the query parameter access_token is missing or empty: send the " \
+                                              "token in the query parameter access_token"
+    by_value = statement(policy_xml(f'token-value="{token}"'))
+    assert isinstance(validate_jwt(by_value, Request(), now=FROZEN_AT, discovery=discovery), Passed)
+
+
+class MultiTenantDiscovery(HarnessDiscovery):
+    """The organizations document: its issuer holds a literal {tenantid}."""
+
+    def __call__(self, url: str, *, refresh: bool) -> Discovery:
+        real = super().__call__(url, refresh=refresh)
+        return Discovery(real.issuer.replace(TENANT, "{tenantid}"), real.jwks)
+
+
+def test_a_multi_tenant_issuer_takes_the_tokens_tid(harness: Harness, run: Run) -> None:
+    token = v2_token(harness)
+    assert isinstance(run(policy_xml(), token, discovery=MultiTenantDiscovery(harness)), Passed)
+    f = failed(run(policy_xml(), v1_token(harness), discovery=MultiTenantDiscovery(harness)))
+    assert f.idx == "IDX10205" and f"ValidIssuers: '{V2_ISS}'" in f.detail
