@@ -112,7 +112,7 @@ class Jwt:
             value = claims.get(name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return None
-            return dt.datetime.fromtimestamp(value, dt.UTC)
+            return _datetime(value)
 
         typ = header.get("typ")
         return cls(str(header.get("alg", "")), tuple(_strings(claims.get("aud"))),
@@ -320,8 +320,16 @@ def _check_signature(policy: ValidateJwt, jws: CompactJws, discovery: DiscoveryS
                 "does not fit the key")
 
 
+def _datetime(seconds: float) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (OverflowError, ValueError, OSError):  # a hostile exp/nbf far outside datetime's years
+        return None
+
+
 def _when(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = _datetime(seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else str(seconds)
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float | None:

@@ -371,3 +371,29 @@ def test_a_multi_tenant_issuer_takes_the_tokens_tid(harness: Harness, run: Run) 
     assert isinstance(run(policy_xml(), token, discovery=MultiTenantDiscovery(harness)), Passed)
     f = failed(run(policy_xml(), v1_token(harness), discovery=MultiTenantDiscovery(harness)))
     assert f.idx == "IDX10205" and f"ValidIssuers: '{V2_ISS}'" in f.detail
+
+
+@pytest.mark.parametrize(("claims", "idx"), [
+    ({"nbf": 10**20, "exp": 10**21}, "IDX10222"),
+    ({"nbf": 0, "exp": -(10**20)}, "IDX10223"),
+    ({"exp": "tomorrow"}, "IDX14101"),
+    ({"exp": 1e400}, None),  # JSON's overflow is +inf in Python: never expired, and no crash
+])
+def test_hostile_lifetimes_answer_rather_than_crash(harness: Harness, claims: dict[str, Any], idx: str | None) -> None:
+    secret = b"k" * 32
+    import base64
+    import hashlib
+    import hmac
+
+    head = forms.b64url(b'{"alg":"HS256"}')
+    body = forms.b64url(json.dumps(claims).encode())
+    sig = forms.b64url(hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    xml = f"""<policies><inbound><validate-jwt header-name="Authorization"><issuer-signing-keys>
+        <key>{base64.b64encode(secret).decode()}</key></issuer-signing-keys></validate-jwt></inbound></policies>"""
+    jwt = parse_policy(xml).sections["inbound"][0]
+    assert isinstance(jwt, ValidateJwt)
+    outcome = validate_jwt(jwt, Request.of({"Authorization": f"Bearer {head}.{body}.{sig}"}), now=FROZEN_AT)
+    if idx is None:
+        assert isinstance(outcome, Passed) and outcome.jwt.expiration_time is None
+    else:
+        assert isinstance(outcome, Failed) and outcome.idx == idx
