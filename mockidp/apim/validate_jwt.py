@@ -21,7 +21,8 @@ from mockidp.apim.jws import (
     VerificationKey,
     key_from_certificate,
     key_from_jwk,
-    rsa_key,
+    key_from_numbers,
+    key_from_secret,
     signature_valid,
     split,
 )
@@ -239,17 +240,15 @@ def _policy_keys(policy: ValidateJwt, certificates: Mapping[str, bytes]) -> list
     keys: list[VerificationKey] = []
     for i, spec in enumerate(policy.issuer_signing_keys, 1):
         origin = f"issuer-signing-keys key {i}"
+        key: VerificationKey | None = None
         if spec.n is not None and spec.e is not None:
-            try:
-                keys.append(VerificationKey(spec.id, rsa_key(spec.n, spec.e), None, origin))
-            except (MalformedToken, ValueError):
-                continue
+            key = key_from_numbers(spec.n, spec.e, spec.id, origin)
         elif spec.value is not None:
-            keys.append(VerificationKey(spec.id, None, spec.value, origin))
+            key = key_from_secret(spec.value, spec.id, origin)
         elif spec.certificate_id is not None and spec.certificate_id in certificates:
             key = key_from_certificate(certificates[spec.certificate_id], spec.id, origin)
-            if key is not None:
-                keys.append(key)
+        if key is not None:
+            keys.append(key)
     return keys
 
 
