@@ -47,9 +47,10 @@ def _public_key(pem: str) -> RSAKey:
     return RSAKey.import_key(pem)
 
 
-@lru_cache(maxsize=8)
-def _registry(alg: str) -> JWSRegistry:
-    # Assertions may carry the certificate chain (x5c): headers well over joserfc's 512-byte default.
+@lru_cache(maxsize=16)
+def jws_registry(alg: str) -> JWSRegistry:
+    """joserfc's registry for one algorithm (no other is accepted). Tokens may carry a certificate chain
+    (x5c): headers well over joserfc's 512-byte default, up to MAX_JWT_LENGTH."""
     registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
     registry.max_header_length = MAX_JWT_LENGTH
     return registry
@@ -59,7 +60,7 @@ def signature_valid(token: str, public_key_pem: str, alg: str) -> bool:
     if alg not in ASSERTION_ALGORITHMS:
         return False
     try:
-        jws.deserialize_compact(token, _public_key(public_key_pem), registry=_registry(alg))
+        jws.deserialize_compact(token, _public_key(public_key_pem), registry=jws_registry(alg))
     except (JoseError, ValueError):
         return False
     return True

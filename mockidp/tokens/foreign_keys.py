@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -17,12 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, JWKRegistry, OctKey, RSAKey
-from joserfc.jws import JWSRegistry
+
+from mockidp.tokens.assertions import jws_registry
 
 ForeignKey = RSAKey | ECKey | OctKey
 SIGNING_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
                                 "HS256", "HS384", "HS512"})
-_MAX_HEADER = 16 * 1024  # headers may carry x5c chains: above joserfc's 512-byte default
 
 
 def from_jwk(jwk: dict[str, Any]) -> ForeignKey | None:
@@ -73,19 +72,12 @@ def from_certificate(pem_or_der: bytes) -> ForeignKey | None:
     return None
 
 
-@lru_cache(maxsize=16)
-def _registry(alg: str) -> JWSRegistry:
-    registry = JWSRegistry(algorithms=[alg], strict_check_header=False)
-    registry.max_header_length = _MAX_HEADER
-    return registry
-
-
 def signature_valid(token: str, key: ForeignKey, alg: str) -> bool:
     """True when `key` signed `token` with `alg` (the token's own); a key of another type never does."""
     if alg not in SIGNING_ALGORITHMS:
         return False
     try:
-        jws.deserialize_compact(token, key, registry=_registry(alg))
+        jws.deserialize_compact(token, key, registry=jws_registry(alg))
     except (JoseError, ValueError, TypeError):
         return False
     return True

@@ -70,7 +70,7 @@ class _Phase(enum.Enum):
 
 
 class _HeadTooLarge(Exception):
-    pass
+    """The request line and headers passed --max-header-bytes or --max-headers: answered 400, then closed."""
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
