@@ -65,6 +65,10 @@ class Store:
 
     def create_schema(self) -> None:
         SQLModel.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            # Traces were one table of whole documents before they were rows and shapes (directory/traces.py):
+            # an older data dir's table holds only a day of traces, and nothing reads it any more.
+            conn.exec_driver_sql("DROP TABLE IF EXISTS decision_trace")
 
     def replace_directory(self, content: m.DirectoryContent) -> None:
         """Swap the seeded registrations in one transaction: readers see the old or the new seed."""

@@ -162,13 +162,26 @@ class SignInLockoutRow(SQLModel, table=True):
 
 
 class TraceRow(SQLModel, table=True):
-    """One request's decision trace (oauth/trace.py), kept bounded by directory/traces.py. `seq` orders
-    them (newest first) and is the key: a trace id repeats only under the tests' sequential ids."""
+    """One request's decision trace (oauth/trace.py), kept bounded by directory/traces.py: its id, when,
+    and the shape it shares with the requests decided alike. `seq` orders them (newest first) and is
+    the key: a trace id repeats only under the tests' sequential ids."""
 
-    __tablename__ = "decision_trace"
+    __tablename__ = "trace_record"
     seq: int | None = Field(default=None, primary_key=True)
-    trace_id: str = Field(index=True)
-    created_at: float  # no index: each is one more write per trace, and 10,000 rows scan in a moment
+    # No index on trace_id nor created_at: an index of random ids costs more than the row itself on every
+    # write (bench/trace_cost.py), and a lookup scans the 10,000 short rows the retention keeps in ~1 ms.
+    trace_id: str
+    created_at: float
+    duration_ms: float = 0.0
     client_id: str = ""
     outcome: str = ""
-    body: str  # the trace as JSON text
+    shape: str  # TraceShapeRow.digest
+
+
+class TraceShapeRow(SQLModel, table=True):
+    """A trace's document but its id and times, written once for every trace that has it."""
+
+    __tablename__ = "trace_shape"
+    digest: str = Field(primary_key=True)  # BLAKE2b-128 of body: the same in every worker and replica
+    body: str
+    touched_at: float  # the last flush that wrote a trace of this shape: unreferenced and old, it is purged

@@ -1,25 +1,37 @@
 """Decision traces in the database, so that any worker or replica answers any trace id.
 
+A trace is stored as a small row (its id, when, how long, client, outcome) and a shape: the rest of
+the document, which requests decided alike share (oauth/trace.py). A worker encodes a shape once, when
+it first meets its key, and a flush writes each distinct shape of its batch once, so that a stream of
+alike requests costs a short row each: what recording costs is bounded by bench/trace_cost.py and
+bench/run.py --traces on|off.
+
 Writes are batched: a request's trace goes into this worker's buffer, and the buffer is written in one
-INSERT of many rows by the worker's flush task (every FLUSH_EVERY seconds, or as soon as FLUSH_AT traces
-wait), never on the request's own path. A read flushes this worker's buffer first; a trace made by
-another worker is in the database within FLUSH_EVERY, and the reader waits that long for it.
+transaction by the worker's flush task (every FLUSH_EVERY seconds, or as soon as FLUSH_AT traces wait),
+never on the request's own path. A read flushes this worker's buffer first; a trace made by another
+worker is in the database within FLUSH_EVERY, and the reader waits that long for it.
 
 Retention (README, "Why was I refused?"): a trace is kept KEEP_FOR seconds and at most KEEP_AT_MOST
 traces in all (by `seq`, which only grows: a replica's gaps make it "at most"). Every flush applies the
-count; the purge that runs every minute (app.py) applies both.
+count; the purge that runs every minute (app.py) applies both, and drops shapes no trace refers to that
+no flush has written for SHAPE_GRACE seconds (a flush writes its shapes in the transaction that writes
+its rows, so a shape is never dropped under a trace being written).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, insert
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, col, delete, select
+import orjson
+from sqlalchemy import Table, delete, func, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import SQLModel
 
 from mockidp.directory import tables as t
 
@@ -29,9 +41,24 @@ FLUSH_EVERY = 0.2
 FLUSH_AT = 256  # traces waiting in one worker before a flush is due at once
 BUFFER_LIMIT = 20_000  # a database that stopped answering costs memory up to this, then traces drop
 LIST_LIMIT = 200
+SHAPES_KNOWN = 4096  # shapes a worker remembers encoded; past this it forgets them all and starts again
+SHAPE_GRACE = 300.0
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ROW_COLUMNS = ("trace_id", "created_at", "duration_ms", "client_id", "outcome", "shape")  # a buffered row's order
+
+
+class Recorded(Protocol):
+    """What the store needs of a finished trace (oauth/trace.Trace)."""
+
+    id: str
+    started_at: float
+    duration_ms: float
+    client_id: str
+    outcome: str
+
+    def shape_key(self) -> bytes: ...
+    def shape(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,83 +71,141 @@ class TraceSummary:
     status: int
 
 
+def _table(row: type[SQLModel]) -> Table:
+    return SQLModel.metadata.tables[str(row.__tablename__)]
+
+
+def _document(trace_id: str, created_at: float, duration_ms: float, shape_body: str) -> dict[str, Any]:
+    shape: dict[str, Any] = json.loads(shape_body)
+    out: dict[str, Any] = {"id": trace_id, "endpoint": shape.pop("endpoint", ""), "startedAt": created_at,
+                           "durationMs": duration_ms}
+    out.update(shape)
+    return out
+
+
 class TraceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._buffer: list[tuple[str, float, str, str, str]] = []
+        self._rows = _table(t.TraceRow)
+        self._shapes = _table(t.TraceShapeRow)
+        self._known: dict[bytes, tuple[str, str]] = {}  # shape key -> (digest, encoded shape)
+        self._buffer: list[tuple[str, float, float, str, str, str]] = []
+        self._waiting_shapes: dict[str, str] = {}  # digest -> encoded shape, for the next flush
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         self.dropped = 0
 
-    def add(self, trace_id: str, *, created_at: float, client_id: str, outcome: str, body: dict[str, Any]) -> bool:
-        """Queue one trace; True when a flush is due now (FLUSH_AT reached). Encoded at once: a buffer of
-        strings costs the garbage collector nothing, a buffer of dicts and lists costs every request."""
-        row = (trace_id, created_at, client_id, outcome, _dumps(body))
+    def add(self, trace: Recorded) -> bool:
+        """Queue one finished trace; True when a flush is due now (FLUSH_AT reached)."""
+        key = trace.shape_key()
+        known = self._known.get(key)
+        if known is None:
+            body = orjson.dumps(trace.shape()).decode()
+            known = (hashlib.blake2b(body.encode(), digest_size=16).hexdigest(), body)
+            if len(self._known) >= SHAPES_KNOWN:
+                self._known.clear()
+            self._known[key] = known
+        digest, body = known
+        row = (trace.id, trace.started_at, round(trace.duration_ms, 2), trace.client_id, trace.outcome, digest)
         with self._lock:
             if len(self._buffer) >= BUFFER_LIMIT:
                 self.dropped += 1
                 return True
             self._buffer.append(row)
+            self._waiting_shapes[digest] = body
             return len(self._buffer) >= FLUSH_AT
 
     def pending(self) -> int:
         return len(self._buffer)
 
     def flush(self) -> int:
-        """Write what waits, in one statement; on a failure the rows go back to wait for the next flush."""
+        """Write what waits, in one transaction; on a failure it goes back to wait for the next flush."""
         with self._flushing:
             with self._lock:
                 rows, self._buffer = self._buffer, []
+                shapes, self._waiting_shapes = self._waiting_shapes, {}
             if not rows:
                 return 0
-            encoded = [{"trace_id": r[0], "created_at": r[1], "client_id": r[2], "outcome": r[3], "body": r[4]}
-                       for r in rows]
-            table = SQLModel.metadata.tables[t.TraceRow.__tablename__]
+            touched = max(r[1] for r in rows)
             try:
-                # Core, not the ORM: one executemany, the cheapest write SQLAlchemy has (bench/trace_cost.py)
                 with self.engine.begin() as conn:
-                    conn.execute(insert(table), encoded)
+                    self._write_shapes(conn, shapes, touched)
+                    self._write_rows(conn, rows)
                     # the count bound, kept at every write (by the key: cheap), not only by the minute's purge
-                    newest = conn.execute(select(func.max(table.c.seq))).scalar()
+                    newest = conn.execute(select(func.max(self._rows.c.seq))).scalar()
                     if newest is not None and newest > KEEP_AT_MOST:
-                        conn.execute(delete(table).where(table.c.seq <= newest - KEEP_AT_MOST))
+                        conn.execute(delete(self._rows).where(self._rows.c.seq <= newest - KEEP_AT_MOST))
             except Exception:
                 with self._lock:
                     self._buffer[:0] = rows[: max(0, BUFFER_LIMIT - len(self._buffer))]
+                    self._waiting_shapes.update(shapes)
                 raise
             return len(rows)
 
+    def _write_rows(self, conn: Connection, rows: list[tuple[str, float, float, str, str, str]]) -> None:
+        """One executemany of the rows as they wait, through the driver: half the CPU of Core's dicts a row
+        (bench/trace_cost.py). Placeholders in the driver's own style."""
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self.engine.dialect.paramstyle)
+        if mark is None:
+            conn.execute(insert(self._rows), [dict(zip(_ROW_COLUMNS, r, strict=True)) for r in rows])
+            return
+        conn.exec_driver_sql(f"INSERT INTO {self._rows.name} ({', '.join(_ROW_COLUMNS)}) "
+                             f"VALUES ({', '.join([mark] * len(_ROW_COLUMNS))})", rows)
+
+    def _write_shapes(self, conn: Connection, shapes: dict[str, str], touched: float) -> None:
+        """Each distinct shape of the batch: written if new, marked touched if not. A few rows a flush."""
+        c = self._shapes.c
+        present = set(conn.execute(select(c.digest).where(c.digest.in_(list(shapes)))).scalars())
+        if present:
+            conn.execute(update(self._shapes).where(c.digest.in_(list(present)), c.touched_at < touched)
+                         .values(touched_at=touched))
+        new = [{"digest": d, "body": b, "touched_at": touched} for d, b in shapes.items() if d not in present]
+        if new:
+            # Another worker may write the same shape between the read and this insert: "on conflict do
+            # nothing" keeps both flushes whole.
+            conn.execute(self._insert_new(), new)
+
+    def _insert_new(self) -> Any:
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(self._shapes).on_conflict_do_nothing(index_elements=["digest"])
+        if dialect == "sqlite":
+            return sqlite.insert(self._shapes).on_conflict_do_nothing(index_elements=["digest"])
+        return insert(self._shapes)
+
     def get(self, trace_id: str) -> dict[str, Any] | None:
-        with Session(self.engine) as s:
-            row = s.exec(select(t.TraceRow).where(t.TraceRow.trace_id == trace_id)
-                         .order_by(col(t.TraceRow.seq).desc()).limit(1)).first()
-        if row is None:
-            return None
-        body: dict[str, Any] = json.loads(row.body)
-        return body
+        r, s = self._rows.c, self._shapes.c
+        query = (select(r.trace_id, r.created_at, r.duration_ms, s.body).join(self._shapes, s.digest == r.shape)
+                 .where(r.trace_id == trace_id).order_by(r.seq.desc()).limit(1))
+        with self.engine.connect() as conn:
+            found = conn.execute(query).first()
+        return None if found is None else _document(found[0], found[1], found[2], found[3])
 
     def recent(self, *, client_id: str = "", outcome: str = "", limit: int = 50) -> list[TraceSummary]:
-        query = select(t.TraceRow)
+        r, s = self._rows.c, self._shapes.c
+        query = select(r.trace_id, r.created_at, r.client_id, r.outcome, s.body).join(self._shapes, s.digest == r.shape)
         if client_id:
-            query = query.where(t.TraceRow.client_id == client_id)
+            query = query.where(r.client_id == client_id)
         if outcome:
-            query = query.where(t.TraceRow.outcome == outcome)
-        query = query.order_by(col(t.TraceRow.seq).desc()).limit(max(0, min(limit, LIST_LIMIT)))
-        with Session(self.engine) as s:
-            rows = s.exec(query).all()
+            query = query.where(r.outcome == outcome)
+        query = query.order_by(r.seq.desc()).limit(max(0, min(limit, LIST_LIMIT)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
         out = []
         for row in rows:
-            body = json.loads(row.body)
-            out.append(TraceSummary(row.trace_id, row.created_at, row.client_id, row.outcome,
-                                    str(body.get("endpoint", "")), int(body.get("status", 0))))
+            shape = json.loads(row[4])
+            out.append(TraceSummary(row[0], row[1], row[2], row[3], str(shape.get("endpoint", "")),
+                                    int(shape.get("status", 0))))
         return out
 
     def purge(self, *, now: float) -> None:
-        """Older than KEEP_FOR, or beyond the newest KEEP_AT_MOST. Conditional DELETEs: any number of
-        workers may run it at once."""
-        with Session(self.engine) as s, s.begin():
-            s.exec(delete(t.TraceRow).where(col(t.TraceRow.created_at) < now - KEEP_FOR))
-            cutoff = s.exec(select(t.TraceRow.seq).order_by(col(t.TraceRow.seq).desc())
-                            .offset(KEEP_AT_MOST).limit(1)).first()
+        """Older than KEEP_FOR, or beyond the newest KEEP_AT_MOST; then the shapes nothing refers to.
+        Conditional DELETEs: any number of workers may run it at once."""
+        r, s = self._rows.c, self._shapes.c
+        with self.engine.begin() as conn:
+            conn.execute(delete(self._rows).where(r.created_at < now - KEEP_FOR))
+            cutoff = conn.execute(select(r.seq).order_by(r.seq.desc()).offset(KEEP_AT_MOST).limit(1)).scalar()
             if cutoff is not None:
-                s.exec(delete(t.TraceRow).where(col(t.TraceRow.seq) <= cutoff))
+                conn.execute(delete(self._rows).where(r.seq <= cutoff))
+            referenced = select(literal_column("1")).select_from(self._rows).where(r.shape == s.digest).exists()
+            conn.execute(delete(self._shapes).where(s.touched_at < now - SHAPE_GRACE, ~referenced))

@@ -6,7 +6,13 @@ one context-variable read and nothing else. The error renderer ends a refused re
 catalogue entry's code and fix (`refused`).
 
 What a step keeps is names and ids. Values of inputs whose names say secret (passwords, secrets,
-codes, tokens, assertions) are never kept, whatever a caller passes: `_kept` drops them.
+codes, tokens, assertions) are never kept, whatever a caller passes: `_inputs` drops them when the
+trace is shaped for the store (`Trace.shape`), so that recording on the request's path is one append.
+
+A stored trace is its shape (everything but its id, start and duration) and those three: requests
+decided alike share one shape, which the store writes once (directory/traces.py). `shape_key` is the
+cheap test of "decided alike", made of the raw steps; `shape` is the filtered document, made only
+for a key the store has not seen.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from mockidp.errors import AadstsError, catalogue
 from mockidp.errors.catalogue import ErrorSpec
@@ -59,18 +67,24 @@ def _inputs(given: dict[str, object]) -> dict[str, str | list[str]]:
 class Step:
     rule: str
     outcome: str  # PASSED, FAILED or NOT_APPLICABLE
-    inputs: dict[str, str | list[str]]
+    inputs: dict[str, object]  # as the rule gave them; filtered (secrets dropped) by Trace.shape
     note: str = ""
     code: int | None = None  # the AADSTS code of a failed step
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ClaimReason:
-    """Why a claim of the issued token has its value (or why it is absent: value None)."""
+    """Why a claim of the issued token has its value (or why it is absent: value None). Frozen and encoded
+    once: an app-only request reuses its client's reasons (oauth/claim_reasons.py), and the trace's
+    shape_key reuses their encoding."""
 
     claim: str
     value: str | list[str] | None
     why: str
+    encoded: bytes = field(default=b"", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoded", orjson.dumps((self.claim, self.value, self.why)))
 
 
 @dataclass(slots=True)
@@ -88,13 +102,25 @@ class Trace:
     duration_ms: float = 0.0
     fix: dict[str, str] | None = None
 
-    def as_json(self) -> dict[str, Any]:
+    def shape_key(self) -> bytes:
+        """Equal for traces whose shapes are equal: the raw fields a shape is made of, encoded (not stored:
+        the raw inputs may hold what `shape` drops)."""
+        try:
+            head = orjson.dumps((self.endpoint, self.status, self.outcome, self.client_id, self.tenant,
+                                 self.grant_type, [(s.rule, s.outcome, s.inputs, s.note, s.code) for s in self.steps],
+                                 self.fix), default=repr)  # tuples: orjson encodes them 8x faster than dataclasses
+        except (orjson.JSONEncodeError, TypeError):  # an input orjson cannot hold: the filtered shape is the key
+            return orjson.dumps(self.shape(), default=str)
+        # NUL never stands bare in JSON: the parts cannot run into one another
+        return b"\0".join((head, *(c.encoded for c in self.claims)))
+
+    def shape(self) -> dict[str, Any]:
+        """The stored document but its id, startedAt and durationMs (directory/traces.py adds them back)."""
         return {
-            "id": self.id, "endpoint": self.endpoint, "startedAt": self.started_at,
-            "durationMs": round(self.duration_ms, 2), "status": self.status, "outcome": self.outcome,
+            "endpoint": self.endpoint, "status": self.status, "outcome": self.outcome,
             "clientId": self.client_id, "tenant": self.tenant, "grantType": self.grant_type,
-            "steps": [{"rule": s.rule, "outcome": s.outcome, "code": s.code, "inputs": s.inputs, "note": s.note}
-                      for s in self.steps],
+            "steps": [{"rule": s.rule, "outcome": s.outcome, "code": s.code, "inputs": _inputs(s.inputs),
+                       "note": s.note} for s in self.steps],
             "claims": [{"claim": c.claim, "value": c.value, "why": c.why} for c in self.claims],
             "fix": self.fix,
         }
@@ -124,7 +150,7 @@ def step(rule: str, outcome: str = PASSED, *, note: str = "", **inputs: object) 
     trace = _current.get()
     if trace is None:
         return
-    trace.steps.append(Step(rule, outcome, _inputs(inputs), note))
+    trace.steps.append(Step(rule, outcome, inputs, note))
 
 
 def about(*, client_id: str | None = None, tenant: str | None = None, grant_type: str | None = None) -> None:
@@ -163,7 +189,7 @@ def refused(err: AadstsError) -> None:
     if trace is None:
         return
     spec = err.spec
-    trace.steps.append(Step(entry_name(spec), FAILED, _inputs(err.params), spec.when, spec.code))
+    trace.steps.append(Step(entry_name(spec), FAILED, dict(err.params), spec.when, spec.code))
     trace.outcome = f"AADSTS{spec.code}"
     fix = err.fix()
     if fix is not None:

@@ -80,8 +80,7 @@ class Tracing:
             return
         current.duration_ms = elapsed * 1000
         current.outcome = current.outcome or ("success" if current.status < 400 else f"HTTP {current.status}")
-        if self.store.add(current.id, created_at=current.started_at, client_id=current.client_id,
-                          outcome=current.outcome, body=current.as_json()):
+        if self.store.add(current):
             self.wake.set()
 
 

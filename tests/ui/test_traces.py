@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from mockidp.cli import main
 from mockidp.directory import traces as trace_store
 from mockidp.directory.store import make_engine
 from mockidp.directory.traces import TraceStore
+from mockidp.oauth.trace import Step, Trace
 from mockidp.testing.entra import assert_entra_error
 from tests.conftest import (
     BACKEND1_URI,
@@ -185,6 +187,12 @@ def test_no_secret_password_code_or_token_is_ever_kept(harness: Harness) -> None
     for secret in seen:
         assert secret not in dumped
         assert secret[:24] not in dumped
+    with sqlite3.connect(harness.settings.data_dir / "mockidp.db") as db:  # what the store wrote, as written
+        stored = json.dumps([db.execute(f"SELECT * FROM {table}").fetchall()
+                             for table in ("trace_record", "trace_shape")])
+    assert stored.count("steps") >= 2
+    for secret in seen:
+        assert secret[:24] not in stored
 
 
 # ------------------------------------------------------------------------------------------ pages
@@ -255,16 +263,24 @@ def test_a_trace_made_by_one_worker_is_answered_by_another(harness: Harness, tmp
         assert found.status_code == 200 and found.json()["outcome"] == "AADSTS501051"
 
 
+def made(trace_id: str, created_at: float = FROZEN_AT, *, client_id: str = "", steps: int = 0) -> Trace:
+    t = Trace("POST /t/oauth2/v2.0/token", created_at, id=trace_id, client_id=client_id, status=200,
+              outcome="success")
+    for i in range(steps):
+        t.steps.append(Step(f"rule-{i}", "passed", {"n": i}))
+    return t
+
+
 def test_retention_keeps_a_day_and_at_most_the_newest_n(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     store = TraceStore(make_engine(harness.settings.resolved_database_url))
     monkeypatch.setattr(trace_store, "KEEP_AT_MOST", 3)
-    store.add("old", created_at=FROZEN_AT - trace_store.KEEP_FOR - 1, client_id="", outcome="success", body={})
-    store.add("t-0", created_at=FROZEN_AT - 10, client_id="", outcome="success", body={})
+    store.add(made("old", FROZEN_AT - trace_store.KEEP_FOR - 1))
+    store.add(made("t-0", FROZEN_AT - 10))
     store.flush()
     store.purge(now=FROZEN_AT)
     assert [s.trace_id for s in store.recent(limit=10)] == ["t-0"]  # the day's bound
     for i in range(1, 5):
-        store.add(f"t-{i}", created_at=FROZEN_AT - 10 + i, client_id="", outcome="success", body={"id": f"t-{i}"})
+        store.add(made(f"t-{i}", FROZEN_AT - 10 + i))
     store.flush()
     store.purge(now=FROZEN_AT)
     assert [s.trace_id for s in store.recent(limit=10)] == ["t-4", "t-3", "t-2"]  # the count's bound
@@ -303,9 +319,49 @@ def test_every_write_keeps_the_count_bound(harness: Harness, monkeypatch: pytest
     store = TraceStore(make_engine(harness.settings.resolved_database_url))
     monkeypatch.setattr(trace_store, "KEEP_AT_MOST", 4)
     for i in range(7):
-        store.add(f"w-{i}", created_at=FROZEN_AT, client_id="", outcome="success", body={"id": f"w-{i}"})
+        store.add(made(f"w-{i}"))
         store.flush()
     assert [s.trace_id for s in store.recent(limit=10)] == ["w-6", "w-5", "w-4", "w-3"]
+
+
+def test_requests_decided_alike_share_one_stored_shape_and_keep_their_own_ids(harness: Harness) -> None:
+    ids = [harness.token(CLIENT_CC).headers["x-ms-request-id"] for _ in range(20)]
+    ids.append(harness.token(REPORTING_CC).headers["x-ms-request-id"])
+    harness.app.state.runtime.traces.flush()
+    with sqlite3.connect(harness.settings.data_dir / "mockidp.db") as db:
+        assert db.execute("SELECT count(*) FROM trace_record").fetchone() == (21,)
+        assert db.execute("SELECT count(*) FROM trace_shape").fetchone() == (2,)  # 20 alike, 1 refused
+    found = [trace_of(harness, i) for i in ids]
+    assert [t["id"] for t in found] == ids
+    assert list(found[0]) == ["id", "endpoint", "startedAt", "durationMs", "status", "outcome", "clientId",
+                              "tenant", "grantType", "steps", "claims", "fix"]
+    assert all(t["steps"] == found[0]["steps"] and t["claims"] == found[0]["claims"] for t in found[:20])
+    assert found[0]["outcome"] == "success" and found[20]["outcome"] == "AADSTS501051"
+    assert found[20]["steps"] != found[0]["steps"] and found[20]["fix"] is not None
+
+
+def test_a_shape_no_trace_refers_to_is_purged_after_its_grace(harness: Harness,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    store = TraceStore(make_engine(harness.settings.resolved_database_url))
+    monkeypatch.setattr(trace_store, "KEEP_AT_MOST", 2)
+    store.add(made("a", steps=1))
+    store.flush()
+    store.add(made("b", steps=2))
+    store.add(made("c", steps=2))
+    store.flush()  # "a" falls out by the count: its shape is unreferenced now
+
+    def shapes() -> int:
+        with sqlite3.connect(harness.settings.data_dir / "mockidp.db") as db:
+            count: int = db.execute("SELECT count(*) FROM trace_shape").fetchone()[0]
+        return count
+    before = shapes()
+    store.purge(now=FROZEN_AT + trace_store.SHAPE_GRACE - 1)
+    assert shapes() == before  # within its grace a shape stays: a flush may be about to refer to it
+    store.purge(now=FROZEN_AT + trace_store.SHAPE_GRACE + 1)
+    assert shapes() == before - 1 and [x["rule"] for x in store.get("c")["steps"]] == ["rule-0", "rule-1"]
+    store.add(made("d", steps=1))  # the purged shape again: this worker still knows it, and writes it again
+    store.flush()
+    assert store.get("d") is not None and [x["rule"] for x in store.get("d")["steps"]] == ["rule-0"]
 
 
 # ------------------------------------------------------------------------------------------ steps, in order
