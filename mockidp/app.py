@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
-from mockidp.clock import Clock, IdFactory, SystemClock
+from mockidp.clock import Clock, IdFactory, SharedClock
 from mockidp.directory.artefacts import PURGE_EVERY, Artefacts
+from mockidp.directory.control_state import ControlState
 from mockidp.directory.snapshot import Directory
+from mockidp.directory.stamp import Stamp
 from mockidp.directory.store import Store, make_engine
 from mockidp.directory.traces import TraceStore
 from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
@@ -24,7 +26,7 @@ from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.keys import load_or_create_signing_key
 from mockidp.tokens.signer import Signer
 from mockidp.web import access_log, errors, tracing
-from mockidp.web.routes import admin, console, device, discovery, instance, logout, signin, token, traces
+from mockidp.web.routes import admin, console, control, device, discovery, instance, logout, signin, token, traces
 from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
 
@@ -70,12 +72,33 @@ async def purge_on_schedule(artefacts: Artefacts, traces: TraceStore, clock: Clo
             await asyncio.wait_for(stop.wait(), every)
 
 
+CONTROL_POLL = 0.5
+
+
+async def poll_control(control: ControlState, clock: SharedClock, stop: asyncio.Event) -> None:
+    """A replica learns of a control change made through another one within CONTROL_POLL seconds."""
+    seen = -1
+    while not stop.is_set():
+        try:
+            version = await asyncio.to_thread(control.version)
+            if version != seen:
+                seen = version
+                clock.setting = await asyncio.to_thread(control.clock)
+        except Exception as exc:  # the next round retries
+            log.warning("reading the control state failed (%s); retrying", exc.__class__.__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), CONTROL_POLL)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory | None = None,
                apply_seed: bool = True, purge_every: float = PURGE_EVERY) -> FastAPI:
     store = prepare(settings, apply_seed=apply_seed)
     directory = Directory.build(store.load_directory())
     key = load_or_create_signing_key(settings.data_dir)
-    clock = clock or SystemClock()
+    control_state: ControlState | None = None
+    if clock is None:  # mockidp's own clock: the control API's setting, shared by every worker and replica
+        control_state = ControlState(store.engine, Stamp(settings.data_dir))
+        clock = SharedClock(control_state.clock, control_state.stamp.changed)
     ids = ids or IdFactory()
     services = Services(directory, TokenIssuer(Signer(key), clock, ids), clock, ids, Artefacts(store.engine))
     ca_path = settings.data_dir / CA_CERT
@@ -89,9 +112,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         stop = asyncio.Event()
         purging = asyncio.create_task(purge_on_schedule(services.artefacts, trace_store, clock, purge_every, stop))
         flushing = asyncio.create_task(tracing.flush_on_schedule(trace_store, wake, stop))
+        polling = None
+        if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
+                "sqlite"):  # replicas on other machines share the database, not the stamp
+            polling = asyncio.create_task(poll_control(control_state, clock, stop))
         yield
         stop.set()
         wake.set()
+        if polling is not None:
+            await polling
         await purging  # a purge under way finishes before the engine goes: no connection left behind
         await flushing  # and the last traces are written
         store.engine.dispose()  # close pooled connections (PostgreSQL) when the worker stops
@@ -99,12 +128,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     sealer = Sealer(load_or_create_secret(settings.data_dir))
     app.state.runtime = Runtime(settings, services, key.public_jwk(), ca_path if ca_path.exists() else None, hosts,
-                                sealer, trace_store if settings.traces else None)
+                                sealer, trace_store if settings.traces else None, control_state)
     if settings.traces:
         app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
     errors.install(app)
     access_log.install()
-    for module in (admin, instance, discovery, token, signin, device, logout, console, traces):
+    for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control):
         app.include_router(module.router)
     return app
 

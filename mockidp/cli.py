@@ -7,6 +7,7 @@ import logging
 import os
 import ssl
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -195,6 +196,49 @@ def _explain_token(args: argparse.Namespace) -> int:
     return 1 if explanation.problem else 0
 
 
+def _control(args: argparse.Namespace, path: str, body: dict[str, object] | None) -> int:
+    """The control API of the server running on this machine's port (README, "Driving mockidp from tests")."""
+    import json
+
+    settings = _settings(args)
+    scheme = "https" if settings.tls else "http"
+    context = ssl.create_default_context(cafile=str(settings.data_dir / "ca.pem")) if settings.tls else None
+    url = (args.url or f"{scheme}://localhost:{settings.port}").rstrip("/") + f"/_mockidp/control/{path}"
+    headers = {"Content-Type": "application/json"}
+    if settings.control_key is not None:
+        headers["X-Mockidp-Control-Key"] = settings.control_key.get_secret_value()
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if body is None else "POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            print(response.read().decode())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode(errors="replace"), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"no mockidp answered at {url}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _clock(args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "show":
+        return _control(args, "clock", None)
+    if action == "advance":
+        if args.seconds is None:
+            print("mockidp clock advance SECONDS", file=sys.stderr)
+            return 2
+        return _control(args, "clock", {"advance": args.seconds})
+    if action == "freeze":
+        return _control(args, "clock", {"freeze": True, **({"at": args.at} if args.at is not None else {})})
+    return _control(args, "clock", {"real": True})
+
+
+def _reset(args: argparse.Namespace) -> int:
+    return _control(args, "reset", {})
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", dest="data_dir", type=Path, help="CA, signing key and database (default ./.mockidp)")
     p.add_argument("--port", type=int, help="port (default 8443)")
@@ -248,6 +292,17 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("--origin", help="mockidp's origin, for discovery URLs (default https://localhost:PORT)")
     explain.add_argument("--port", type=int)
     explain.set_defaults(run=_explain)
+    clock = sub.add_parser("clock", help="show, freeze, advance or return to real time the clock of a running mockidp")
+    clock.add_argument("action", choices=("show", "freeze", "advance", "real"))
+    clock.add_argument("seconds", nargs="?", type=float, help="for advance: seconds (negative moves back)")
+    clock.add_argument("--at", type=float, help="for freeze: the time to stand at, in seconds since 1970")
+    clock.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
+    _common(clock)
+    clock.set_defaults(run=_clock)
+    reset = sub.add_parser("reset", help="a running mockidp back to its seed: clock, codes, sessions, traces")
+    reset.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
+    _common(reset)
+    reset.set_defaults(run=_reset)
     health = sub.add_parser("health", help="exit 0 when the local server answers /_mockidp/health")
     _common(health)
     health.set_defaults(run=_health)

@@ -6,6 +6,8 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -35,6 +37,42 @@ class FrozenClock:
 
     def set(self, when: float) -> None:
         self._now = float(when)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSetting:
+    """What the control API set (POST /_mockidp/control/clock): the real time, moved by `offset` seconds,
+    or a time standing still at `frozen_at`."""
+
+    frozen_at: float | None = None
+    offset: float = 0.0
+
+    def at(self, real: float) -> float:
+        return self.frozen_at if self.frozen_at is not None else real + self.offset
+
+
+REAL_TIME = ClockSetting()
+
+
+class SharedClock:
+    """The clock of `mockidp serve`: one setting for every worker and replica (directory/control_state.py).
+
+    `changed()` is the cheap test of "has anyone set the clock since I last read it" (a stamp in shared
+    memory for the workers of one machine, directory/stamp.py); only then is the setting read again, so
+    a request pays one memory read. Replicas on other machines see a change by the workers' poll."""
+
+    def __init__(self, read: Callable[[], ClockSetting], changed: Callable[[], bool]) -> None:
+        self._read = read
+        self._changed = changed
+        self.setting = read()
+
+    def refresh(self) -> None:
+        self.setting = self._read()
+
+    def now(self) -> float:
+        if self._changed():
+            self.setting = self._read()
+        return self.setting.at(time.time())
 
 
 class IdFactory:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     body_timeout: float = Field(10, gt=0, description="Seconds to send a request's body, after its headers.")
     keep_alive_timeout: float = Field(5, gt=0, description="Seconds a connection may stay open without a request.")
     tls_handshake_timeout: float = Field(5, gt=0, description="Seconds to complete the TLS handshake (and close).")
+    control_key: SecretStr | None = Field(None, description="Key that opens /_mockidp/control/ to callers other "
+                                          "than loopback (header X-Mockidp-Control-Key).")
 
     @field_validator("seed", "hostnames", mode="before")
     @classmethod
@@ -72,6 +74,7 @@ class Settings(BaseSettings):
             "MOCKIDP_TLS_HANDSHAKE_TIMEOUT": str(self.tls_handshake_timeout),
             "MOCKIDP_SEED": ",".join(str(p.resolve()) for p in self.seed),
             "MOCKIDP_HOSTNAMES": ",".join(self.hostnames),
+            "MOCKIDP_CONTROL_KEY": self.control_key.get_secret_value() if self.control_key else "",
         }
         if self.public_url:
             env["MOCKIDP_PUBLIC_URL"] = self.public_url

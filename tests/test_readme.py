@@ -142,3 +142,21 @@ def test_single_page_app_walkthrough_runs_as_written(live: LiveServer, playwrigh
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_driving_mockidp_from_tests_runs_as_written(live: LiveServer) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Driving mockidp from tests.*?```bash\n(.*?)\n```", readme, re.S)
+    assert block is not None
+    lines = [line.split("  #")[0].strip() for line in block.group(1).splitlines()]
+    setup, curls, cli = lines[0], [x for x in lines if x.startswith("$C")], [x for x in lines if "mockidp " in x]
+    setup = _localised(setup, live)
+    said = [json.loads(subprocess.run(["bash", "-c", f"{setup}; {c}"], capture_output=True, text=True, timeout=30,
+                                      check=True).stdout) for c in curls]
+    assert said[0]["now"] == 1900000000 and said[1]["now"] == 1900003600 and said[2]["frozen"] is True
+    assert said[2]["nowUtc"] == "2030-03-17T18:46:40.0000000Z" and said[3]["frozen"] is False
+    assert said[4] == {"reset": ["artefacts", "traces", "clock"]}
+    where = f" --port {live.port} --data-dir {Path(live.ca).parent}"
+    outs = [subprocess.run(["bash", "-c", c.replace(".venv/bin/mockidp", f"{sys.executable} -m mockidp") + where],
+                           capture_output=True, text=True, timeout=30, check=True).stdout for c in cli]
+    assert json.loads(outs[1])["now"] == 1900003600 and "clock" in json.loads(outs[2])["reset"]

@@ -317,6 +317,13 @@ class Artefacts:
         with Session(self.engine) as s, s.begin():
             s.exec(stmt)
 
+    def clear(self) -> None:
+        """Back to the seed (the control API's reset): no code, refresh token, device code, session, used
+        flow state, user consent, revocation or lockout is left. One transaction."""
+        with Session(self.engine) as s, s.begin():
+            for table in t.ARTEFACT_TABLES:
+                s.exec(delete(table))
+
     def purge_expired(self, *, now: float) -> None:
         """Bounded storage: drop codes, device codes, refresh tokens, sessions and used flow states past
         their lifetime (plus the grace above; a used flow state past its expiry is refused for its expiry:

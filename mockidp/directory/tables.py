@@ -171,7 +171,8 @@ class TraceRow(SQLModel, table=True):
     # No index on trace_id nor created_at: an index of random ids costs more than the row itself on every
     # write (bench/trace_cost.py), and a lookup scans the 10,000 short rows the retention keeps in ~1 ms.
     trace_id: str
-    created_at: float
+    created_at: float  # by mockidp's clock, which tests may move
+    recorded_at: float = 0.0  # by the machine's: what a control reset hides (directory/traces.py)
     duration_ms: float = 0.0
     client_id: str = ""
     outcome: str = ""
@@ -185,3 +186,21 @@ class TraceShapeRow(SQLModel, table=True):
     digest: str = Field(primary_key=True)  # BLAKE2b-128 of body: the same in every worker and replica
     body: str
     touched_at: float  # the last flush that wrote a trace of this shape: unreferenced and old, it is purged
+
+
+class ControlRow(SQLModel, table=True):
+    """What the control API set, one row per kind (`clock`), for every worker and replica
+    (directory/control_state.py). `version` grows with every write across all kinds."""
+
+    __tablename__ = "control_state"
+    name: str = Field(primary_key=True)
+    version: int
+    value: str  # JSON
+    changed_at: float
+
+
+# What `POST /_mockidp/control/reset` empties: everything sign-ins and flows left behind.
+ARTEFACT_TABLES: tuple[type[SQLModel], ...] = (
+    AuthorizationCodeRow, RefreshTokenRow, DeviceCodeRow, SessionRow, UsedFlowStateRow, ConsentRow, UserStateRow,
+    SignInLockoutRow,
+)

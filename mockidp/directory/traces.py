@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from mockidp.directory import tables as t
+from mockidp.directory.control_state import RESET  # its changed_at hides older traces
 
 KEEP_FOR = 24 * 3600.0
 KEEP_AT_MOST = 10_000
@@ -45,7 +47,8 @@ SHAPES_KNOWN = 4096  # shapes a worker remembers encoded; past this it forgets t
 SHAPE_GRACE = 300.0
 
 
-_ROW_COLUMNS = ("trace_id", "created_at", "duration_ms", "client_id", "outcome", "shape")  # a buffered row's order
+# a buffered row's order
+_ROW_COLUMNS = ("trace_id", "created_at", "recorded_at", "duration_ms", "client_id", "outcome", "shape")
 
 
 class Recorded(Protocol):
@@ -88,8 +91,9 @@ class TraceStore:
         self.engine = engine
         self._rows = _table(t.TraceRow)
         self._shapes = _table(t.TraceShapeRow)
+        self._control = _table(t.ControlRow)
         self._known: dict[bytes, tuple[str, str]] = {}  # shape key -> (digest, encoded shape)
-        self._buffer: list[tuple[str, float, float, str, str, str]] = []
+        self._buffer: list[tuple[str, float, float, float, str, str, str]] = []
         self._waiting_shapes: dict[str, str] = {}  # digest -> encoded shape, for the next flush
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -106,7 +110,8 @@ class TraceStore:
                 self._known.clear()
             self._known[key] = known
         digest, body = known
-        row = (trace.id, trace.started_at, round(trace.duration_ms, 2), trace.client_id, trace.outcome, digest)
+        row = (trace.id, trace.started_at, time.time(), round(trace.duration_ms, 2), trace.client_id, trace.outcome,
+               digest)
         with self._lock:
             if len(self._buffer) >= BUFFER_LIMIT:
                 self.dropped += 1
@@ -142,7 +147,7 @@ class TraceStore:
                 raise
             return len(rows)
 
-    def _write_rows(self, conn: Connection, rows: list[tuple[str, float, float, str, str, str]]) -> None:
+    def _write_rows(self, conn: Connection, rows: list[tuple[str, float, float, float, str, str, str]]) -> None:
         """One executemany of the rows as they wait, through the driver: half the CPU of Core's dicts a row
         (bench/trace_cost.py). Placeholders in the driver's own style."""
         mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self.engine.dialect.paramstyle)
@@ -173,17 +178,25 @@ class TraceStore:
             return sqlite.insert(self._shapes).on_conflict_do_nothing(index_elements=["digest"])
         return insert(self._shapes)
 
+    def _visible(self) -> Any:
+        """Rows recorded since the last control reset: a worker may write what it buffered before the reset
+        after it (directory/control_state.py)."""
+        c = self._control.c
+        reset_at = select(c.changed_at).where(c.name == RESET).scalar_subquery()
+        return self._rows.c.recorded_at >= func.coalesce(reset_at, 0.0)
+
     def get(self, trace_id: str) -> dict[str, Any] | None:
         r, s = self._rows.c, self._shapes.c
         query = (select(r.trace_id, r.created_at, r.duration_ms, s.body).join(self._shapes, s.digest == r.shape)
-                 .where(r.trace_id == trace_id).order_by(r.seq.desc()).limit(1))
+                 .where(r.trace_id == trace_id, self._visible()).order_by(r.seq.desc()).limit(1))
         with self.engine.connect() as conn:
             found = conn.execute(query).first()
         return None if found is None else _document(found[0], found[1], found[2], found[3])
 
     def recent(self, *, client_id: str = "", outcome: str = "", limit: int = 50) -> list[TraceSummary]:
         r, s = self._rows.c, self._shapes.c
-        query = select(r.trace_id, r.created_at, r.client_id, r.outcome, s.body).join(self._shapes, s.digest == r.shape)
+        query = (select(r.trace_id, r.created_at, r.client_id, r.outcome, s.body)
+                 .join(self._shapes, s.digest == r.shape).where(self._visible()))
         if client_id:
             query = query.where(r.client_id == client_id)
         if outcome:
@@ -197,6 +210,14 @@ class TraceStore:
             out.append(TraceSummary(row[0], row[1], row[2], row[3], str(shape.get("endpoint", "")),
                                     int(shape.get("status", 0))))
         return out
+
+    def clear(self) -> None:
+        """Every trace gone, written or waiting (the control API's reset)."""
+        with self._lock:
+            self._buffer, self._waiting_shapes = [], {}
+        with self._flushing, self.engine.begin() as conn:
+            conn.execute(delete(self._rows))
+            conn.execute(delete(self._shapes))
 
     def purge(self, *, now: float) -> None:
         """Older than KEEP_FOR, or beyond the newest KEEP_AT_MOST; then the shapes nothing refers to.

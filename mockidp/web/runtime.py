@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockidp.directory.control_state import ControlState
 from mockidp.directory.traces import TraceStore
 from mockidp.oauth.context import Services
 from mockidp.settings import Settings
@@ -33,6 +34,7 @@ class Runtime:
     served_hosts: set[str]
     sealer: Sealer
     traces: TraceStore | None  # None with --no-traces
+    control: ControlState | None = None  # None when the embedding code gave its own clock
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
 
     def origin(self, request: Request) -> str:

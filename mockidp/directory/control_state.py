@@ -1,0 +1,74 @@
+"""The control API's state in the database, so that every worker and replica agrees (README, "Driving
+mockidp from tests"): the clock's setting today. A write goes to the database, then bumps the stamp the
+workers of this machine read (directory/stamp.py); `version` is what replicas elsewhere poll.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from mockidp.clock import REAL_TIME, ClockSetting
+from mockidp.directory import tables as t
+from mockidp.directory.stamp import Stamp
+
+CLOCK = "clock"
+RESET = "reset"
+
+
+class ControlState:
+    def __init__(self, engine: Engine, stamp: Stamp) -> None:
+        self.engine = engine
+        self.stamp = stamp
+
+    def version(self) -> int:
+        with Session(self.engine) as s:
+            found = s.exec(select(func.max(t.ControlRow.version))).first()
+        return int(found or 0)
+
+    def clock(self) -> ClockSetting:
+        with Session(self.engine) as s:
+            return _clock_of(s.get(t.ControlRow, CLOCK))
+
+    def set_clock(self, setting: ClockSetting, *, now: float) -> None:
+        self.change_clock(lambda _current: setting, now=now)
+
+    def change_clock(self, change: Callable[[ClockSetting], ClockSetting], *, now: float) -> ClockSetting:
+        """Read, change and write the setting in one write transaction: two advances at once both count.
+        Whatever `change` raises leaves the setting as it was."""
+        with Session(self.engine) as s, s.begin():
+            row = s.exec(select(t.ControlRow).where(t.ControlRow.name == CLOCK).with_for_update()).first()
+            setting = change(_clock_of(row))
+            value = json.dumps({"frozenAt": setting.frozen_at, "offset": setting.offset})
+            # versions only grow, across kinds: the max of all rows plus one, under the write lock
+            newest = s.exec(select(func.max(t.ControlRow.version))).first() or 0
+            row = row or t.ControlRow(name=CLOCK, version=0, value="", changed_at=now)
+            row.version, row.value, row.changed_at = int(newest) + 1, value, now
+            s.add(row)
+        self.stamp.bump()
+        return setting
+
+    def reset(self, *, now: float) -> None:
+        """Every kind back to its default (the clock to real time), and the moment of the reset (by the
+        machine's clock) recorded: traces recorded before it are not shown any more, wherever they were
+        buffered (directory/traces.py). Written, never deleted: a version that went down and up again could
+        look unchanged to a replica's poll."""
+        self.set_clock(REAL_TIME, now=now)
+        with Session(self.engine) as s, s.begin():
+            newest = s.exec(select(func.max(t.ControlRow.version))).first() or 0
+            row = s.get(t.ControlRow, RESET) or t.ControlRow(name=RESET, version=0, value="{}", changed_at=now)
+            row.version, row.changed_at = int(newest) + 1, now
+            s.add(row)
+        self.stamp.bump()
+
+
+def _clock_of(row: t.ControlRow | None) -> ClockSetting:
+    if row is None:
+        return REAL_TIME
+    value = json.loads(row.value)
+    frozen = value.get("frozenAt")
+    return ClockSetting(None if frozen is None else float(frozen), float(value.get("offset", 0.0)))

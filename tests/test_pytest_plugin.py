@@ -1,0 +1,86 @@
+"""The pytest plugin as a user's project meets it: installed with the package, configured in its ini
+file, its fixtures serving a real mockidp to tests that use MSAL, azure-identity and plain HTTP, each
+test starting from the seed (README, "pytest")."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, REPORTING, REPORTING_SECRET, TENANT
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = f'''
+import time
+
+import jwt
+import pytest
+
+from mockidp.testing.plugin import MockidpError
+
+SCOPE = "api://{BACKEND2}/.default"
+
+
+def signed_at(token):
+    return jwt.decode(token, options={{"verify_signature": False}})["iat"] + 300
+
+
+def test_a_token_and_its_trace(mockidp):
+    r = mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")
+    assert jwt.decode(r["access_token"], options={{"verify_signature": False}})["roles"] == [
+        "Provisioning.ReadWrite", "Data.Read"]
+
+
+def test_a_refusal_is_entras(mockidp):
+    with pytest.raises(MockidpError) as refused:
+        mockidp.token("{REPORTING}", "{REPORTING_SECRET}", SCOPE, tenant="{TENANT}")
+    assert refused.value.status == 400 and refused.value.body["error_codes"] == [501051]
+    trace = mockidp.trace(refused.value.body["trace_id"])
+    assert trace["outcome"] == "AADSTS501051" and trace["fix"]["portal"]
+
+
+def test_1_freezes_and_moves_the_clock(mockidp):
+    assert mockidp.freeze(1900000000) == 1900000000
+    assert mockidp.advance(3600) == 1900003600
+    token = mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")["access_token"]
+    assert signed_at(token) == 1900003600
+
+
+def test_2_starts_from_the_seed_again(mockidp):
+    assert mockidp.clock()["frozen"] is False
+    token = mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")["access_token"]
+    assert abs(signed_at(token) - time.time()) < 60
+
+
+def test_msal_and_azure_identity_on_the_fixture(mockidp):
+    app = mockidp.msal_app("{CLIENT}", "{CLIENT_SECRET}", tenant="{TENANT}")
+    assert "access_token" in app.acquire_token_for_client([SCOPE])
+    with mockidp.credential("{TENANT}", "{CLIENT}", "{CLIENT_SECRET}") as credential:
+        assert credential.get_token(SCOPE).token.count(".") == 2
+
+
+def test_resets_are_quick(mockidp):
+    started = time.monotonic()
+    for _ in range(20):
+        mockidp.reset()
+    each = (time.monotonic() - started) / 20
+    print(f"RESET_SECONDS={{each:.4f}}")
+    assert each < 0.5
+'''
+
+
+def test_the_plugin_serves_mockidp_to_a_projects_tests(pytester: pytest.Pytester) -> None:
+    pytester.makeini(f"[pytest]\nmockidp_seed = {DEMO_SEED}\n")
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_subprocess("-q", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6)
+    said = [line.split("RESET_SECONDS=")[1][:6] for line in result.outlines if "RESET_SECONDS=" in line]
+    assert len(said) == 1 and float(said[0]) < 0.5
+    print(f"a reset takes {float(said[0]) * 1000:.1f} ms")
+
+
+def test_without_a_seed_the_fixture_says_what_to_set(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user="def test_x(mockidp):\n    pass\n")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    assert "set mockidp_seed in the pytest ini file" in result.stdout.str()
