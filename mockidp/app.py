@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from mockidp.clock import Clock, IdFactory, SharedClock
 from mockidp.directory.artefacts import PURGE_EVERY, Artefacts
 from mockidp.directory.control_state import ControlState
+from mockidp.directory.faults import FaultBook
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.stamp import Stamp
 from mockidp.directory.store import Store, make_engine
@@ -75,10 +76,11 @@ async def purge_on_schedule(artefacts: Artefacts, traces: TraceStore, clock: Clo
 CONTROL_POLL = 0.5
 
 
-async def poll_control(control: ControlState, clock: SharedClock, stop: asyncio.Event) -> None:
+async def poll_control(control: ControlState, clock: SharedClock, faults: FaultBook, stop: asyncio.Event) -> None:
     """A replica learns of a control change made through another one within CONTROL_POLL seconds."""
     seen = -1
     while not stop.is_set():
+        faults.forget()  # its next take reads the armed faults again
         try:
             version = await asyncio.to_thread(control.version)
             if version != seen:
@@ -96,9 +98,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     directory = Directory.build(store.load_directory())
     key = load_or_create_signing_key(settings.data_dir)
     control_state: ControlState | None = None
+    stamp = Stamp(settings.data_dir)
+    faults = FaultBook(store.engine, stamp)
     if clock is None:  # mockidp's own clock: the control API's setting, shared by every worker and replica
-        control_state = ControlState(store.engine, Stamp(settings.data_dir))
-        clock = SharedClock(control_state.clock, control_state.stamp.changed)
+        control_state = ControlState(store.engine, stamp)
+        clock = SharedClock(control_state.clock, stamp.changed)
     ids = ids or IdFactory()
     services = Services(directory, TokenIssuer(Signer(key), clock, ids), clock, ids, Artefacts(store.engine))
     ca_path = settings.data_dir / CA_CERT
@@ -115,7 +119,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         polling = None
         if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
                 "sqlite"):  # replicas on other machines share the database, not the stamp
-            polling = asyncio.create_task(poll_control(control_state, clock, stop))
+            polling = asyncio.create_task(poll_control(control_state, clock, faults, stop))
         yield
         stop.set()
         wake.set()
@@ -128,7 +132,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     sealer = Sealer(load_or_create_secret(settings.data_dir))
     app.state.runtime = Runtime(settings, services, key.public_jwk(), ca_path if ca_path.exists() else None, hosts,
-                                sealer, trace_store if settings.traces else None, control_state)
+                                sealer, trace_store if settings.traces else None, control_state, faults)
     if settings.traces:
         app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
     errors.install(app)

@@ -35,11 +35,16 @@ def test_a_refusal_is_entras(mockidp):
     with pytest.raises(MockidpError) as refused:
         mockidp.token("{REPORTING}", "{REPORTING_SECRET}", SCOPE, tenant="{TENANT}")
     assert refused.value.status == 400 and refused.value.body["error_codes"] == [501051]
+    mockidp.fault(status=503, retryAfter=1)
+    with pytest.raises(MockidpError) as unavailable:
+        mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")
+    assert unavailable.value.status == 503 and unavailable.value.body["error"] == "temporarily_unavailable"
     trace = mockidp.trace(refused.value.body["trace_id"])
     assert trace["outcome"] == "AADSTS501051" and trace["fix"]["portal"]
 
 
 def test_1_freezes_and_moves_the_clock(mockidp):
+    assert mockidp.fault(error=50196, count=5, clientId="{REPORTING}")["remaining"] == 5  # left to the reset
     assert mockidp.freeze(1900000000) == 1900000000
     assert mockidp.advance(3600) == 1900003600
     token = mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")["access_token"]
@@ -47,7 +52,7 @@ def test_1_freezes_and_moves_the_clock(mockidp):
 
 
 def test_2_starts_from_the_seed_again(mockidp):
-    assert mockidp.clock()["frozen"] is False
+    assert mockidp.clock()["frozen"] is False and mockidp.faults() == []
     token = mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")["access_token"]
     assert abs(signed_at(token) - time.time()) < 60
 

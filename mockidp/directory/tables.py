@@ -204,3 +204,17 @@ ARTEFACT_TABLES: tuple[type[SQLModel], ...] = (
     AuthorizationCodeRow, RefreshTokenRow, DeviceCodeRow, SessionRow, UsedFlowStateRow, ConsentRow, UserStateRow,
     SignInLockoutRow,
 )
+
+
+class FaultRow(SQLModel, table=True):
+    """A failure the control API armed for the next `remaining` matching requests (directory/faults.py)."""
+
+    __tablename__ = "control_fault"
+    id: str = Field(primary_key=True)
+    endpoint: str  # token | devicecode
+    client_id: str = ""  # "" matches every client
+    grant_type: str = ""  # "" matches every grant
+    kind: str  # error | status | delay | drop
+    value: str  # JSON: {"code": 50196} | {"status": 503, "retryAfter": 5} | {"seconds": 2.5} | {}
+    remaining: int
+    created_at: float

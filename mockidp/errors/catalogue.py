@@ -1099,6 +1099,42 @@ MALFORMED_INSTANCE_REQUEST = ErrorSpec(
     ),
 )
 
+# --- service conditions (answered only when a test injects them: POST /_mockidp/control/faults) ----------
+LOOP_DETECTED = ErrorSpec(
+    50196, "invalid_request", 400,
+    "The server terminated an operation because it encountered a client request loop. Please contact your app "
+    "vendor.",
+    "Entra's loop detection: the same client asked for the same token too often in too short a time. mockidp "
+    "answers it only as an injected fault. The HTTP status (400) is as MSAL.NET reports it; the `error` value "
+    "is not in the published captures (invalid_request is a choice).",
+    captures=(
+        "Azure/azure-sdk-for-net#23324 (2021-08): \"UsernamePasswordCredential authentication failed: AADSTS50196: "
+        "The server terminated an operation because it encountered a client request loop. Please contact your "
+        "app vendor.\"",
+        "AzureAD/microsoft-authentication-library-for-dotnet#2353 (2021-01): \"Response status code does not "
+        "indicate success: 400 (BadRequest).\" for the loop-detected refresh",
+    ),
+    fix=Fix(
+        REQUEST_SIDE + "cache tokens and reuse them until they near expiry instead of asking again; here the "
+        "refusal was injected by a test (GET /_mockidp/control/faults lists it, DELETE clears it).",
+        "",
+    ),
+)
+
+TRANSIENT = ErrorSpec(
+    90033, "temporarily_unavailable", 503,
+    "A transient error has occurred. Please try again.",
+    "Entra could not answer for a moment (throttled or unavailable): answered only as an injected fault, with "
+    "the HTTP status the test chose (429, 500, 502, 503 or 504) and its Retry-After. The `error` value is RFC "
+    "6749's for a server that cannot answer now; Entra's own 5xx bodies are not in the published captures.",
+    evidence="I",
+    fix=Fix(
+        REQUEST_SIDE + "retry after the Retry-After seconds; here the failure was injected by a test "
+        "(GET /_mockidp/control/faults lists it, DELETE clears it).",
+        "",
+    ),
+)
+
 # --- last resort ---------------------------------------------------------------------------------
 SERVER_ERROR = ErrorSpec(
     50000, "server_error", 500,

@@ -207,8 +207,19 @@ class Mockidp:
     def real_time(self) -> None:
         self._ok(*self.server.request("POST", "/_mockidp/control/clock", json_body={"real": True}))
 
+    def fault(self, **what: object) -> dict[str, Any]:
+        """Arm a failure for the next matching requests: the body of POST /_mockidp/control/faults, e.g.
+        fault(error=50196, count=2) or fault(status=503, retryAfter=5, clientId=...)."""
+        status, body = self.server.request("POST", "/_mockidp/control/faults", json_body=what)
+        if status != 201:
+            raise MockidpError(status, body)
+        return body
+
+    def faults(self) -> list[dict[str, Any]]:
+        return list(self._ok(*self.server.request("GET", "/_mockidp/control/faults"))["value"])
+
     def reset(self) -> None:
-        """Back to the seed: clock, codes, refresh tokens, sessions, consents, lockouts, traces."""
+        """Back to the seed: clock, codes, refresh tokens, sessions, consents, lockouts, faults, traces."""
         self._ok(*self.server.request("POST", "/_mockidp/control/reset", json_body={}))
 
     def trace(self, trace_id: str) -> dict[str, Any]:

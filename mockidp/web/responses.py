@@ -55,11 +55,13 @@ def correlation_id(request: Request, runtime: Runtime) -> str:
     return runtime.services.ids.guid()
 
 
-def error_response(request: Request, runtime: Runtime, err: AadstsError, *, at_token_endpoint: bool) -> Response:
+def error_response(request: Request, runtime: Runtime, err: AadstsError, *, at_token_endpoint: bool,
+                   status: int | None = None, headers: dict[str, str] | None = None) -> Response:
+    """Entra's envelope for `err`; `status` and `headers` only for a fault a test injected (web/faulting.py)."""
     trace.refused(err)
     trace_id = trace.response_id(runtime.services.ids.guid)
     ctx = ErrorContext(trace_id, correlation_id(request, runtime), runtime.services.clock.now(), at_token_endpoint)
     body = render_envelope(err, ctx)
     cors = getattr(request.state, "cors", None) or {}  # set by a route that answers browsers (the token route)
-    return json_response(dump(body), request_id=trace_id, headers=NO_STORE, status=err.spec.status,
-                         extra={"x-ms-clitelem": f"1,{err.spec.code},0,,", **cors})
+    return json_response(dump(body), request_id=trace_id, headers=NO_STORE, status=status or err.spec.status,
+                         extra={"x-ms-clitelem": f"1,{err.spec.code},0,,", **cors, **(headers or {})})

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 
 from mockidp.directory.control_state import ControlState
+from mockidp.directory.faults import FaultBook
 from mockidp.directory.traces import TraceStore
 from mockidp.oauth.context import Services
 from mockidp.settings import Settings
@@ -35,6 +36,7 @@ class Runtime:
     sealer: Sealer
     traces: TraceStore | None  # None with --no-traces
     control: ControlState | None = None  # None when the embedding code gave its own clock
+    faults: FaultBook | None = None
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
 
     def origin(self, request: Request) -> str:

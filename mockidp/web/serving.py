@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - Windows
     from asyncio import SelectorEventLoop as _BaseLoop  # type: ignore[assignment]
 
 log = logging.getLogger("mockidp")
+ABORT = "mockidp.abort"  # the scope extension that closes the request's connection at once
 
 LINGER = 2.0  # seconds a refused client may go on sending (dropped) before the close, so it reads the answer
 PARENT_GONE_GRACE = 10.0  # seconds a worker whose parent died has to finish in-flight requests
@@ -213,6 +214,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._arm(_Phase.BODY, self.limits.body_timeout)
         super().on_headers_complete()
+        # A test's "drop" fault (web/faulting.py): the connection closed with no answer, which ASGI has no
+        # message for. The request's task has not run yet: it finds the extension in its scope.
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[ABORT] = self.transport.abort
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -6,8 +6,10 @@ lives in the database (directory/control_state.py), so every worker and replica 
 
 - GET  /_mockidp/control/clock: what time mockidp thinks it is, and why.
 - POST /_mockidp/control/clock {"freeze": true, "at": EPOCH?} | {"advance": SECONDS} | {"real": true}
+- GET|POST|DELETE /_mockidp/control/faults: the failures armed for the next matching requests
+  (directory/faults.py, web/faulting.py).
 - POST /_mockidp/control/reset: the clock back to real time, every code, refresh token, device code,
-  session, user consent, lockout and trace gone; the seeded directory stays as loaded.
+  session, user consent, lockout, trace and fault gone; the seeded directory stays as loaded.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hmac
 import ipaddress
 import json
 import math
+import re
 import time
 from typing import Any
 
@@ -25,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockidp.clock import REAL_TIME, ClockSetting, SharedClock, entra_instant
+from mockidp.directory.faults import ENDPOINTS, MAX_COUNT, Fault
+from mockidp.errors import catalogue
 from mockidp.web.responses import NO_STORE, json_response
 from mockidp.web.runtime import Runtime, dump, runtime_of
 
@@ -183,6 +188,9 @@ async def reset(request: Request) -> Response:
         return _problem(rt, refused.status, refused.code, refused.message)
     cleared = ["artefacts"]
     await run_in_threadpool(rt.services.artefacts.clear)
+    if rt.faults is not None:
+        await run_in_threadpool(rt.faults.clear)
+        cleared.append("faults")
     if rt.control is not None:  # the clock back to real time, and older traces hidden in every worker
         await run_in_threadpool(rt.control.reset, now=time.time())
     if rt.traces is not None:
@@ -193,3 +201,115 @@ async def reset(request: Request) -> Response:
         clock.refresh()
         cleared.append("clock")
     return json_response(dump({"reset": cleared}), request_id=rt.services.ids.guid(), headers=NO_STORE)
+
+
+# --- faults -------------------------------------------------------------------------------------------
+
+_STATUSES = (429, 500, 502, 503, 504)
+_MOST_DELAY = 30.0
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GRANT = re.compile(r"^[A-Za-z0-9_:.-]{1,128}$")
+_FAULT_USAGE = ('Send {"endpoint": "token" | "devicecode", "clientId": GUID (optional), "grantType": GRANT '
+                '(optional), "count": N (default 1), and one of "error": AADSTS_CODE (with "params": {...}), '
+                '"status": 429|500|502|503|504 (with "retryAfter": SECONDS), "delaySeconds": SECONDS (at most 30) '
+                'or "drop": true}.')
+
+
+def fault_of(body: dict[str, Any], new_id: str) -> Fault:
+    """The fault a request arms; ControlRefused (400) naming what is wrong otherwise."""
+    kinds = [k for k in ("error", "status", "delaySeconds", "drop") if k in body]
+    known = {"endpoint", "clientId", "grantType", "count", "error", "params", "status", "retryAfter",
+             "delaySeconds", "drop"}
+    if len(kinds) != 1 or set(body) - known:
+        raise ControlRefused(400, "invalid_request", _FAULT_USAGE)
+    endpoint = body.get("endpoint", "token")
+    client = body.get("clientId", "")
+    grant = body.get("grantType", "")
+    count = body.get("count", 1)
+    if endpoint not in ENDPOINTS:
+        raise ControlRefused(400, "invalid_request", f"'endpoint' is one of {', '.join(ENDPOINTS)}.")
+    if not isinstance(client, str) or (client and not _GUID.match(client)):
+        raise ControlRefused(400, "invalid_request", "'clientId' is an application (client) ID, a GUID.")
+    if not isinstance(grant, str) or (grant and not _GRANT.match(grant)):
+        raise ControlRefused(400, "invalid_request", "'grantType' is a grant_type value, e.g. client_credentials.")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise ControlRefused(400, "invalid_request", f"'count' is a whole number from 1 to {MAX_COUNT}.")
+    kind, value = _fault_kind(kinds[0], body)
+    return Fault(new_id, endpoint, client.lower(), grant, kind, value, count)
+
+
+def _fault_kind(kind: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if kind == "error":
+        code = body["error"]
+        known = {e.code for e in catalogue.all_entries()}
+        if isinstance(code, bool) or not isinstance(code, int) or code not in known:
+            raise ControlRefused(400, "invalid_request", "'error' is the number of an AADSTS code mockidp's "
+                                 "catalogue holds, e.g. 50196.")
+        params = body.get("params", {})
+        if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, str) and len(v) <= 256
+                                                   for k, v in params.items()) or len(params) > 16:
+            raise ControlRefused(400, "invalid_request", "'params' maps the message's placeholders to strings.")
+        return "error", {"code": code, "params": params}
+    if "params" in body:
+        raise ControlRefused(400, "invalid_request", "'params' goes with 'error'.")
+    if kind == "status":
+        status, retry = body["status"], body.get("retryAfter")
+        if status not in _STATUSES or isinstance(status, bool):
+            raise ControlRefused(400, "invalid_request", f"'status' is one of {', '.join(map(str, _STATUSES))}.")
+        if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int) or not 0 <= retry <= 3600):
+            raise ControlRefused(400, "invalid_request", "'retryAfter' is whole seconds, at most 3600.")
+        return "status", {"status": status, **({"retryAfter": retry} if retry is not None else {})}
+    if "retryAfter" in body:
+        raise ControlRefused(400, "invalid_request", "'retryAfter' goes with 'status'.")
+    if kind == "delaySeconds":
+        seconds = _number(body, "delaySeconds")
+        if not 0 < seconds <= _MOST_DELAY:
+            raise ControlRefused(400, "invalid_request", f"'delaySeconds' is above 0, at most {_MOST_DELAY:.0f}.")
+        return "delay", {"seconds": seconds}
+    if body["drop"] is not True:
+        raise ControlRefused(400, "invalid_request", "'drop' is true.")
+    return "drop", {}
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        admitted(request, rt)
+    except ControlRefused as refused:
+        return _problem(rt, refused.status, refused.code, refused.message)
+    armed = await run_in_threadpool(rt.faults.armed) if rt.faults is not None else []
+    return json_response(dump({"value": [f.as_json() for f in armed]}), request_id=rt.services.ids.guid(),
+                         headers=NO_STORE)
+
+
+@router.post("/faults")
+async def arm_fault(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        admitted(request, rt)
+        body = await _json_body(request)
+        fault = fault_of(body, rt.services.ids.guid())
+        if rt.faults is None:
+            raise ControlRefused(409, "faults_off", "This mockidp has no fault book.")
+        faults = rt.faults
+        try:
+            await run_in_threadpool(lambda: faults.arm(fault, now=time.time()))
+        except OverflowError as full:
+            raise ControlRefused(409, "too_many_faults", f"{full}; DELETE /_mockidp/control/faults clears them.") \
+                from None
+    except ControlRefused as refused:
+        return _problem(rt, refused.status, refused.code, refused.message)
+    return json_response(dump(fault.as_json()), request_id=rt.services.ids.guid(), headers=NO_STORE, status=201)
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        admitted(request, rt)
+    except ControlRefused as refused:
+        return _problem(rt, refused.status, refused.code, refused.message)
+    if rt.faults is not None:
+        await run_in_threadpool(rt.faults.clear)
+    return json_response(dump({"value": []}), request_id=rt.services.ids.guid(), headers=NO_STORE)

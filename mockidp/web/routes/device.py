@@ -11,7 +11,7 @@ from mockidp.errors import AadstsError, catalogue
 from mockidp.oauth import device as device_flow
 from mockidp.oauth import trace
 from mockidp.oauth.form import parse_form
-from mockidp.web import browser
+from mockidp.web import browser, faulting
 from mockidp.web.body import read_capped_body
 from mockidp.web.flows import DeviceFlow
 from mockidp.web.responses import NO_STORE, json_response
@@ -30,6 +30,10 @@ async def _devicecode(request: Request, tenant: str, version: int) -> Response:
     body = await read_capped_body(request, rt.settings.max_body_bytes)
     params = parse_form(body, request.headers.get("content-type"))
     request.state.params = params
+    injected = await faulting.answer(request, rt, "devicecode", client_id=params.get("client_id", ""),
+                                     grant_type="", tenant=tenant)
+    if injected is not None:
+        return injected
     answer = await run_in_threadpool(
         lambda: device_flow.start(rt.services, tenant_segment=tenant, version=version, params=params,
                                   origin=rt.origin(request), interval=rt.settings.device_code_interval))

@@ -12,6 +12,7 @@ from mockidp.oauth import cors
 from mockidp.oauth.context import BasicCredentials, TokenRequest
 from mockidp.oauth.form import parse_basic_authorization, parse_form
 from mockidp.oauth.token_endpoint import token
+from mockidp.web import faulting
 from mockidp.web.body import read_capped_body
 from mockidp.web.responses import NO_STORE, token_success
 from mockidp.web.runtime import runtime_of
@@ -33,6 +34,11 @@ async def _token(request: Request, tenant: str, version: int) -> Response:
     params = parse_form(body, request.headers.get("content-type"))
     request.state.params = params
     basic = parse_basic_authorization(request.headers.get("authorization"))
+    client_id = params.get("client_id") or (basic[0] if basic else "")
+    injected = await faulting.answer(request, rt, "token", client_id=client_id,
+                                     grant_type=params.get("grant_type", ""), tenant=tenant)
+    if injected is not None:
+        return injected
     req = TokenRequest(
         tenant_segment=tenant, version=version, origin=rt.origin(request), params=params,
         basic=BasicCredentials(*basic) if basic else None, origin_header=origin,
