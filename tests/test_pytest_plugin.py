@@ -51,6 +51,12 @@ def test_1_freezes_and_moves_the_clock(mockidp):
     assert signed_at(token) == 1900003600
 
 
+def test_a_forged_expired_token(mockidp):
+    token = mockidp.forge(clientId="{CLIENT}", resource="api://{BACKEND2}", roles=["Reader"], expired=True)
+    claims = jwt.decode(token, options={{"verify_signature": False}})
+    assert claims["roles"] == ["Reader"] and claims["exp"] < time.time()
+
+
 def test_2_starts_from_the_seed_again(mockidp):
     assert mockidp.clock()["frozen"] is False and mockidp.faults() == []
     token = mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")["access_token"]
@@ -78,7 +84,7 @@ def test_the_plugin_serves_mockidp_to_a_projects_tests(pytester: pytest.Pytester
     pytester.makeini(f"[pytest]\nmockidp_seed = {DEMO_SEED}\n")
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-q", "-s", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
     said = [line.split("RESET_SECONDS=")[1][:6] for line in result.outlines if "RESET_SECONDS=" in line]
     assert len(said) == 1 and float(said[0]) < 0.5
     print(f"a reset takes {float(said[0]) * 1000:.1f} ms")

@@ -215,6 +215,11 @@ class Mockidp:
             raise MockidpError(status, body)
         return body
 
+    def forge(self, **what: object) -> str:
+        """A token as a test needs it (the body of POST /_mockidp/control/tokens), e.g. forge(clientId=...,
+        resource="api://...", roles=["Reader"], expired=True)."""
+        return str(self._ok(*self.server.request("POST", "/_mockidp/control/tokens", json_body=what))["access_token"])
+
     def faults(self) -> list[dict[str, Any]]:
         return list(self._ok(*self.server.request("GET", "/_mockidp/control/faults"))["value"])
 

@@ -6,10 +6,11 @@ import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from mockidp.clock import Clock, IdFactory
 from mockidp.tokens.claims import IdTokenInput, Opaque, access_token_claims, id_token_claims
-from mockidp.tokens.keys import b64url
+from mockidp.tokens.keys import b64url, generate_signing_key
 from mockidp.tokens.model import Authorization
 from mockidp.tokens.signer import Signer
 
@@ -34,6 +35,7 @@ class TokenIssuer:
         self.signer = signer
         self.clock = clock
         self.ids = ids
+        self._foreign: Signer | None = None  # a key no JWKS of mockidp holds, for forged tokens that must fail
 
     def _opaque(self, tenant_id: str, resource_app_id: str, version: int) -> Opaque:
         rh_raw = b"\x01" + uuid.UUID(tenant_id).bytes_le + uuid.UUID(resource_app_id).bytes_le + b"\x00"
@@ -65,3 +67,18 @@ class TokenIssuer:
         nonce = b64url(self.ids.token_bytes(32)) if auth.header_nonce else None
         jwt = self.signer.sign(self.signer.header(with_x5t=auth.version == 1, nonce=nonce), claims)
         return IssuedToken(jwt, now, claims["nbf"], claims["exp"])
+
+    def forged(self, auth: Authorization, *, origin: str, now: int, lifetime: int, overrides: dict[str, Any],
+               foreign_key: bool = False) -> IssuedToken:
+        """A token a test asked for (oauth/forge.py): minted as access_token mints, then the claims a test
+        overrides (aud, iss, iat, nbf) replaced; `foreign_key` signs with a key mockidp never publishes."""
+        opaque = self._opaque(auth.tenant_id, auth.resource_app_id, auth.version)
+        claims = access_token_claims(auth, origin=origin, now=now, expires=now + lifetime, opaque=opaque)
+        claims.update(overrides)
+        signer = self.signer
+        if foreign_key:
+            if self._foreign is None:
+                self._foreign = Signer(generate_signing_key())
+            signer = self._foreign
+        jwt = signer.sign(signer.header(with_x5t=auth.version == 1), claims)
+        return IssuedToken(jwt, now, int(claims["nbf"]), int(claims["exp"]))

@@ -8,6 +8,7 @@ lives in the database (directory/control_state.py), so every worker and replica 
 - POST /_mockidp/control/clock {"freeze": true, "at": EPOCH?} | {"advance": SECONDS} | {"real": true}
 - GET|POST|DELETE /_mockidp/control/faults: the failures armed for the next matching requests
   (directory/faults.py, web/faulting.py).
+- POST /_mockidp/control/tokens: a forged token (oauth/forge.py), traced as forged.
 - POST /_mockidp/control/reset: the clock back to real time, every code, refresh token, device code,
   session, user consent, lockout, trace and fault gone; the seeded directory stays as loaded.
 """
@@ -30,6 +31,8 @@ from starlette.responses import Response
 from mockidp.clock import REAL_TIME, ClockSetting, SharedClock, entra_instant
 from mockidp.directory.faults import ENDPOINTS, MAX_COUNT, Fault
 from mockidp.errors import catalogue
+from mockidp.oauth import trace
+from mockidp.oauth.forge import ForgeRefused, ForgeRequest, forge
 from mockidp.web.responses import NO_STORE, json_response
 from mockidp.web.runtime import Runtime, dump, runtime_of
 
@@ -48,7 +51,7 @@ class ControlRefused(Exception):
 
 
 def _problem(rt: Runtime, status: int, code: str, message: str) -> Response:
-    return json_response(dump({"error": code, "message": message}), request_id=rt.services.ids.guid(),
+    return json_response(dump({"error": code, "message": message}), request_id=trace.response_id(rt.services.ids.guid),
                          headers=NO_STORE, status=status)
 
 
@@ -313,3 +316,72 @@ async def clear_faults(request: Request) -> Response:
     if rt.faults is not None:
         await run_in_threadpool(rt.faults.clear)
     return json_response(dump({"value": []}), request_id=rt.services.ids.guid(), headers=NO_STORE)
+
+
+# --- forged tokens -----------------------------------------------------------------------------------
+
+_FORGE_FIELDS = {"clientId", "resource", "tenant", "version", "roles", "scopes", "user", "lifetimeSeconds",
+                 "expired", "notYetValid", "audience", "issuer", "foreignKey"}
+_MOST_LIFETIME = 7 * 86400
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= 512:
+        raise ControlRefused(400, "invalid_request", f"'{name}' is a string" + (" and required." if required else "."))
+    return value
+
+
+def _texts(body: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or len(value) > 64 or not all(isinstance(v, str) and 0 < len(v) <= 128
+                                                                 for v in value):
+        raise ControlRefused(400, "invalid_request", f"'{name}' is a list of strings.")
+    return tuple(value)
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise ControlRefused(400, "invalid_request", f"'{name}' is true or false.")
+    return value
+
+
+def forge_request(body: dict[str, Any]) -> ForgeRequest:
+    unknown = sorted(set(body) - _FORGE_FIELDS)
+    if unknown:
+        raise ControlRefused(400, "invalid_request", f"unknown field {unknown[0]!r}; a forge request takes "
+                             + ", ".join(sorted(_FORGE_FIELDS)) + ".")
+    version = body.get("version")
+    if version is not None and (isinstance(version, bool) or version not in (1, 2)):
+        raise ControlRefused(400, "invalid_request", "'version' is 1 or 2.")
+    lifetime = body.get("lifetimeSeconds", 3600)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not 60 <= lifetime <= _MOST_LIFETIME:
+        raise ControlRefused(400, "invalid_request", f"'lifetimeSeconds' is whole seconds from 60 to {_MOST_LIFETIME}.")
+    client, resource = _text(body, "clientId", required=True), _text(body, "resource", required=True)
+    if client is None or resource is None:  # _text raised for a missing one; mypy cannot see it
+        raise ControlRefused(400, "invalid_request", "'clientId' and 'resource' are required.")
+    return ForgeRequest(client_id=client, resource=resource, tenant=_text(body, "tenant"), version=version,
+                        roles=_texts(body, "roles"), scopes=_texts(body, "scopes"), user=_text(body, "user"),
+                        lifetime=lifetime, expired=_flag(body, "expired"), not_yet_valid=_flag(body, "notYetValid"),
+                        audience=_text(body, "audience"), issuer=_text(body, "issuer"),
+                        foreign_key=_flag(body, "foreignKey"))
+
+
+@router.post("/tokens")
+async def forge_token(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        admitted(request, rt)
+        req = forge_request(await _json_body(request))
+        try:
+            issued = forge(rt.services, req, origin=rt.origin(request))
+        except ForgeRefused as refused:
+            raise ControlRefused(400, "invalid_request", str(refused)) from None
+    except ControlRefused as refused:
+        return _problem(rt, refused.status, refused.code, refused.message)
+    body = {"token_type": "Bearer", "access_token": issued.jwt, "nbf": issued.not_before, "exp": issued.expires,
+            "forged": True}
+    return json_response(dump(body), request_id=trace.response_id(rt.services.ids.guid), headers=NO_STORE)
