@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from mockidp.clock import Clock, IdFactory, SharedClock
 from mockidp.directory.artefacts import PURGE_EVERY, Artefacts
 from mockidp.directory.control_state import ControlState
 from mockidp.directory.faults import FaultBook
+from mockidp.directory.signing_keys import SigningKeys, StoredKey
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.stamp import Stamp
 from mockidp.directory.store import Store, make_engine
@@ -24,8 +26,8 @@ from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
 from mockidp.oauth.context import Services
 from mockidp.settings import Settings
 from mockidp.tokens.issuer import TokenIssuer
-from mockidp.tokens.keys import load_or_create_signing_key
-from mockidp.tokens.signer import Signer
+from mockidp.tokens.key_ring import KeyRing, RingKey, Role
+from mockidp.tokens.keys import SigningKey, load_or_create_signing_key
 from mockidp.web import access_log, errors, tracing
 from mockidp.web.routes import admin, console, control, device, discovery, instance, logout, signin, token, traces
 from mockidp.web.runtime import Runtime
@@ -52,6 +54,8 @@ def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
         ensure_server_certificate(settings.data_dir, server_names(settings))
     store = Store(make_engine(settings.resolved_database_url))
     store.create_schema()
+    key = load_or_create_signing_key(settings.data_dir)  # the first key; then the database holds them
+    SigningKeys(store.engine).adopt(StoredKey(key.kid, key.private_pem, key.cert_der), now=time.time())
     if apply_seed and settings.seed:
         from mockidp.directory.seed import load_seed  # YAML and the seed schema: not in the workers
 
@@ -76,11 +80,17 @@ async def purge_on_schedule(artefacts: Artefacts, traces: TraceStore, clock: Clo
 CONTROL_POLL = 0.5
 
 
-async def poll_control(control: ControlState, clock: SharedClock, faults: FaultBook, stop: asyncio.Event) -> None:
+def _role(stored: str) -> Role:
+    return "active" if stored == "active" else "next" if stored == "next" else "retired"
+
+
+async def poll_control(control: ControlState, clock: SharedClock, faults: FaultBook, ring: KeyRing,
+                       stop: asyncio.Event) -> None:
     """A replica learns of a control change made through another one within CONTROL_POLL seconds."""
     seen = -1
     while not stop.is_set():
         faults.forget()  # its next take reads the armed faults again
+        ring.forget()  # and its next signature the keys (a rotation through another replica)
         try:
             version = await asyncio.to_thread(control.version)
             if version != seen:
@@ -96,15 +106,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
                apply_seed: bool = True, purge_every: float = PURGE_EVERY) -> FastAPI:
     store = prepare(settings, apply_seed=apply_seed)
     directory = Directory.build(store.load_directory())
-    key = load_or_create_signing_key(settings.data_dir)
     control_state: ControlState | None = None
     stamp = Stamp(settings.data_dir)
     faults = FaultBook(store.engine, stamp)
     if clock is None:  # mockidp's own clock: the control API's setting, shared by every worker and replica
         control_state = ControlState(store.engine, stamp)
         clock = SharedClock(control_state.clock, stamp.changed)
+    signing_keys = SigningKeys(store.engine, stamp)
+    ring = KeyRing(lambda: [RingKey(SigningKey(k.private_pem, k.cert_der), _role(k.role), k.published_until)
+                            for k in signing_keys.load()], stamp.value, clock)
     ids = ids or IdFactory()
-    services = Services(directory, TokenIssuer(Signer(key), clock, ids), clock, ids, Artefacts(store.engine))
+    services = Services(directory, TokenIssuer(ring, clock, ids), clock, ids, Artefacts(store.engine))
     ca_path = settings.data_dir / CA_CERT
     if settings.tls:
         ensure_ca(settings.data_dir)
@@ -119,7 +131,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         polling = None
         if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
                 "sqlite"):  # replicas on other machines share the database, not the stamp
-            polling = asyncio.create_task(poll_control(control_state, clock, faults, stop))
+            polling = asyncio.create_task(poll_control(control_state, clock, faults, ring, stop))
         yield
         stop.set()
         wake.set()
@@ -131,8 +143,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
 
     app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     sealer = Sealer(load_or_create_secret(settings.data_dir))
-    app.state.runtime = Runtime(settings, services, key.public_jwk(), ca_path if ca_path.exists() else None, hosts,
-                                sealer, trace_store if settings.traces else None, control_state, faults)
+    app.state.runtime = Runtime(settings, services, ring, ca_path if ca_path.exists() else None, hosts,
+                                sealer, trace_store if settings.traces else None, control_state, faults,
+                                signing_keys)
     if settings.traces:
         app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
     errors.install(app)

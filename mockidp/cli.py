@@ -169,11 +169,10 @@ def _explain_token(args: argparse.Namespace) -> int:
     import time
 
     from mockidp.tokens.explain import as_text, explain_token
-    from mockidp.tokens.keys import load_public_jwk
 
     settings = _settings(args)
     token = sys.stdin.read() if args.token == "-" else args.token
-    jwk = load_public_jwk(settings.data_dir)
+    jwks = _published_keys(settings)
     scheme = "https" if settings.tls else "http"
     origin = args.origin or settings.public_url or f"{scheme}://localhost:{settings.port}"
     name_of = None
@@ -189,11 +188,35 @@ def _explain_token(args: argparse.Namespace) -> int:
             print(f"(no names: the stored directory could not be read: {exc.__class__.__name__})", file=sys.stderr)
         else:
             name_of = Console(Directory.build(content), origin, time.time()).name_of
-    explanation = explain_token(token, keys=[jwk] if jwk else [], now=time.time(), origin=origin, name_of=name_of)
+    explanation = explain_token(token, keys=jwks, now=time.time(), origin=origin, name_of=name_of)
     sys.stdout.write(as_text(explanation))
-    if jwk is None and not explanation.problem:
+    if not jwks and not explanation.problem:
         print(f"(signature not checked: no mockidp signing certificate in {settings.data_dir})", file=sys.stderr)
     return 1 if explanation.problem else 0
+
+
+def _published_keys(settings: Settings) -> list[dict[str, Any]]:
+    """The keys mockidp publishes, from its database (a rotation's keys too); the data dir's certificate
+    when there is no database yet."""
+    import time
+
+    from mockidp.tokens.keys import SigningKey, load_public_jwk
+
+    if settings.database_url or (settings.data_dir / "mockidp.db").exists():
+        from mockidp.directory.signing_keys import SigningKeys
+        from mockidp.directory.store import make_engine
+
+        try:
+            stored = SigningKeys(make_engine(settings.resolved_database_url)).load()
+        except Exception:  # no keys table yet (a database from before keys moved there): the file below
+            stored = []
+        now = time.time()
+        jwks = [SigningKey(b"", k.cert_der).public_jwk() for k in stored
+                if k.published_until is None or now < k.published_until]
+        if jwks:
+            return jwks
+    jwk = load_public_jwk(settings.data_dir)
+    return [jwk] if jwk else []
 
 
 def _control(args: argparse.Namespace, path: str, body: dict[str, object] | None) -> int:

@@ -57,6 +57,12 @@ def test_a_forged_expired_token(mockidp):
     assert claims["roles"] == ["Reader"] and claims["exp"] < time.time()
 
 
+def test_a_rotation_signs_with_the_new_key(mockidp):
+    new = next(k["kid"] for k in mockidp.rotate_keys(60) if k["role"] == "active")
+    token = mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")["access_token"]
+    assert jwt.get_unverified_header(token)["kid"] == new
+
+
 def test_2_starts_from_the_seed_again(mockidp):
     assert mockidp.clock()["frozen"] is False and mockidp.faults() == []
     token = mockidp.token("{CLIENT}", "{CLIENT_SECRET}", SCOPE, tenant="{TENANT}")["access_token"]
@@ -84,7 +90,7 @@ def test_the_plugin_serves_mockidp_to_a_projects_tests(pytester: pytest.Pytester
     pytester.makeini(f"[pytest]\nmockidp_seed = {DEMO_SEED}\n")
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-q", "-s", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     said = [line.split("RESET_SECONDS=")[1][:6] for line in result.outlines if "RESET_SECONDS=" in line]
     assert len(said) == 1 and float(said[0]) < 0.5
     print(f"a reset takes {float(said[0]) * 1000:.1f} ms")

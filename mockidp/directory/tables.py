@@ -218,3 +218,15 @@ class FaultRow(SQLModel, table=True):
     value: str  # JSON: {"code": 50196} | {"status": 503, "retryAfter": 5} | {"seconds": 2.5} | {}
     remaining: int
     created_at: float
+
+
+class SigningKeyRow(SQLModel, table=True):
+    """A signing key of every worker and replica (directory/signing_keys.py, tokens/key_ring.py)."""
+
+    __tablename__ = "signing_key"
+    kid: str = Field(primary_key=True)
+    private_pem: str
+    cert_der: str  # base64
+    role: str  # active | next | retired
+    created_at: float
+    published_until: float | None = None

@@ -100,13 +100,13 @@ def openid_configuration_v1(ref: TenantRef, origin: str) -> dict[str, Any]:
     }
 
 
-def jwks_v2(jwk: dict[str, Any], ref: TenantRef, origin: str) -> dict[str, Any]:
-    return {"keys": [{**jwk, "cloud_instance_name": "microsoftonline.com",
-                      "issuer": v2_issuer(origin, _issuer_tenant(ref))}]}
+def jwks_v2(jwks: list[dict[str, Any]], ref: TenantRef, origin: str) -> dict[str, Any]:
+    issuer = v2_issuer(origin, _issuer_tenant(ref))
+    return {"keys": [{**jwk, "cloud_instance_name": "microsoftonline.com", "issuer": issuer} for jwk in jwks]}
 
 
-def jwks_v1(jwk: dict[str, Any]) -> dict[str, Any]:
-    return {"keys": [dict(jwk)]}
+def jwks_v1(jwks: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"keys": [dict(jwk) for jwk in jwks]}
 
 
 def instance_discovery(authorization_endpoint: str, served_hosts: set[str], origin: str,

@@ -220,6 +220,12 @@ class Mockidp:
         resource="api://...", roles=["Reader"], expired=True)."""
         return str(self._ok(*self.server.request("POST", "/_mockidp/control/tokens", json_body=what))["access_token"])
 
+    def rotate_keys(self, overlap_seconds: int = 86400, *, announce: bool = False) -> list[dict[str, Any]]:
+        """A new signing key (or, with announce, a next key published first); the old one stays published
+        for overlap_seconds. Returns the keys: kid, role (active, next, retired), publishedUntil."""
+        body = {"overlapSeconds": overlap_seconds, "announce": announce}
+        return list(self._ok(*self.server.request("POST", "/_mockidp/control/keys/rotate", json_body=body))["value"])
+
     def faults(self) -> list[dict[str, Any]]:
         return list(self._ok(*self.server.request("GET", "/_mockidp/control/faults"))["value"])
 

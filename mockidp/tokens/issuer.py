@@ -10,6 +10,7 @@ from typing import Any
 
 from mockidp.clock import Clock, IdFactory
 from mockidp.tokens.claims import IdTokenInput, Opaque, access_token_claims, id_token_claims
+from mockidp.tokens.key_ring import KeyRing
 from mockidp.tokens.keys import b64url, generate_signing_key
 from mockidp.tokens.model import Authorization
 from mockidp.tokens.signer import Signer
@@ -31,11 +32,16 @@ class IssuedToken:
 
 
 class TokenIssuer:
-    def __init__(self, signer: Signer, clock: Clock, ids: IdFactory) -> None:
-        self.signer = signer
+    def __init__(self, keys: KeyRing, clock: Clock, ids: IdFactory) -> None:
+        self.keys = keys
         self.clock = clock
         self.ids = ids
         self._foreign: Signer | None = None  # a key no JWKS of mockidp holds, for forged tokens that must fail
+
+    @property
+    def signer(self) -> Signer:
+        """The key that signs now (a rotation changes it: tokens/key_ring.py)."""
+        return self.keys.signer
 
     def _opaque(self, tenant_id: str, resource_app_id: str, version: int) -> Opaque:
         rh_raw = b"\x01" + uuid.UUID(tenant_id).bytes_le + uuid.UUID(resource_app_id).bytes_le + b"\x00"
@@ -53,7 +59,8 @@ class TokenIssuer:
         now = int(self.clock.now())
         claims = id_token_claims(idt, version=version, origin=origin, now=now, expires=now + ID_TOKEN_LIFETIME,
                                  opaque=self._opaque(idt.tenant_id, idt.resource_app_id, version))
-        return self.signer.sign(self.signer.header(with_x5t=version == 1), claims)
+        signer = self.signer
+        return signer.sign(signer.header(with_x5t=version == 1), claims)
 
     @staticmethod
     def half_hash(value: str) -> str:
@@ -65,7 +72,8 @@ class TokenIssuer:
         opaque = self._opaque(auth.tenant_id, auth.resource_app_id, auth.version)
         claims = access_token_claims(auth, origin=origin, now=now, expires=now + lifetime, opaque=opaque)
         nonce = b64url(self.ids.token_bytes(32)) if auth.header_nonce else None
-        jwt = self.signer.sign(self.signer.header(with_x5t=auth.version == 1, nonce=nonce), claims)
+        signer = self.signer
+        jwt = signer.sign(signer.header(with_x5t=auth.version == 1, nonce=nonce), claims)
         return IssuedToken(jwt, now, claims["nbf"], claims["exp"])
 
     def forged(self, auth: Authorization, *, origin: str, now: int, lifetime: int, overrides: dict[str, Any],

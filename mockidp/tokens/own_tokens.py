@@ -3,6 +3,7 @@ signing key, then told apart by their shape (docs/entra-behaviour.md#access-toke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from mockidp.tokens.assertions import MalformedJwt, unverified_parts
@@ -20,7 +21,7 @@ class NotOwnToken(ValueError):
         self.reason: Rejection = reason
 
 
-def verify_own_token(signer: Signer, token: str) -> dict[str, Any]:
+def verify_own_token(signer_of: Callable[[str | None], Signer | None], token: str) -> dict[str, Any]:
     """The claims of a token signed with mockidp's key; raises NotOwnToken.
 
     The header is read first so the caller can tell "not ours" (another key, `alg: none`, HS256:
@@ -30,7 +31,9 @@ def verify_own_token(signer: Signer, token: str) -> dict[str, Any]:
         header, _ = unverified_parts(token)
     except MalformedJwt:
         raise NotOwnToken("malformed") from None
-    if header.get("alg") != "RS256" or header.get("kid") != signer.kid:
+    kid = header.get("kid")
+    signer = signer_of(kid if isinstance(kid, str) else None)  # any key mockidp publishes (a rotation's overlap)
+    if header.get("alg") != "RS256" or signer is None:
         raise NotOwnToken("unknown_key")
     try:
         return signer.verify(token)

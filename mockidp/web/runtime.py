@@ -13,9 +13,11 @@ from starlette.requests import Request
 
 from mockidp.directory.control_state import ControlState
 from mockidp.directory.faults import FaultBook
+from mockidp.directory.signing_keys import SigningKeys
 from mockidp.directory.traces import TraceStore
 from mockidp.oauth.context import Services
 from mockidp.settings import Settings
+from mockidp.tokens.key_ring import KeyRing
 from mockidp.web.sealing import Sealer
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
@@ -30,14 +32,21 @@ def dump(body: Any) -> bytes:
 class Runtime:
     settings: Settings
     services: Services
-    jwk: dict[str, Any]
+    keys: KeyRing
     ca_path: Path | None
     served_hosts: set[str]
     sealer: Sealer
     traces: TraceStore | None  # None with --no-traces
     control: ControlState | None = None  # None when the embedding code gave its own clock
     faults: FaultBook | None = None
+    signing_keys: SigningKeys | None = None
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
+
+    @property
+    def jwk(self) -> dict[str, Any]:
+        """The public JWK of the key that signs now."""
+        kid = self.keys.signer.kid
+        return next(k for k in self.keys.published() if k["kid"] == kid)
 
     def origin(self, request: Request) -> str:
         """--public-url, else the scheme and Host the client used (when it is a plausible host)."""

@@ -92,7 +92,7 @@ def _invalid_assertion(reason: str) -> AadstsError:
 
 def _verified_claims(services: Services, assertion: str) -> dict[str, Any]:
     try:
-        return verify_own_token(services.issuer.signer, assertion)
+        return verify_own_token(services.issuer.keys.verifier, assertion)
     except NotOwnToken as exc:
         raise _invalid_assertion(_REASONS[exc.reason]) from None
 

@@ -197,7 +197,7 @@ async def decode(request: Request) -> Response:
     except (UnicodeDecodeError, ValueError):
         fields = {}
     token = fields.get("token", "")
-    e = explain_token(token, keys=[rt.jwk], now=rt.services.clock.now(), origin=console.origin,
+    e = explain_token(token, keys=rt.keys.published(), now=rt.services.clock.now(), origin=console.origin,
                       name_of=console.name_of)
     return _decoder(request, token[:MAX_TOKEN_CHARS], e)
 

@@ -9,6 +9,8 @@ lives in the database (directory/control_state.py), so every worker and replica 
 - GET|POST|DELETE /_mockidp/control/faults: the failures armed for the next matching requests
   (directory/faults.py, web/faulting.py).
 - POST /_mockidp/control/tokens: a forged token (oauth/forge.py), traced as forged.
+- POST /_mockidp/control/keys/rotate {"overlapSeconds": N, "announce": bool}, GET /_mockidp/control/keys:
+  the signing keys (directory/signing_keys.py, tokens/key_ring.py).
 - POST /_mockidp/control/reset: the clock back to real time, every code, refresh token, device code,
   session, user consent, lockout, trace and fault gone; the seeded directory stays as loaded.
 """
@@ -30,9 +32,11 @@ from starlette.responses import Response
 
 from mockidp.clock import REAL_TIME, ClockSetting, SharedClock, entra_instant
 from mockidp.directory.faults import ENDPOINTS, MAX_COUNT, Fault
+from mockidp.directory.signing_keys import StoredKey
 from mockidp.errors import catalogue
 from mockidp.oauth import trace
 from mockidp.oauth.forge import ForgeRefused, ForgeRequest, forge
+from mockidp.tokens.keys import generate_signing_key
 from mockidp.web.responses import NO_STORE, json_response
 from mockidp.web.runtime import Runtime, dump, runtime_of
 
@@ -385,3 +389,59 @@ async def forge_token(request: Request) -> Response:
     body = {"token_type": "Bearer", "access_token": issued.jwt, "nbf": issued.not_before, "exp": issued.expires,
             "forged": True}
     return json_response(dump(body), request_id=trace.response_id(rt.services.ids.guid), headers=NO_STORE)
+
+
+# --- signing keys ------------------------------------------------------------------------------------
+
+DEFAULT_OVERLAP = 86400  # a day: a retired key stays in the JWKS that long (a choice; Entra's is weeks)
+_MOST_OVERLAP = 30 * 86400
+
+
+def _keys_view(rt: Runtime, stored: list[StoredKey]) -> dict[str, Any]:
+    now = rt.services.clock.now()
+    return {"value": [{"kid": k.kid, "role": k.role, "publishedUntil": k.published_until,
+                       "published": k.published_until is None or now < k.published_until} for k in stored]}
+
+
+@router.get("/keys")
+async def list_keys(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        admitted(request, rt)
+        if rt.signing_keys is None:
+            raise ControlRefused(409, "keys_fixed", "This mockidp signs with a fixed key.")
+        keys = rt.signing_keys
+    except ControlRefused as refused:
+        return _problem(rt, refused.status, refused.code, refused.message)
+    stored = await run_in_threadpool(keys.load)
+    return json_response(dump(_keys_view(rt, stored)), request_id=rt.services.ids.guid(), headers=NO_STORE)
+
+
+@router.post("/keys/rotate")
+async def rotate_keys(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        admitted(request, rt)
+        body = await _json_body(request)
+        if set(body) - {"overlapSeconds", "announce"}:
+            raise ControlRefused(400, "invalid_request", 'Send {"overlapSeconds": SECONDS (optional), '
+                                 '"announce": true|false (optional)}.')
+        overlap = body.get("overlapSeconds", DEFAULT_OVERLAP)
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap <= _MOST_OVERLAP:
+            raise ControlRefused(400, "invalid_request", f"'overlapSeconds' is whole seconds, at most {_MOST_OVERLAP}.")
+        announce = body.get("announce", False)
+        if not isinstance(announce, bool):
+            raise ControlRefused(400, "invalid_request", "'announce' is true or false.")
+        if rt.signing_keys is None:
+            raise ControlRefused(409, "keys_fixed", "This mockidp signs with a fixed key.")
+        keys = rt.signing_keys
+    except ControlRefused as refused:
+        return _problem(rt, refused.status, refused.code, refused.message)
+
+    def rotate() -> list[StoredKey]:
+        fresh = generate_signing_key()
+        return keys.rotate(StoredKey(fresh.kid, fresh.private_pem, fresh.cert_der), now=rt.services.clock.now(),
+                           overlap=overlap, announce=announce)
+    stored = await run_in_threadpool(rotate)
+    rt.services.issuer.keys.forget()
+    return json_response(dump(_keys_view(rt, stored)), request_id=rt.services.ids.guid(), headers=NO_STORE)

@@ -20,13 +20,15 @@ def _serve(request: Request, kind: str, tenant: str) -> Response:
     rt: Runtime = runtime_of(request)
     ref = resolve_tenant(rt.services.directory, tenant, discovery=True)
     origin = rt.origin(request)
+    jwks = rt.keys.published() if kind.startswith("keys") else []
     builders = {
         "oidc2": lambda: discovery.openid_configuration_v2(ref, origin),
         "oidc1": lambda: discovery.openid_configuration_v1(ref, origin),
-        "keys2": lambda: discovery.jwks_v2(rt.jwk, ref, origin),
-        "keys1": lambda: discovery.jwks_v1(rt.jwk),
+        "keys2": lambda: discovery.jwks_v2(jwks, ref, origin),
+        "keys1": lambda: discovery.jwks_v1(jwks),
     }
-    body = rt.rendered((kind, ref.segment, origin), builders[kind])
+    # the published kids are part of the key: a rotation (or a retired key's overlap ending) renders anew
+    body = rt.rendered((kind, ref.segment, origin, *(k["kid"] for k in jwks)), builders[kind])
     return json_response(body, request_id=rt.services.ids.guid(), headers=CACHEABLE)
 
 
