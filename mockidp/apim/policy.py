@@ -23,6 +23,16 @@ Section = Literal["inbound", "backend", "outbound", "on-error"]
 Scope = Literal["global", "product", "api", "operation"]
 SECTIONS: tuple[Section, ...] = ("inbound", "backend", "outbound", "on-error")
 SCOPES: tuple[Scope, ...] = ("global", "product", "api", "operation")
+# The global policy APIM creates for a new service: its backend forwards. The gateway composes it when a
+# service has no global policy of its own (docs/apim.md).
+DEFAULT_GLOBAL_POLICY = """<policies>
+    <inbound />
+    <backend>
+        <forward-request />
+    </backend>
+    <outbound />
+    <on-error />
+</policies>"""
 # mockidp's own bound (APIM documents a policy size limit of its own; this one only stops abuse).
 MAX_POLICY_BYTES = 256 * 1024
 
@@ -230,6 +240,9 @@ def parse_policy(text: str | bytes, *, scope: Scope = "api", source: str = "poli
     sections = reader.document(root)
     if reader.problems:
         raise PolicyError(reader.problems)
+    if scope == "global" and "backend" not in sections:
+        # A global policy without <backend> keeps APIM's default one; without it nothing would forward.
+        sections["backend"] = (ForwardRequest(0, None, 300, False),)
     return PolicyDocument(source, scope, sections)
 
 
