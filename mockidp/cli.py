@@ -24,7 +24,7 @@ log = logging.getLogger("mockidp")
 def _settings(args: argparse.Namespace) -> Settings:
     """Flags win over MOCKIDP_* variables; a flag not given leaves the variable (or default) in place."""
     overrides: dict[str, Any] = {}
-    for name in ("seed", "host", "port", "tls", "data_dir", "database_url", "public_url", "hostnames",
+    for name in ("seed", "host", "port", "gateway_port", "tls", "data_dir", "database_url", "public_url", "hostnames",
                  "workers", "access_log", "traces", "log_level", "max_body_bytes", "device_code_interval",
                  "max_header_bytes", "max_headers", "header_timeout", "body_timeout", "keep_alive_timeout",
                  "tls_handshake_timeout"):
@@ -58,6 +58,16 @@ def _serve(args: argparse.Namespace) -> int:
     for tenant in content.tenants:
         print(f"  tenant {tenant.display_name}: {origin}/{tenant.id}/v2.0/.well-known/openid-configuration",
               file=sys.stderr)
+    gateway = bool(settings.gateway_port and content.api_management)
+    if gateway:
+        gateway_host = f"{shown_host}:{settings.gateway_port}"
+        for service in content.api_management:
+            print(f"  API Management {service.name} (https://{service.name}.azure-api.net with --hostname):",
+                  file=sys.stderr)
+            for api in service.apis:
+                suffix = f"/{api.path}" if api.path else ""
+                print(f"    API {api.name}: {scheme}://{gateway_host}{suffix}"
+                      + ("" if api.subscription_required else " (no subscription key)"), file=sys.stderr)
     tls: dict[str, Any] = {}
     if settings.tls:
         paths = ensure_server_certificate(settings.data_dir, server_names(settings))
@@ -69,7 +79,8 @@ def _serve(args: argparse.Namespace) -> int:
                     tls_handshake_timeout=settings.tls_handshake_timeout)
     return serve(
         "mockidp.app:create_worker_app", limits=limits, host=settings.host, port=settings.port,
-        workers=settings.workers, access_log=settings.access_log, log_level=settings.log_level.lower(),
+        extra_ports=(settings.gateway_port,) if gateway else (), workers=settings.workers,
+        access_log=settings.access_log, log_level=settings.log_level.lower(),
         server_header=False, **tls,
     )
 
@@ -211,6 +222,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", dest="database_url", help="SQLAlchemy URL (default SQLite in the data dir)")
     serve.add_argument("--public-url", dest="public_url", help="origin clients use, e.g. https://idp.test:8443")
     serve.add_argument("--hostname", dest="hostnames", action="append", help="extra name for the certificate")
+    serve.add_argument("--gateway-port", dest="gateway_port", type=int,
+                       help="port of the API Management gateway, when the seed has apiManagement (default 8444)")
+    serve.add_argument("--no-gateway", dest="gateway_port", action="store_const", const=0,
+                       help="serve no gateway (as --gateway-port 0)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--access-log", dest="access_log", action=argparse.BooleanOptionalAction, default=None)
     serve.add_argument("--traces", dest="traces", action=argparse.BooleanOptionalAction, default=None,

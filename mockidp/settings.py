@@ -16,6 +16,8 @@ class Settings(BaseSettings):
         default_factory=list, description="Seed YAML files or folders (comma-separated in the environment).")
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8443, ge=0, le=65535, description="Port to listen on.")
+    gateway_port: int = Field(8444, ge=0, le=65535, description="Port of the API Management gateway (when the seed "
+                              "has apiManagement); 0 serves none.")
     tls: bool = Field(True, description="Serve HTTPS with the local CA's server certificate.")
     data_dir: Path = Field(Path(".mockidp"), description="CA, signing key and SQLite database.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
@@ -60,7 +62,8 @@ class Settings(BaseSettings):
     def to_env(self) -> dict[str, str]:
         """The same settings for worker processes (they read MOCKIDP_* at start)."""
         env = {
-            "MOCKIDP_HOST": self.host, "MOCKIDP_PORT": str(self.port), "MOCKIDP_TLS": str(self.tls).lower(),
+            "MOCKIDP_HOST": self.host, "MOCKIDP_PORT": str(self.port),
+            "MOCKIDP_GATEWAY_PORT": str(self.gateway_port), "MOCKIDP_TLS": str(self.tls).lower(),
             "MOCKIDP_DATA_DIR": str(self.data_dir.resolve()), "MOCKIDP_DATABASE_URL": self.resolved_database_url,
             "MOCKIDP_WORKERS": str(self.workers), "MOCKIDP_ACCESS_LOG": str(self.access_log).lower(),
             "MOCKIDP_TRACES": str(self.traces).lower(),
