@@ -246,6 +246,10 @@ class ServingConfig(uvicorn.Config):
     """uvicorn's Config with our limits; it travels to every worker (uvicorn pickles it for spawn)."""
 
     def __init__(self, app: str, *, limits: Limits, **kwargs: Any) -> None:
+        # proxy_headers off: uvicorn would otherwise let a loopback peer's X-Forwarded-For replace the client
+        # address, and the gateway must see the TCP peer to append it to X-Forwarded-For as APIM does (behind a
+        # proxy, --public-url gives the origin; nothing of mockidp reads X-Forwarded-*).
+        kwargs.setdefault("proxy_headers", False)
         super().__init__(app, http=BoundedHttpProtocol, timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
                          **kwargs)
         self.limits = limits

@@ -144,6 +144,9 @@ class Gateway:
                 rec.outcome = "OperationNotFound"
             return _answer(404, NOT_FOUND), None
         api = found[0]
+        if rec is not None:
+            rec.gateway_step("operation", "passed", f"API {api.record.name}, operation {route.operation.name} "
+                             f"({route.operation.method} {route.operation.url_template})", "")
         gate = service.gate(api.record, request.headers, request.query)
         tracing = (gate.subscription is not None and gate.subscription.allow_tracing
                    and any(k == "ocp-apim-trace" and v.strip().lower() == "true" for k, v in request.headers))
@@ -173,7 +176,11 @@ class Gateway:
             Subscription(sub.name, sub.name, gate.key, sub.primary_key, sub.secondary_key or "", sub.allow_tracing)
             if sub is not None else None,
             self._service_url(service, api.record))
-        forwarder = Forwarder(self.client(), self.credentials[id(service)], request.ip)
+        # The credentials of a backend entity go with requests routed through it (the API's backendId), not
+        # with every URL that happens to start like its URL.
+        creds = [c for b, c in zip(service.record.backends, self.credentials[id(service)], strict=True)
+                 if b.id == api.record.backend_id]
+        forwarder = Forwarder(self.client(), creds, request.ip)
         response = await run(service.policy(route, gate.product), ctx, backend=forwarder, now=self.clock.now(),
                              discovery=self.discovery, rate_limiter=self.rate_limiter,
                              certificates=self.certificates[id(service)], backends=self.backends[id(service)])

@@ -1,0 +1,118 @@
+"""The tests' API Management service, a second seed file beside the demo seed (its tenant and apps)."""
+
+from __future__ import annotations
+
+from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, REPORTING, TENANT
+
+V2_CONFIG = f"https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/openid-configuration"
+
+
+def _jwt(audience: str, claims: str = "", attrs: str = "", config: str = V2_CONFIG) -> str:
+    return f"""
+              <validate-jwt header-name="Authorization" {attrs}>
+                <openid-config url="{config}" />
+                <audiences><audience>{audience}</audience></audiences>
+                {claims}
+              </validate-jwt>"""
+
+
+def _policy(inbound: str, on_error: str = "<base />") -> str:
+    return f"""|
+          <policies>
+            <inbound>
+              <base />{inbound}
+            </inbound>
+            <backend><base /></backend>
+            <outbound><base /></outbound>
+            <on-error>{on_error}</on-error>
+          </policies>"""
+
+
+def gateway_seed_text(backend_url: str, key_origin: str) -> str:
+    azp = f'<required-claims><claim name="azp" match="any"><value>{CLIENT}</value></claim></required-claims>'
+    azp_other = f'<required-claims><claim name="azp" match="any"><value>{REPORTING}</value></claim></required-claims>'
+    roles_any = ('<required-claims><claim name="roles" match="any"><value>Data.Read</value><value>Jobs.Admin</value>'
+                 '</claim></required-claims>')
+    roles_all = ('<required-claims><claim name="roles" match="all"><value>Data.Read</value><value>Jobs.Admin</value>'
+                 '</claim></required-claims>')
+    rotating = f"""
+              <validate-jwt header-name="Authorization">
+                <openid-config url="{key_origin}/.well-known/openid-configuration" />
+                <audiences><audience>rotating-api</audience></audiences>
+              </validate-jwt>"""
+    return f"""\
+apiManagement:
+  - name: gwtest
+    namedValues:
+      - {{name: function-key, value: the-secret-function-key-1, secret: true}}
+    backends:
+      - id: function
+        url: {backend_url}
+        credentials:
+          header: {{x-functions-key: ["{{{{function-key}}}}"]}}
+    apis:
+      - name: v2
+        path: v2
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(_jwt(BACKEND2, azp, 'require-scheme="Bearer"'))}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+          - {{name: item, method: POST, urlTemplate: "/items/{{id}}"}}
+      - name: v1-behind-v2-issuer
+        path: v1
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(_jwt(BACKEND1_URI))}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: other-client
+        path: other
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(_jwt(BACKEND2, azp_other))}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: roles-any
+        path: roles/any
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(_jwt(BACKEND2, roles_any))}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: roles-all
+        path: roles/all
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(_jwt(BACKEND2, roles_all))}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: rotating
+        path: rotating
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(rotating)}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: handled
+        path: handled
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(_jwt(BACKEND2), '''
+              <set-header name="X-Handled-By" exists-action="override"><value>on-error</value></set-header>''')}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: keyed
+        path: keyed
+        serviceUrl: {backend_url}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+          - {{name: any, method: GET, urlTemplate: "/files/{{*rest}}"}}
+    products:
+      - {{name: partners, apis: [keyed]}}
+    subscriptions:
+      - {{name: partner-one, scope: product/partners, primaryKey: partner-key-primary-1,
+         secondaryKey: partner-key-secondary-1, allowTracing: true}}
+      - {{name: suspended-one, scope: all, primaryKey: suspended-key-000001, state: suspended}}
+      - {{name: other-api, scope: api/v2, primaryKey: other-api-key-000001}}
+"""
