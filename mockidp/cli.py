@@ -206,6 +206,89 @@ def _explain_token(args: argparse.Namespace) -> int:
     return 1 if explanation.problem else 0
 
 
+def _policy_check(args: argparse.Namespace) -> int:
+    """`mockidp policy check POLICY.xml --token JWT` (or `-`): the inbound section offline against the token,
+    each check printed with its fix; mockidp's own openid-config is read from the data dir and the stored
+    directory. `--trace ID`: the checks of a request the gateway recorded. Exit 0 only when it passes."""
+    if (args.trace_id is None) == (args.token is None):
+        print("mockidp policy check: give --token JWT (or -), or --trace ID (not both)", file=sys.stderr)
+        return 2
+    if args.trace_id is not None:
+        return _policy_trace(args)
+    if args.policy is None:
+        print("mockidp policy check: give the policy file (POLICY.xml --token JWT)", file=sys.stderr)
+        return 2
+    import time
+
+    from mockidp.apim.policy import PolicyError
+    from mockidp.directory.seed import read_regular_file
+    from mockidp.directory.snapshot import Directory
+    from mockidp.directory.store import Store, make_engine
+    from mockidp.tokens.keys import load_public_jwk
+    from mockidp.web.gateway.check import check_policy
+    from mockidp.web.gateway.discovery import GatewayDiscovery
+
+    settings = _settings(args)
+    try:
+        text = read_regular_file(args.policy, 256 * 1024).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"mockidp policy check: cannot read {args.policy}: {exc}", file=sys.stderr)
+        return 2
+    named: dict[str, str] = {}
+    for item in args.named_values or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            print(f"mockidp policy check: --named-value is name=value, not {item!r}", file=sys.stderr)
+            return 2
+        named[name.strip()] = value
+    token = (sys.stdin.read() if args.token == "-" else args.token).strip()
+    discovery = None
+    jwk = load_public_jwk(settings.data_dir)
+    db = settings.database_url or (settings.data_dir / "mockidp.db").exists()
+    if jwk is not None and db:
+        scheme = "https" if settings.tls else "http"
+        origin = args.origin or settings.public_url or f"{scheme}://localhost:{settings.port}"
+        directory = Directory.build(Store(make_engine(settings.resolved_database_url)).load_directory())
+        ca = settings.data_dir / "ca.pem"
+        verify = ssl.create_default_context(cafile=str(ca)) if ca.exists() else True
+        discovery = GatewayDiscovery(directory, jwk, own_origins={origin}, entra_origin=origin, verify=verify)
+    try:
+        result = check_policy(text, token, now=time.time(), discovery=discovery, named_values=named,
+                              source=str(args.policy), header=args.header)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s): the policy would not load", file=sys.stderr)
+        return 2
+    for step in result.steps:
+        mark = {"passed": "ok  ", "failed": "FAIL", "applied": "ok  "}.get(step.outcome, "n/a ")
+        print(f"{mark} {step.policy} (line {step.line}, {step.section}): {step.detail}")
+        if step.outcome == "failed" and step.fix:
+            print(f"     Fix: {step.fix}")
+    if discovery is None:
+        print(f"(no mockidp data in {settings.data_dir}: openid-config of mockidp could not be read)", file=sys.stderr)
+    verdict = "passes" if result.passed else f"fails: HTTP {result.status} {result.body.decode('utf-8', 'replace')}"
+    print(f"The inbound section {verdict}")
+    return 0 if result.passed else 1
+
+
+def _policy_trace(args: argparse.Namespace) -> int:
+    from mockidp.directory.store import make_engine
+    from mockidp.directory.traces import TraceStore
+    from mockidp.oauth.trace import as_text
+
+    settings = _settings(args)
+    if not settings.database_url and not (settings.data_dir / "mockidp.db").exists():
+        print(f"mockidp policy check: no database in {settings.data_dir}", file=sys.stderr)
+        return 2
+    found = TraceStore(make_engine(settings.resolved_database_url)).get(args.trace_id.strip().lower()[:64])
+    if found is None or "apim" not in found:
+        print(f"mockidp policy check: no gateway trace {args.trace_id[:64]!r}", file=sys.stderr)
+        return 1
+    sys.stdout.write(as_text(found))
+    return 0 if found.get("outcome") == "success" else 1
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", dest="data_dir", type=Path, help="CA, signing key and database (default ./.mockidp)")
     p.add_argument("--port", type=int, help="port (default 8443)")
@@ -263,6 +346,21 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("--origin", help="mockidp's origin, for discovery URLs (default https://localhost:PORT)")
     explain.add_argument("--port", type=int)
     explain.set_defaults(run=_explain)
+    policy = sub.add_parser("policy", help="API Management policy tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    pcheck = policy_sub.add_parser("check", help="run a policy's inbound section against a token, offline")
+    pcheck.add_argument("policy", type=Path, nargs="?", help="the policy XML, as APIM exports it")
+    pcheck.add_argument("--token", help="the JWT, or - to read it from stdin")
+    pcheck.add_argument("--trace", dest="trace_id", metavar="ID", help="a gateway request's trace id instead")
+    pcheck.add_argument("--header", default="Authorization", help="where the token is sent (default Authorization)")
+    pcheck.add_argument("--named-value", dest="named_values", action="append", metavar="NAME=VALUE",
+                        help="a {{named value}} of the policy (repeatable)")
+    pcheck.add_argument("--data-dir", dest="data_dir", type=Path, help="mockidp's data dir (keys, directory)")
+    pcheck.add_argument("--database-url", dest="database_url")
+    pcheck.add_argument("--origin", help="mockidp's origin as the token's issuer names it (default "
+                                         "https://localhost:PORT)")
+    pcheck.add_argument("--port", type=int)
+    pcheck.set_defaults(run=_policy_check)
     health = sub.add_parser("health", help="exit 0 when the local server answers /_mockidp/health")
     _common(health)
     health.set_defaults(run=_health)
