@@ -44,6 +44,7 @@ class GatewayDiscovery:
         self.entra_origin = entra_origin
         self.verify = verify
         self._cache: dict[str, tuple[float, Discovery]] = {}
+        self._built: dict[tuple[str, str], Discovery] = {}
         self._lock = threading.Lock()
 
     def __call__(self, url: str, *, refresh: bool) -> Discovery:
@@ -61,6 +62,15 @@ class GatewayDiscovery:
         return self._fetched(url, refresh)
 
     def _own(self, path: str, origin: str) -> Discovery:
+        # The directory and the key do not change in a worker's life: each document is built once.
+        found = self._built.get((path, origin))
+        if found is None:
+            found = self._build(path, origin)
+            if len(self._built) < 256:
+                self._built[(path, origin)] = found
+        return found
+
+    def _build(self, path: str, origin: str) -> Discovery:
         m = _PATH.match(path)
         if m is None:
             raise DiscoveryUnavailable(f"{path} is not an OpenID configuration path of mockidp "
