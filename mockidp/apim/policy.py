@@ -731,7 +731,7 @@ class _Reader:
                     max_age = self.integer(child, ma, "preflight-result-max-age", 0, 0, 86400 * 365)
             else:
                 self.attrs(child, ())
-            lists[child.tag] = self.list_of(child, items[child.tag])
+            lists[child.tag] = self.list_of(child, items[child.tag], checked=True)
         origins = lists.get("allowed-origins", ())
         if not origins:
             self.problem(el, "<allowed-origins> with at least one <origin> is required")
@@ -892,8 +892,9 @@ class _Reader:
             self.integer(el, a, "clock-skew", 0, 0, 10 * 365 * 86400), a.get("output-token-variable-name"),
             tuple(configs), keys, audiences, issuers, claims, token_expression)
 
-    def list_of(self, el: ET.Element, tag: str) -> tuple[str, ...]:
-        self.attrs(el, ())
+    def list_of(self, el: ET.Element, tag: str, checked: bool = False) -> tuple[str, ...]:
+        if not checked:  # the caller read the element's attributes itself
+            self.attrs(el, ())
         self.no_text(el)
         out = []
         for child in el:
