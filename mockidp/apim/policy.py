@@ -14,15 +14,27 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal, TypeAlias, cast
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
+
+from mockidp.apim.expressions import (
+    TEXT_TYPES,
+    VARIABLE_TYPES,
+    Expression,
+    ExpressionError,
+    compile_expression,
+    describe,
+    is_expression,
+)
 
 Section = Literal["inbound", "backend", "outbound", "on-error"]
 Scope = Literal["global", "product", "api", "operation"]
 SECTIONS: tuple[Section, ...] = ("inbound", "backend", "outbound", "on-error")
 SCOPES: tuple[Scope, ...] = ("global", "product", "api", "operation")
+# A value a policy computes per request where expressions are allowed: a literal, or a compiled expression.
+Text: TypeAlias = str | Expression
 # The global policy APIM creates for a new service: its backend forwards. The gateway composes it when a
 # service has no global policy of its own (docs/apim.md).
 DEFAULT_GLOBAL_POLICY = """<policies>
@@ -38,8 +50,11 @@ MAX_POLICY_BYTES = 256 * 1024
 
 _NAMED_VALUE = re.compile(r"\{\{([^{}]*)\}\}")
 _NAMED_VALUE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-_EXPRESSION = "policy expressions (@(...) and @{...}) are not supported yet; mockidp refuses them rather than " \
-              "running the policy without them. Write a literal value, or a {{named value}}"
+_EXPRESSION = ("mockidp does not run policy expressions (@(...), @{...}) here, and refuses them rather than "
+               "running the policy without them; write a literal value or a {{named value}}. Expressions run in: "
+               "set-header and set-query-parameter values, set-body, set-variable value, choose/when condition, "
+               "set-backend-service base-url, rewrite-uri template, rate-limit-by-key counter-key and "
+               "increment-condition, validate-jwt and validate-azure-ad-token token-value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +89,77 @@ class Base(Statement):
     """`<base/>`: the same section of the parent scope, inlined where it stands."""
 
 
+ExistsAction = Literal["override", "skip", "append", "delete"]
+
+
 @dataclass(frozen=True, slots=True)
 class SetHeader(Statement):
     name: str
-    exists_action: Literal["override", "skip", "append", "delete"]
-    values: tuple[str, ...]
+    exists_action: ExistsAction
+    values: tuple[Text, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetQueryParameter(Statement):
+    name: str
+    exists_action: ExistsAction
+    values: tuple[Text, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetVariable(Statement):
+    name: str
+    value: Text  # a literal is stored as a string; an expression as what it gives
+
+
+@dataclass(frozen=True, slots=True)
+class SetBackendService(Statement):
+    base_url: Text | None  # exactly one of base_url and backend_id
+    backend_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteUri(Statement):
+    template: Text  # the operation's part of the URL, with {parameters} of the operation's URL template
+    copy_unmatched_params: bool
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    line: int
+    condition: Expression
+    statements: tuple[Statement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Choose(Statement):
+    whens: tuple[When, ...]
+    otherwise: tuple[Statement, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Cors(Statement):
+    allow_credentials: bool
+    terminate_unmatched_request: bool
+    origins: tuple[str, ...]  # "*" for any
+    methods: tuple[str, ...]  # "*" for any
+    preflight_max_age: int | None
+    headers: tuple[str, ...]  # "*" for any
+    expose_headers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit(Statement):
+    """rate-limit (per subscription) and rate-limit-by-key (counter_key set)."""
+
+    calls: int
+    renewal_period: int
+    counter_key: Text | None
+    increment_condition: Expression | None
+    increment_count: int
+    retry_after_header_name: str
+    retry_after_variable_name: str | None
+    total_calls_header_name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +179,7 @@ class SetStatus(Statement):
 
 @dataclass(frozen=True, slots=True)
 class SetBody(Statement):
-    text: str
+    text: Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +187,7 @@ class ReturnResponse(Statement):
     status: SetStatus | None
     headers: tuple[SetHeader, ...]
     body: SetBody | None
+    response_variable_name: str | None = None  # start from the response that variable holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +242,7 @@ class ValidateJwt(Statement):
     audiences: tuple[str, ...] | None  # None: no <audiences> element
     issuers: tuple[str, ...] | None
     required_claims: tuple[RequiredClaim, ...]
+    token_expression: Expression | None = None  # token-value="@(...)": token.value is filled per request
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +272,18 @@ _ALLOWED: dict[str, tuple[Section, ...]] = {
     "set-body": ("inbound", "backend", "outbound"),
     "return-response": SECTIONS,
     "forward-request": ("backend",),
+    "set-query-parameter": ("inbound", "backend"),
+    "set-variable": SECTIONS,
+    "set-backend-service": ("inbound", "backend"),
+    "rewrite-uri": ("inbound",),
+    "choose": SECTIONS,
+    "cors": ("inbound",),
+    "rate-limit": ("inbound",),
+    "rate-limit-by-key": ("inbound",),
 }
+MAX_NESTING = 16  # choose inside when inside choose...: mockidp's bound, far above real policies
 # Known APIM policies mockidp does not run yet: refused with this reason rather than "unknown".
-_LATER = ("validate-azure-ad-token", "set-query-parameter", "set-variable", "set-backend-service", "rewrite-uri",
-          "choose", "cors", "rate-limit", "rate-limit-by-key", "send-request", "mock-response", "trace",
+_LATER = ("validate-azure-ad-token", "send-request", "mock-response", "trace",
           "set-method", "find-and-replace", "json-to-xml", "xml-to-json", "limit-concurrency", "retry",
           "log-to-eventhub", "send-one-way-request", "cache-lookup", "cache-store", "ip-filter",
           "authentication-basic", "authentication-certificate", "authentication-managed-identity", "quota",
@@ -224,6 +315,10 @@ def parse_policy(text: str | bytes, *, scope: Scope = "api", source: str = "poli
     if len(raw) > MAX_POLICY_BYTES:
         raise PolicyError([Problem(source, 1, "policies", f"the document is {len(raw)} bytes; mockidp reads at "
                                                           f"most {MAX_POLICY_BYTES}")])
+    try:
+        raw = escape_expressions(raw.decode("utf-8-sig")).encode()
+    except UnicodeDecodeError:
+        raise PolicyError([Problem(source, 1, "policies", "the document is not UTF-8")]) from None
     builder = _LineBuilder()
     parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     builder.parser = parser
@@ -244,6 +339,77 @@ def parse_policy(text: str | bytes, *, scope: Scope = "api", source: str = "poli
         # A global policy without <backend> keeps APIM's default one; without it nothing would forward.
         sections["backend"] = (ForwardRequest(0, None, 300, False),)
     return PolicyDocument(source, scope, sections)
+
+
+_SKIP = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.DOTALL)
+_START = re.compile(r"""(=\s*["'])\s*@[({]|>\s*@[({]""")
+_ENTITY = re.compile(r"&(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z]+);")
+
+
+def escape_expressions(text: str) -> str:
+    """APIM's policy XML is not quite XML: an expression keeps its C# as written, quotes, `<string>` and
+    `&&` included (`value="@(context.Request.Headers.GetValueOrDefault("User-Agent",""))"`, as in
+    Microsoft's examples). Escape each @(...)/@{...} of an attribute or element text so that the XML
+    parser reads it, leaving entities already written (&quot;) alone. Line numbers do not change."""
+    out: list[str] = []
+    at = 0
+    while True:
+        skip = _SKIP.search(text, at)
+        start = _START.search(text, at)
+        if start is None:
+            break
+        if skip is not None and skip.start() < start.start():
+            out.append(text[at:skip.end()])
+            at = skip.end()
+            continue
+        quote = start.group(1)[-1] if start.group(1) else None
+        open_at = start.end() - 1  # the ( or {
+        end = _balanced_end(text, open_at, quote)
+        if end is None:
+            break  # unbalanced: leave the rest to the XML parser and the expression compiler to refuse
+        out.append(text[at:open_at])
+        out.append(_escape(text[open_at:end]))
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _balanced_end(text: str, at: int, quote: str | None) -> int | None:
+    """Where the expression opened at text[at] closes (exclusive), skipping C# string and char literals;
+    in an attribute, the closing bracket must be followed by the attribute's quote."""
+    pairs = {"(": ")", "{": "}"}
+    stack: list[str] = []
+    i = at
+    while i < len(text):
+        c = text[i]
+        if c in "\"'" and stack:
+            j = i + 1
+            while j < len(text) and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c in pairs:
+            stack.append(pairs[c])
+        elif c in ")}":
+            if not stack or stack.pop() != c:
+                return None
+            if not stack:
+                end = i + 1
+                if quote is not None and text[end:end + 1] != quote:
+                    return None
+                return end
+        i += 1
+    return None
+
+
+def _escape(span: str) -> str:
+    out = []
+    for i, c in enumerate(span):
+        if c == "&" and not _ENTITY.match(span, i):
+            out.append("&amp;")
+        else:
+            out.append({"<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}.get(c, c))
+    return "".join(out)
 
 
 def compose(documents: Sequence[PolicyDocument]) -> dict[Section, tuple[Placed, ...]]:
@@ -284,10 +450,10 @@ class _Reader:
 
     # -- values
 
-    def value(self, el: ET.Element, raw: str, what: str) -> str:
-        """A literal with {{named values}} substituted; an expression is refused (after substitution too,
-        since a named value may hold one)."""
-        if raw.lstrip().startswith(("@(", "@{")):
+    def value(self, el: ET.Element, raw: str, what: str, expression: bool = False) -> str:
+        """A value with {{named values}} substituted. Unless `expression`, an expression is refused (after
+        substitution too, since a named value may hold one); with it, the caller compiles it (dynamic())."""
+        if not expression and is_expression(raw):
             self.problem(el, f"{what}: {_EXPRESSION}")
             return raw
         def substitute(m: re.Match[str]) -> str:
@@ -297,18 +463,37 @@ class _Reader:
                 return m.group(0)
             return self.named_values[name]
         out = _NAMED_VALUE.sub(substitute, raw)
-        if out != raw and out.lstrip().startswith(("@(", "@{")):
+        if not expression and out != raw and is_expression(out):
             self.problem(el, f"{what}: the named value holds a policy expression; {_EXPRESSION}")
         return out
 
-    def attrs(self, el: ET.Element, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, str]:
+    def dynamic(self, el: ET.Element, raw: str, what: str, want: str = "text") -> Text:
+        """A literal, or an expression compiled now: refused here, with its column and why, when it is
+        outside the subset or of the wrong type (`want` text: anything a string can be made of; bool)."""
+        if not is_expression(raw):
+            return raw
+        try:
+            compiled = compile_expression(raw)
+        except ExpressionError as exc:
+            self.problem(el, f"{what}: expression {raw.strip()!r} is outside mockidp's subset at column "
+                             f"{exc.column}: {exc}")
+            return raw
+        if want == "bool" and compiled.type != "bool":
+            self.problem(el, f"{what}: the expression must give a bool, not {describe(compiled.type)}")
+        elif want == "text" and compiled.type not in TEXT_TYPES:
+            self.problem(el, f"{what}: the expression gives {describe(compiled.type)}, which is no text "
+                             "(GetValueOrDefault(name, default) gives a header's or claim's values joined)")
+        return compiled
+
+    def attrs(self, el: ET.Element, allowed: Sequence[str], required: Sequence[str] = (),
+              expressions: Sequence[str] = ()) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, raw in el.attrib.items():
             if name != "id" and name not in allowed:
                 self.problem(el, f"attribute {name!r} is not supported by mockidp on <{el.tag}>; supported: "
                                  f"{', '.join(allowed) or 'none'}")
                 continue
-            out[name] = self.value(el, raw, f"attribute {name!r}")
+            out[name] = self.value(el, raw, f"attribute {name!r}", name in expressions)
         for name in required:
             if name not in out:
                 self.problem(el, f"attribute {name!r} is required")
@@ -368,9 +553,12 @@ class _Reader:
             sections[section] = self.section(child, section)
         return sections
 
-    def section(self, el: ET.Element, section: Section) -> tuple[Statement, ...]:
+    def section(self, el: ET.Element, section: Section, depth: int = 0) -> tuple[Statement, ...]:
         out: list[Statement] = []
         bases = 0
+        if depth > MAX_NESTING:
+            self.problem(el, f"policies nest deeper than {MAX_NESTING} levels")
+            return ()
         for child in el:
             allowed = _ALLOWED.get(child.tag)
             if allowed is None:
@@ -384,14 +572,23 @@ class _Reader:
                 continue
             if child.tag == "base":
                 bases += 1
-                if bases > 1:
+                if depth:
+                    self.problem(child, "<base/> stands only directly in a section, not inside <choose>")
+                elif bases > 1:
                     self.problem(child, f"<base/> appears more than once in <{section}>")
-            statement = self.statement(child)
+            statement = self.statement(child, section, depth)
             if statement is not None:
                 out.append(statement)
         return tuple(out)
 
-    def statement(self, el: ET.Element) -> Statement | None:
+    def statement(self, el: ET.Element, section: Section, depth: int) -> Statement | None:
+        readers = {"set-query-parameter": self.set_query_parameter, "set-variable": self.set_variable,
+                   "set-backend-service": self.set_backend_service, "rewrite-uri": self.rewrite_uri,
+                   "cors": self.cors, "rate-limit": self.rate_limit, "rate-limit-by-key": self.rate_limit}
+        if el.tag in readers:
+            return readers[el.tag](el)
+        if el.tag == "choose":
+            return self.choose(el, section, depth)
         if el.tag == "base":
             self.attrs(el, ())
             self.no_text(el)
@@ -423,14 +620,156 @@ class _Reader:
             out.append(self.text(child))
         return tuple(out)
 
-    def set_header(self, el: ET.Element) -> SetHeader:
-        a = self.attrs(el, ("name", "exists-action"), ("name",))
+    def dynamic_values(self, el: ET.Element) -> tuple[Text, ...]:
+        out: list[Text] = []
+        self.no_text(el)
+        for child in el:
+            if child.tag != "value":
+                self.problem(child, f"<{child.tag}> is not allowed inside <{el.tag}> (only <value>)")
+                continue
+            self.attrs(child, ())
+            self.no_children(child)
+            out.append(self.dynamic(child, self.value(child, (child.text or "").strip(), "text", True), "text"))
+        return tuple(out)
+
+    def exists_action(self, el: ET.Element, a: dict[str, str], values: tuple[Text, ...]) -> ExistsAction:
         action = a.get("exists-action", "override")
         if action not in ("override", "skip", "append", "delete"):
             self.problem(el, f"exists-action must be override, skip, append or delete, not {action!r}")
             action = "override"
-        return SetHeader(self.line(el), el.get("id"), a.get("name", ""),
-                         cast(Literal["override", "skip", "append", "delete"], action), self.values(el))
+        if action == "delete" and values:
+            self.problem(el, "exists-action delete takes no <value>")
+        return cast(ExistsAction, action)
+
+    def set_header(self, el: ET.Element) -> SetHeader:
+        a = self.attrs(el, ("name", "exists-action"), ("name",))
+        values = self.dynamic_values(el)
+        return SetHeader(self.line(el), el.get("id"), a.get("name", ""), self.exists_action(el, a, values), values)
+
+    def set_query_parameter(self, el: ET.Element) -> SetQueryParameter:
+        a = self.attrs(el, ("name", "exists-action"), ("name",))
+        values = self.dynamic_values(el)
+        return SetQueryParameter(self.line(el), el.get("id"), a.get("name", ""), self.exists_action(el, a, values),
+                                 values)
+
+    def set_variable(self, el: ET.Element) -> SetVariable:
+        a = self.attrs(el, ("name", "value"), ("name", "value"), expressions=("value",))
+        self.no_text(el)
+        self.no_children(el)
+        value = self.dynamic(el, a.get("value", ""), "attribute 'value'", "any")
+        if isinstance(value, Expression) and value.type not in VARIABLE_TYPES:
+            self.problem(el, f"attribute 'value': a variable holds {', '.join(sorted(VARIABLE_TYPES))}, "
+                             f"not {describe(value.type)}")
+        return SetVariable(self.line(el), el.get("id"), a.get("name", ""), value)
+
+    def set_backend_service(self, el: ET.Element) -> SetBackendService:
+        a = self.attrs(el, ("base-url", "backend-id"), expressions=("base-url",))
+        self.no_text(el)
+        self.no_children(el)
+        if ("base-url" in a) == ("backend-id" in a):
+            self.problem(el, "exactly one of base-url and backend-id must be set")
+        base = self.dynamic(el, a["base-url"], "attribute 'base-url'") if "base-url" in a else None
+        if isinstance(base, str) and not re.match(r"^https?://[^/?#]+", base):
+            self.problem(el, f"base-url must be an absolute http or https URL, not {base!r}")
+        return SetBackendService(self.line(el), el.get("id"), base, a.get("backend-id"))
+
+    def rewrite_uri(self, el: ET.Element) -> RewriteUri:
+        a = self.attrs(el, ("template", "copy-unmatched-params"), ("template",), expressions=("template",))
+        self.no_text(el)
+        self.no_children(el)
+        template = self.dynamic(el, a.get("template", "/"), "attribute 'template'")
+        if isinstance(template, str) and not template.startswith("/"):
+            self.problem(el, f"template is the operation's part of the URL and starts with '/', not {template!r}")
+        return RewriteUri(self.line(el), el.get("id"), template, self.boolean(el, a, "copy-unmatched-params", True))
+
+    def choose(self, el: ET.Element, section: Section, depth: int) -> Choose:
+        self.attrs(el, ())
+        self.no_text(el)
+        whens: list[When] = []
+        otherwise: tuple[Statement, ...] | None = None
+        for child in el:
+            if child.tag == "when" and otherwise is None:
+                a = self.attrs(child, ("condition",), ("condition",), expressions=("condition",))
+                condition = self.dynamic(child, a.get("condition", ""), "attribute 'condition'", "bool")
+                if not isinstance(condition, Expression):
+                    if "condition" in a:
+                        self.problem(child, "condition must be a policy expression giving a bool, e.g. "
+                                            "@(context.Request.Method == \"GET\")")
+                    condition = compile_expression("@(false)")
+                self.no_text(child)
+                whens.append(When(self.line(child), condition, self.section(child, section, depth + 1)))
+            elif child.tag == "otherwise" and otherwise is None and whens:
+                self.attrs(child, ())
+                self.no_text(child)
+                otherwise = self.section(child, section, depth + 1)
+            else:
+                self.problem(child, f"<{child.tag}> is not allowed here: <choose> holds one or more <when "
+                                    "condition=...> and then at most one <otherwise>")
+        if not whens:
+            self.problem(el, "<choose> needs at least one <when>")
+        return Choose(self.line(el), el.get("id"), tuple(whens), otherwise)
+
+    def cors(self, el: ET.Element) -> Cors:
+        a = self.attrs(el, ("allow-credentials", "terminate-unmatched-request"))
+        self.no_text(el)
+        lists: dict[str, tuple[str, ...]] = {}
+        max_age: int | None = None
+        order = ("allowed-origins", "allowed-methods", "allowed-headers", "expose-headers")
+        items = {"allowed-origins": "origin", "allowed-methods": "method", "allowed-headers": "header",
+                 "expose-headers": "header"}
+        rank = -1
+        for child in el:
+            if child.tag not in order:
+                self.problem(child, f"<{child.tag}> is not allowed inside <cors> ({', '.join(order)})")
+                continue
+            if order.index(child.tag) <= rank:
+                self.problem(child, f"<{child.tag}> is out of order or repeated: APIM wants {', '.join(order)}")
+            rank = order.index(child.tag)
+            if child.tag == "allowed-methods":
+                ma = self.attrs(child, ("preflight-result-max-age",))
+                if "preflight-result-max-age" in ma:
+                    max_age = self.integer(child, ma, "preflight-result-max-age", 0, 0, 86400 * 365)
+            else:
+                self.attrs(child, ())
+            lists[child.tag] = self.list_of(child, items[child.tag], checked=True)
+        origins = lists.get("allowed-origins", ())
+        if not origins:
+            self.problem(el, "<allowed-origins> with at least one <origin> is required")
+        credentials = self.boolean(el, a, "allow-credentials", False)
+        if credentials and "*" in origins:
+            self.problem(el, "allow-credentials=\"true\" cannot go with <origin>*</origin>: browsers refuse a "
+                             "wildcard origin on credentialed requests; list the origins")
+        for origin in origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/?#\s]+", origin):
+                self.problem(el, f"origin {origin!r} is not * or scheme://host[:port]")
+        return Cors(self.line(el), el.get("id"), credentials, self.boolean(el, a, "terminate-unmatched-request", True),
+                    origins, lists.get("allowed-methods", ("GET", "POST")), max_age,
+                    lists.get("allowed-headers", ()), lists.get("expose-headers", ()))
+
+    def rate_limit(self, el: ET.Element) -> RateLimit:
+        by_key = el.tag == "rate-limit-by-key"
+        names = ["calls", "renewal-period", "retry-after-header-name", "retry-after-variable-name",
+                 "total-calls-header-name"]
+        if by_key:
+            names += ["counter-key", "increment-condition", "increment-count"]
+        a = self.attrs(el, names, ("calls", "renewal-period", *(("counter-key",) if by_key else ())),
+                       expressions=("counter-key", "increment-condition"))
+        self.no_text(el)
+        self.no_children(el)  # rate-limit's <api>/<operation> limits are not run: refused
+        key = self.dynamic(el, a.get("counter-key", ""), "attribute 'counter-key'") if by_key else None
+        condition = None
+        if "increment-condition" in a:
+            compiled = self.dynamic(el, a["increment-condition"], "attribute 'increment-condition'", "bool")
+            if isinstance(compiled, str):
+                self.problem(el, "increment-condition must be a policy expression giving a bool")
+            else:
+                condition = compiled
+        # APIM's documented bound on renewal-period is 300 s for rate-limit-by-key.
+        return RateLimit(self.line(el), el.get("id"), self.integer(el, a, "calls", 1, 1, 10**9),
+                         self.integer(el, a, "renewal-period", 60, 1, 300 if by_key else 86400), key, condition,
+                         self.integer(el, a, "increment-count", 1, 0, 10**6),
+                         a.get("retry-after-header-name", "Retry-After"), a.get("retry-after-variable-name"),
+                         a.get("total-calls-header-name"))
 
     def check_header(self, el: ET.Element) -> CheckHeader:
         names = ("name", "failed-check-httpcode", "failed-check-error-message", "ignore-case")
@@ -449,10 +788,11 @@ class _Reader:
     def set_body(self, el: ET.Element) -> SetBody:
         self.attrs(el, ())  # template="liquid" and xsi:nil are not run yet: refused as unsupported attributes
         self.no_children(el)
-        return SetBody(self.line(el), el.get("id"), self.value(el, el.text or "", "text"))
+        raw = self.value(el, el.text or "", "text", True)
+        return SetBody(self.line(el), el.get("id"), self.dynamic(el, raw, "text"))
 
     def return_response(self, el: ET.Element) -> ReturnResponse:
-        self.attrs(el, ())  # response-variable-name needs set-variable/send-request: refused for now
+        a = self.attrs(el, ("response-variable-name",))
         self.no_text(el)
         status: SetStatus | None = None
         headers: list[SetHeader] = []
@@ -474,7 +814,8 @@ class _Reader:
                 headers.append(self.set_header(child))
             else:
                 body = self.set_body(child)
-        return ReturnResponse(self.line(el), el.get("id"), status, tuple(headers), body)
+        return ReturnResponse(self.line(el), el.get("id"), status, tuple(headers), body,
+                              a.get("response-variable-name"))
 
     def forward_request(self, el: ET.Element) -> ForwardRequest:
         a = self.attrs(el, ("timeout", "follow-redirects"))
@@ -489,7 +830,8 @@ class _Reader:
     def validate_jwt(self, el: ET.Element) -> ValidateJwt:
         a = self.attrs(el, ("header-name", "query-parameter-name", "token-value", "failed-validation-httpcode",
                             "failed-validation-error-message", "require-expiration-time", "require-scheme",
-                            "require-signed-tokens", "clock-skew", "output-token-variable-name"))
+                            "require-signed-tokens", "clock-skew", "output-token-variable-name"),
+                       expressions=("token-value",))
         kinds: tuple[tuple[Literal["header", "query", "value"], str], ...] = (
             ("header", "header-name"), ("query", "query-parameter-name"), ("value", "token-value"))
         sources = [TokenSource(kind, a[name]) for kind, name in kinds if name in a]
@@ -499,6 +841,11 @@ class _Reader:
         token = sources[0] if sources else TokenSource("header", "Authorization")
         if token.kind != "value" and not token.value.strip():
             self.problem(el, f"the {token.kind} name is empty")
+        token_expression: Expression | None = None
+        if token.kind == "value" and is_expression(token.value):
+            compiled = self.dynamic(el, token.value, "attribute 'token-value'")
+            token_expression = compiled if isinstance(compiled, Expression) else None
+            token = TokenSource("value", "")  # filled per request from the expression
         message = a.get("failed-validation-error-message")
         self.no_text(el)
         configs: list[OpenIdConfig] = []
@@ -543,10 +890,11 @@ class _Reader:
             self.boolean(el, a, "require-expiration-time", True), a.get("require-scheme"),
             self.boolean(el, a, "require-signed-tokens", True),
             self.integer(el, a, "clock-skew", 0, 0, 10 * 365 * 86400), a.get("output-token-variable-name"),
-            tuple(configs), keys, audiences, issuers, claims)
+            tuple(configs), keys, audiences, issuers, claims, token_expression)
 
-    def list_of(self, el: ET.Element, tag: str) -> tuple[str, ...]:
-        self.attrs(el, ())
+    def list_of(self, el: ET.Element, tag: str, checked: bool = False) -> tuple[str, ...]:
+        if not checked:  # the caller read the element's attributes itself
+            self.attrs(el, ())
         self.no_text(el)
         out = []
         for child in el:

@@ -22,9 +22,10 @@ class MemoryRateLimiter:
         self._lock = threading.Lock()
         self._max_keys = max_keys
 
-    def hit(self, key: str, *, calls: int, period: int, now: float) -> float | None:
-        """Count a call at `now`: None when it is allowed, else the seconds until the oldest counted call
-        leaves the window. A refused call is not counted (APIM counts only calls it lets through)."""
+    def hit(self, key: str, *, calls: int, period: int, now: float, increment: int = 1) -> float | None:
+        """Count `increment` calls at `now` (0 only checks): None when allowed, else the seconds until the
+        oldest counted call leaves the window. A refused call is not counted (APIM counts only calls it
+        lets through)."""
         with self._lock:
             window = self._calls.pop(key, None)
             if window is None:
@@ -32,9 +33,9 @@ class MemoryRateLimiter:
             self._calls[key] = window  # most recently used last
             while window and window[0] <= now - period:
                 window.popleft()
-            if len(window) >= calls:
-                return window[0] + period - now
-            window.append(now)
+            if len(window) >= calls or len(window) + increment > calls:
+                return (window[0] + period - now) if window else float(period)
+            window.extend([now] * increment)
             while len(self._calls) > self._max_keys:
                 self._calls.popitem(last=False)
             return None

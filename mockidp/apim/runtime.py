@@ -7,25 +7,38 @@ APIM's behaviour is not documented: docs/apim.md#choices-not-confirmed-against-a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 from urllib.parse import quote
 
+from mockidp.apim.expressions import EvaluationFailure, Expression, to_text
 from mockidp.apim.policy import (
     CheckHeader,
+    Choose,
+    Cors,
+    ExistsAction,
     ForwardRequest,
     Placed,
+    RateLimit,
     ReturnResponse,
+    RewriteUri,
     Scope,
     Section,
+    SetBackendService,
     SetBody,
     SetHeader,
+    SetQueryParameter,
     SetStatus,
+    SetVariable,
     Statement,
+    Text,
     ValidateJwt,
 )
-from mockidp.apim.validate_jwt import DiscoverySource, Failed, Request, apim_body, validate_jwt
+from mockidp.apim.uri_template import UrlTemplate, expand
+from mockidp.apim.validate_jwt import DiscoverySource, Failed, Jwt, Request, apim_body, validate_jwt
 
 JSON = "application/json"
 # The body APIM's gateway answers when the pipeline fails with no policy answer of its own (a backend it
@@ -58,10 +71,15 @@ class Message:
 
     def replace_header(self, name: str, values: Sequence[str]) -> None:
         """The header's values become `values`, standing where its first occurrence stood."""
-        at = next((i for i, (k, _) in enumerate(self.headers) if k.lower() == name.lower()), len(self.headers))
-        kept = [(k, v) for k, v in self.headers[:at]]
-        rest = [(k, v) for k, v in self.headers[at:] if k.lower() != name.lower()]
-        self.headers[:] = [*kept, *((name, v) for v in values), *rest]
+        replace_pairs(self.headers, name, values, ignore_case=True)
+
+
+def replace_pairs(pairs: list[tuple[str, str]], name: str, values: Sequence[str], *, ignore_case: bool) -> None:
+    def same(k: str) -> bool:
+        return k.lower() == name.lower() if ignore_case else k == name
+    at = next((i for i, (k, _) in enumerate(pairs) if same(k)), len(pairs))
+    rest = [(k, v) for k, v in pairs[at:] if not same(k)]
+    pairs[:] = [*pairs[:at], *((name, v) for v in values), *rest]
 
 
 @dataclass(slots=True)
@@ -72,6 +90,15 @@ class GatewayRequest(Message):
     path: str  # as received, e.g. /echo/hello
     query: list[tuple[str, str]]
     ip: str
+    # context.Request.OriginalUrl: the path and query as received, before rewrite-uri and
+    # set-query-parameter; filled from path and query when not given.
+    original_path: str = ""
+    original_query: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.original_path:
+            self.original_path = self.path
+            self.original_query = tuple(self.query)
 
 
 @dataclass(slots=True)
@@ -136,9 +163,20 @@ class Backend(Protocol):
 
 
 class RateLimiter(Protocol):
-    def hit(self, key: str, *, calls: int, period: int, now: float) -> float | None:
-        """Count one call under `key`: None when allowed, else the seconds until one is allowed again."""
+    def hit(self, key: str, *, calls: int, period: int, now: float, increment: int = 1) -> float | None:
+        """Count `increment` calls under `key` (0: only check): None when allowed, else the seconds until
+        one is allowed again (a refused call is not counted)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackendService:
+    """A backend entity (`backends:` of the seed): its URL and the credentials APIM adds when forwarding
+    to it, such as the x-functions-key header a Function App import creates."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    query: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +216,17 @@ class Context:
     steps: list[StepRecord] = field(default_factory=list)
     last_error: LastError | None = None
     response: GatewayResponse | None = None
+    # The credentials of the backend entity forwarded to (BackendService.headers/query): the gateway
+    # sets them when the API's backend is an entity; set-backend-service backend-id replaces them.
+    backend_headers: list[tuple[str, str]] = field(default_factory=list)
+    backend_query: list[tuple[str, str]] = field(default_factory=list)
+
 
 
 # --- control flow -----------------------------------------------------------------------------------
 
 class _Returned(Exception):
-    """return-response: the pipeline ends here with ctx.response."""
+    """return-response (or a cors preflight): the pipeline ends here with ctx.response."""
 
 
 class _Failure(Exception):
@@ -204,22 +247,45 @@ def error_response(status: int, message: str, headers: Sequence[tuple[str, str]]
 class _Where:
     scope: Scope
     section: Section
-    path: str
+    path: str  # LastError.Path: where inside choose the statement stands
 
 
 _NAMES: dict[type[Statement], str] = {
     ValidateJwt: "validate-jwt", CheckHeader: "check-header", SetHeader: "set-header", SetStatus: "set-status",
     SetBody: "set-body", ReturnResponse: "return-response", ForwardRequest: "forward-request",
+    SetQueryParameter: "set-query-parameter", SetVariable: "set-variable", SetBackendService: "set-backend-service",
+    RewriteUri: "rewrite-uri", Choose: "choose", Cors: "cors",
 }
 
 
 def policy_name(statement: Statement) -> str:
+    if isinstance(statement, RateLimit):
+        return "rate-limit-by-key" if statement.counter_key is not None else "rate-limit"
     return _NAMES.get(type(statement), type(statement).__name__)
+
+
+def _apply(pairs: list[tuple[str, str]], name: str, action: ExistsAction, values: Sequence[str], *,
+           ignore_case: bool) -> bool:
+    """set-header / set-query-parameter on a list of pairs; False when skip left it alone."""
+    def same(k: str) -> bool:
+        return k.lower() == name.lower() if ignore_case else k == name
+    if action == "delete":
+        pairs[:] = [(k, v) for k, v in pairs if not same(k)]
+    elif action == "skip":
+        if any(same(k) for k, _ in pairs):
+            return False
+        pairs.extend((name, v) for v in values)
+    elif action == "append":
+        pairs.extend((name, v) for v in values)
+    else:
+        replace_pairs(pairs, name, values, ignore_case=ignore_case)
+    return True
 
 
 class _Runner:
     def __init__(self, ctx: Context, backend: Backend, now: float, discovery: DiscoverySource | None,
-                 rate_limiter: RateLimiter, certificates: Mapping[str, bytes], backends: Mapping[str, str]) -> None:
+                 rate_limiter: RateLimiter, certificates: Mapping[str, bytes],
+                 backends: Mapping[str, str | BackendService]) -> None:
         self.ctx = ctx
         self.backend = backend
         self.now = now
@@ -227,39 +293,77 @@ class _Runner:
         self.rate_limiter = rate_limiter
         self.certificates = certificates
         self.backends = backends
+        # Headers the answer gets whatever it becomes (cors on a matched origin, rate-limit's total calls).
+        self.late_headers: list[tuple[str, str]] = []
 
     def step(self, st: Statement, where: _Where, outcome: str, detail: str = "", fix: str = "") -> None:
         self.ctx.steps.append(StepRecord(policy_name(st), where.scope, where.section, st.line, outcome, detail, fix))
 
-    def fail(self, st: Statement, where: _Where, reason: str, message: str, response: GatewayResponse,
-             source: str | None = None) -> _Failure:
-        error = LastError(source or policy_name(st), reason, message, where.scope, where.section, where.path,
+    def fail(self, st: Statement, where: _Where, reason: str, message: str, response: GatewayResponse) -> _Failure:
+        error = LastError(policy_name(st), reason, message, where.scope, where.section, where.path,
                           st.policy_id or "")
         return _Failure(error, response)
 
-    async def section(self, placed: Sequence[Placed]) -> None:
-        for p in placed:
-            await self.statement(p.statement, _Where(p.scope, p.section, ""))
+    # -- expressions
 
-    async def statement(self, st: Statement, where: _Where) -> None:
-        if isinstance(st, ValidateJwt):
-            self.validate_jwt(st, where)
-        elif isinstance(st, CheckHeader):
-            self.check_header(st, where)
-        elif isinstance(st, SetHeader):
-            self.set_header(st, self.target(where), where)
-        elif isinstance(st, SetStatus):
-            self.set_status(st, where)
-        elif isinstance(st, SetBody):
-            self.set_body(st, where)
-        elif isinstance(st, ReturnResponse):
-            self.return_response(st, where)
-        elif isinstance(st, ForwardRequest):
+    def evaluate(self, expression: Expression, st: Statement, where: _Where) -> object:
+        try:
+            return expression.evaluate(self.ctx)
+        except EvaluationFailure as exc:
+            message = f"Expression evaluation failed. {exc}"
+            self.step(st, where, "failed", f"{expression.source}: {exc}",
+                      "the expression threw at run time; guard it (GetValueOrDefault, ?:, != null)")
+            raise self.fail(st, where, "ExpressionValueEvaluationFailure", message,
+                            error_response(500, INTERNAL_ERROR)) from None
+
+    def text(self, value: Text, st: Statement, where: _Where) -> str:
+        if isinstance(value, str):
+            return value
+        return to_text(self.evaluate(value, st, where))
+
+    # -- walking
+
+    async def section(self, placed: Sequence[Placed]) -> None:
+        counts: dict[str, int] = {}
+        for p in placed:
+            name = policy_name(p.statement)
+            counts[name] = counts.get(name, 0) + 1
+            await self.statement(p.statement, _Where(p.scope, p.section, ""), counts[name])
+
+    async def statements(self, statements: Sequence[Statement], where: _Where) -> None:
+        counts: dict[str, int] = {}
+        for st in statements:
+            name = policy_name(st)
+            counts[name] = counts.get(name, 0) + 1
+            await self.statement(st, where, counts[name])
+
+    async def statement(self, st: Statement, where: _Where, position: int) -> None:
+        if isinstance(st, ForwardRequest):
             await self.forward_request(st, where)
+        elif isinstance(st, Choose):
+            await self.choose(st, where, position)
         else:
-            # parse_policy refuses every element the runtime cannot run; reaching here is a bug, and it
-            # must not pass silently (a skipped policy is a false pass).
-            raise TypeError(f"the runtime has no implementation of {type(st).__name__}")
+            handler = self.handlers.get(type(st))
+            if handler is None:
+                # parse_policy refuses every element the runtime cannot run; reaching here is a bug, and
+                # it must not pass silently (a skipped policy is a false pass).
+                raise TypeError(f"the runtime has no implementation of {type(st).__name__}")
+            handler(self, st, where)
+
+    async def choose(self, st: Choose, where: _Where, position: int) -> None:
+        here = f"{where.path}/" if where.path else ""
+        for i, when in enumerate(st.whens, 1):
+            if self.evaluate(when.condition, st, where) is True:
+                self.step(st, where, "applied", f"when[{i}] (line {when.line}): {when.condition.source}")
+                await self.statements(when.statements, _Where(where.scope, where.section,
+                                                              f"{here}choose[{position}]/when[{i}]"))
+                return
+        if st.otherwise is not None:
+            self.step(st, where, "applied", "otherwise")
+            await self.statements(st.otherwise, _Where(where.scope, where.section,
+                                                       f"{here}choose[{position}]/otherwise"))
+            return
+        self.step(st, where, "not applicable", "no condition held and there is no otherwise")
 
     # -- messages the statements change
 
@@ -275,6 +379,9 @@ class _Runner:
     # -- statements
 
     def validate_jwt(self, st: ValidateJwt, where: _Where) -> None:
+        if st.token_expression is not None:
+            token = self.text(st.token_expression, st, where)
+            st = dataclasses.replace(st, token=dataclasses.replace(st.token, value=token))
         req = self.ctx.request
         outcome = validate_jwt(st, Request(tuple(req.headers), tuple(req.query)), now=int(self.now),
                                discovery=self.discovery, certificates=self.certificates)
@@ -305,42 +412,182 @@ class _Runner:
                 raise self.fail(st, where, "HeaderValueNotAllowed", message, response)
         self.step(st, where, "passed", "Header validated.")
 
-    def set_header(self, st: SetHeader, message: Message, where: _Where) -> None:
-        present = bool(message.header_values(st.name))
-        if st.exists_action == "delete":
-            message.remove_header(st.name)
-        elif st.exists_action == "skip":
-            if present:
-                self.step(st, where, "not applicable", f"{st.name} is present (exists-action skip)")
-                return
-            message.headers.extend((st.name, v) for v in st.values)
-        elif st.exists_action == "append":
-            message.headers.extend((st.name, v) for v in st.values)
-        else:
-            message.replace_header(st.name, st.values)
+    def set_header(self, st: SetHeader, where: _Where, message: Message | None = None) -> None:
+        target = message if message is not None else self.target(where)
+        values = [self.text(v, st, where) for v in st.values]
+        if not _apply(target.headers, st.name, st.exists_action, values, ignore_case=True):
+            self.step(st, where, "not applicable", f"{st.name} is present (exists-action skip)")
+            return
+        self.step(st, where, "applied", f"{st.exists_action} {st.name}" + (f": {', '.join(values)}"
+                                                                            if any(isinstance(v, Expression)
+                                                                                   for v in st.values) else ""))
+
+    def set_query_parameter(self, st: SetQueryParameter, where: _Where) -> None:
+        values = [self.text(v, st, where) for v in st.values]
+        if not _apply(self.ctx.request.query, st.name, st.exists_action, values, ignore_case=False):
+            self.step(st, where, "not applicable", f"{st.name} is present (exists-action skip)")
+            return
         self.step(st, where, "applied", f"{st.exists_action} {st.name}")
+
+    def set_variable(self, st: SetVariable, where: _Where) -> None:
+        value = st.value if isinstance(st.value, str) else self.evaluate(st.value, st, where)
+        if not isinstance(value, str | int | Jwt | GatewayResponse) and value is not None:
+            # context.Response before the backend answered: a response of its own, not shared.
+            value = GatewayResponse([], b"", 200, "OK")
+        if isinstance(value, GatewayResponse):
+            value = GatewayResponse(list(value.headers), value.body, value.status, value.reason)
+        self.ctx.variables[st.name] = value
+        shown = value if isinstance(value, str | int) and not isinstance(value, bool) else type(value).__name__
+        self.step(st, where, "applied", f"{st.name} = {shown!r}" if isinstance(shown, str | int) else st.name)
 
     def set_status(self, st: SetStatus, where: _Where, response: GatewayResponse | None = None) -> None:
         target = response or self.response()
         target.status, target.reason = st.code, st.reason
         self.step(st, where, "applied", f"{st.code} {st.reason}".rstrip())
 
-    def set_body(self, st: SetBody, where: _Where, response: GatewayResponse | None = None) -> None:
-        target = response or self.target(where)
-        target.body = st.text.encode()
+    def set_body(self, st: SetBody, where: _Where, message: Message | None = None) -> None:
+        target = message if message is not None else self.target(where)
+        target.body = self.text(st.text, st, where).encode()
         self.step(st, where, "applied", f"{len(target.body)} bytes")
 
     def return_response(self, st: ReturnResponse, where: _Where) -> None:
         response = GatewayResponse([], b"", 200, "OK")
+        if st.response_variable_name is not None:
+            held = self.ctx.variables.get(st.response_variable_name)
+            if not isinstance(held, GatewayResponse):
+                why = "does not exist" if held is None else "holds no response"
+                self.step(st, where, "failed", f"the variable {st.response_variable_name} {why}",
+                          "set it first: <set-variable name=... value=\"@(context.Response)\" />")
+                raise self.fail(st, where, "ExpressionValueEvaluationFailure",
+                                f"Expression evaluation failed. The variable '{st.response_variable_name}' "
+                                f"{why}.", error_response(500, INTERNAL_ERROR))
+            response = GatewayResponse(list(held.headers), held.body, held.status, held.reason)
         if st.status is not None:
             self.set_status(st.status, where, response)
         for header in st.headers:
-            self.set_header(header, response, where)
+            self.set_header(header, where, response)
         if st.body is not None:
             self.set_body(st.body, where, response)
         self.ctx.response = response
         self.step(st, where, "applied", f"answered {response.status}")
         raise _Returned
+
+    def set_backend_service(self, st: SetBackendService, where: _Where) -> None:
+        if st.base_url is not None:
+            self.ctx.backend_url = self.text(st.base_url, st, where)
+            self.ctx.backend_headers, self.ctx.backend_query = [], []
+            self.step(st, where, "applied", f"base-url {self.ctx.backend_url}")
+            return
+        backend_id = st.backend_id or ""
+        entity = self.backends.get(backend_id)
+        if entity is None:
+            message = f"Backend with id '{backend_id}' could not be found."
+            self.step(st, where, "failed", message, f"add a backend with id {backend_id} to the service's backends")
+            raise self.fail(st, where, "BackendNotFound", message, error_response(500, INTERNAL_ERROR))
+        service = entity if isinstance(entity, BackendService) else BackendService(entity)
+        self.ctx.backend_url = service.url
+        self.ctx.backend_headers, self.ctx.backend_query = list(service.headers), list(service.query)
+        self.step(st, where, "applied", f"backend-id {backend_id}: {service.url}")
+
+    def operation_path(self) -> tuple[str, str]:
+        """The API suffix as a path prefix, and the operation's part of the request path after it."""
+        suffix = self.ctx.api.path.strip("/")
+        prefix = f"/{suffix}" if suffix else ""
+        path = self.ctx.request.path
+        if prefix and path.lower().startswith(prefix.lower()):
+            return path[:len(prefix)], path[len(prefix):] or "/"
+        return prefix, path or "/"
+
+    def rewrite_uri(self, st: RewriteUri, where: _Where) -> None:
+        template = self.text(st.template, st, where)
+        prefix, rest = self.operation_path()
+        req = self.ctx.request
+        operation = UrlTemplate.parse(self.ctx.operation.url_template or "/")
+        params = operation.match(rest, req.query) or {}
+        new_path, new_query = expand(template, params)
+        if st.copy_unmatched_params:
+            matched = operation.query_names() | {k for k, _ in new_query}
+            new_query += [(k, v) for k, v in req.query if k not in matched]
+        req.path = prefix + (new_path if new_path.startswith("/") else "/" + new_path)
+        req.query = new_query
+        self.step(st, where, "applied", f"{rest} -> {new_path}" + (f"?{_query(new_query)}" if new_query else ""))
+
+    def cors(self, st: Cors, where: _Where) -> None:
+        req = self.ctx.request
+        origin = req.header("Origin")
+        if origin is None:
+            self.step(st, where, "not applicable", "no Origin header: not a cross-origin request")
+            return
+        origin_ok = "*" in st.origins or origin.lower() in {o.lower() for o in st.origins}
+        allow_origin = "*" if "*" in st.origins and not st.allow_credentials else origin
+        method = req.header("Access-Control-Request-Method")
+        if req.method.upper() == "OPTIONS" and method is not None:
+            wanted = [h.strip() for h in (req.header("Access-Control-Request-Headers") or "").split(",") if h.strip()]
+            allowed = {h.lower() for h in st.headers}
+            method_ok = "*" in st.methods or method.upper() in {m.upper() for m in st.methods}
+            headers_ok = "*" in st.headers or all(h.lower() in allowed for h in wanted)
+            if origin_ok and method_ok and headers_ok:
+                headers = [("Access-Control-Allow-Origin", allow_origin)]
+                if st.allow_credentials:
+                    headers.append(("Access-Control-Allow-Credentials", "true"))
+                headers.append(("Access-Control-Allow-Methods", method))
+                if wanted:
+                    headers.append(("Access-Control-Allow-Headers", ",".join(wanted)))
+                if st.preflight_max_age is not None:
+                    headers.append(("Access-Control-Max-Age", str(st.preflight_max_age)))
+                self.ctx.response = GatewayResponse(headers, b"", 200, "OK")
+                self.step(st, where, "applied", f"preflight from {origin} for {method} answered")
+                raise _Returned
+            why = ("the origin is not allowed" if not origin_ok else f"the method {method} is not allowed"
+                   if not method_ok else f"a header of {', '.join(wanted)} is not allowed")
+            self.unmatched(st, where, f"preflight from {origin}: {why}")
+            return
+        if not origin_ok:
+            self.unmatched(st, where, f"the origin {origin} is not allowed")
+            return
+        self.late_headers.append(("Access-Control-Allow-Origin", allow_origin))
+        if st.allow_credentials:
+            self.late_headers.append(("Access-Control-Allow-Credentials", "true"))
+        if st.expose_headers:
+            self.late_headers.append(("Access-Control-Expose-Headers", ",".join(st.expose_headers)))
+        self.step(st, where, "applied", f"cross-origin request from {origin} allowed")
+
+    def unmatched(self, st: Cors, where: _Where, why: str) -> None:
+        fix = "add the origin, method or header to the cors policy"
+        if st.terminate_unmatched_request:
+            # APIM answers an empty 200 without CORS headers: the browser then refuses the response.
+            self.ctx.response = GatewayResponse([], b"", 200, "OK")
+            self.step(st, where, "failed", f"{why}: answered an empty 200 (terminate-unmatched-request)", fix)
+            raise _Returned
+        self.step(st, where, "not applicable", f"{why}: no CORS headers (terminate-unmatched-request false)", fix)
+
+    def rate_limit(self, st: RateLimit, where: _Where) -> None:
+        if st.counter_key is not None:
+            key_text = self.text(st.counter_key, st, where)
+            key = f"rate-limit-by-key\0{key_text}"
+        else:
+            # rate-limit counts per subscription, and per policy (each one its own counter).
+            sub = self.ctx.subscription.id if self.ctx.subscription is not None else ""
+            key_text = f"subscription {sub or '(none)'}"
+            key = f"rate-limit\0{where.scope}\0{self.ctx.api.id}\0{self.ctx.operation.id}\0{st.line}\0{sub}"
+        increment = st.increment_count
+        if st.increment_condition is not None and self.evaluate(st.increment_condition, st, where) is not True:
+            increment = 0
+        retry = self.rate_limiter.hit(key, calls=st.calls, period=st.renewal_period, now=self.now,
+                                      increment=increment)
+        if st.total_calls_header_name:
+            self.late_headers.append((st.total_calls_header_name, str(st.calls)))
+        if retry is None:
+            self.step(st, where, "passed", f"{key_text}: within {st.calls} calls per {st.renewal_period} s")
+            return
+        seconds = max(1, math.ceil(retry))
+        if st.retry_after_variable_name:
+            self.ctx.variables[st.retry_after_variable_name] = seconds
+        self.step(st, where, "failed", f"{key_text}: more than {st.calls} calls in {st.renewal_period} s; retry "
+                                       f"in {seconds} s", "wait for Retry-After, or raise calls")
+        raise self.fail(st, where, "RateLimitExceeded", "Rate limit is exceeded",
+                        error_response(429, f"Rate limit is exceeded. Try again in {seconds} seconds.",
+                                       [(st.retry_after_header_name, str(seconds))]))
 
     async def forward_request(self, st: ForwardRequest, where: _Where) -> None:
         outgoing = self.outgoing(st)
@@ -357,27 +604,42 @@ class _Runner:
 
     def outgoing(self, st: ForwardRequest) -> OutgoingRequest:
         """The backend URL is the backend's base URL with the operation's part of the path (what follows
-        the API suffix) and the query appended, as APIM builds it."""
+        the API suffix) and the query appended, as APIM builds it; a backend entity's credentials go along."""
         req = self.ctx.request
-        prefix = "/" + self.ctx.api.path.strip("/") if self.ctx.api.path.strip("/") else ""
-        rest = req.path[len(prefix):] if req.path.startswith(prefix) else req.path
+        _, rest = self.operation_path()
+        if rest == "/" and not req.path.endswith("/"):
+            rest = ""
         url = self.ctx.backend_url.rstrip("/") + rest
-        if req.query:
-            url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in req.query)
+        query = [*req.query, *self.ctx.backend_query]
+        if query:
+            url += "?" + _query(query)
         headers = [(k, v) for k, v in req.headers if k.lower() not in HOP_BY_HOP]
+        for name, value in self.ctx.backend_headers:
+            replace_pairs(headers, name, [value], ignore_case=True)
         return OutgoingRequest(req.method, url, headers, req.body, float(st.timeout), st.follow_redirects)
+
+    handlers: ClassVar[dict[type[Statement], Callable[..., None]]] = {
+        ValidateJwt: validate_jwt, CheckHeader: check_header, SetHeader: set_header, SetStatus: set_status,
+        SetBody: set_body, ReturnResponse: return_response, SetQueryParameter: set_query_parameter,
+        SetVariable: set_variable, SetBackendService: set_backend_service, RewriteUri: rewrite_uri, Cors: cors,
+        RateLimit: rate_limit,
+    }
+
+
+def _query(pairs: Sequence[tuple[str, str]]) -> str:
+    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
 
 
 async def run(policy: Mapping[Section, tuple[Placed, ...]], ctx: Context, *, backend: Backend, now: float,
               discovery: DiscoverySource | None, rate_limiter: RateLimiter,
               certificates: Mapping[str, bytes] | None = None,
-              backends: Mapping[str, str] | None = None) -> GatewayResponse:
+              backends: Mapping[str, str | BackendService] | None = None) -> GatewayResponse:
     """Run the composed policy (policy.compose) for one request and return what the client gets.
 
     `now` is Unix seconds (the gateway's clock, frozen in tests); `certificates` maps certificate-id to
-    PEM or DER; `backends` maps a backend-id to its URL. A backend section without forward-request does
-    not forward (APIM's own rule); APIM's default global policy, which holds the forward-request, is
-    policy.DEFAULT_GLOBAL_POLICY."""
+    PEM or DER; `backends` maps a backend-id to its URL or BackendService. A backend section without
+    forward-request does not forward (APIM's own rule); APIM's default global policy, which holds the
+    forward-request, is policy.DEFAULT_GLOBAL_POLICY."""
     runner = _Runner(ctx, backend, now, discovery, rate_limiter, certificates or {}, backends or {})
     try:
         for section in ("inbound", "backend", "outbound"):
@@ -395,4 +657,8 @@ async def run(policy: Mapping[Section, tuple[Placed, ...]], ctx: Context, *, bac
             # A failure inside on-error answers as itself; on-error does not run twice.
             ctx.last_error = again.error
             ctx.response = again.response
-    return runner.response()
+    response = runner.response()
+    for name, value in runner.late_headers:
+        if not response.header_values(name):
+            response.headers.append((name, value))
+    return response

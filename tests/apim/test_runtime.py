@@ -279,3 +279,54 @@ def test_on_error_return_response_replaces_the_error_answer(harness: Harness, ec
     response = go([GLOBAL, api(xml)], ctx, harness)
     assert (response.status, response.reason, response.body, response.headers) == (403, "Forbidden", b"no entry", [])
     assert ctx.last_error is not None and ctx.last_error.reason == "TokenNotPresent"
+
+
+def test_expressions_as_microsoft_writes_them_raw_quotes_and_generics_in_attributes(harness: Harness,
+                                                                                     echo: Echo) -> None:
+    xml = f"""<policies>
+    <inbound>
+        <validate-jwt header-name="Authorization" output-token-variable-name="jwt">
+            <openid-config url="{V2_CONFIG}" />
+        </validate-jwt>
+        <set-variable name="isMobile"
+            value="@(context.Request.Headers.GetValueOrDefault("User-Agent","").Contains("iPad") && true)" />
+        <set-header name="X-Caller" exists-action="override">
+            <value>@(((Jwt)context.Variables["jwt"]).Claims.GetValueOrDefault("azp", "none"))</value>
+            <value>@(context.Variables.GetValueOrDefault<bool>("isMobile") ? "mobile" : "desktop")</value>
+        </set-header>
+        <set-body>@{{ return context.Request.Method + " from " + context.Request.IpAddress; }}</set-body>
+        <base />
+    </inbound>
+</policies>"""
+    ctx = context(echo.url, headers=[("Authorization", "Bearer " + v2_token(harness)),
+                                     ("User-Agent", "Mozilla (iPad)")])
+    assert go([GLOBAL, api(xml)], ctx, harness).status == 200
+    sent = [v for k, v in echo.received[0]["headers"] if k.lower() == "x-caller"]  # type: ignore[union-attr]
+    assert ctx.variables["isMobile"] is True
+    assert sent == [CLIENT, "mobile"]
+    assert echo.received[0]["body"] == "GET from 127.0.0.1"
+    assert ctx.steps[2].detail == f"override X-Caller: {CLIENT}, mobile"
+
+
+def test_an_expression_that_throws_is_expression_value_evaluation_failure(echo: Echo) -> None:
+    xml = """<policies>
+    <inbound>
+        <choose>
+            <when condition="@(context.Request.Method == &quot;GET&quot;)">
+                <set-header name="X-Sub" exists-action="override" id="sub-header">
+                    <value>@(context.Subscription.Name)</value>
+                </set-header>
+            </when>
+        </choose>
+    </inbound>
+    <on-error>
+        <set-header name="X-Why" exists-action="override"><value>@(context.LastError.Message)</value></set-header>
+    </on-error>
+</policies>"""
+    ctx = context(echo.url)
+    response = go([GLOBAL, api(xml)], ctx)
+    assert (response.status, response.body) == (500, b'{ "statusCode": 500, "message": "Internal server error" }')
+    message = "Expression evaluation failed. Object reference not set to an instance of an object."
+    assert ctx.last_error == LastError("set-header", "ExpressionValueEvaluationFailure", message, "api", "inbound",
+                                       "choose[1]/when[1]", "sub-header")
+    assert response.header("X-Why") == message and echo.received == []

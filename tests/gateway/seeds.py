@@ -40,6 +40,11 @@ def gateway_seed_text(backend_url: str, key_origin: str) -> str:
                 <openid-config url="{key_origin}/.well-known/openid-configuration" />
                 <audiences><audience>rotating-api</audience></audiences>
               </validate-jwt>"""
+    last_error = ('@(context.LastError.Source + "/" + context.LastError.Reason + "/" + context.LastError.Scope'
+                  ' + "/" + context.LastError.Section)')
+    handled = f"""
+              <set-header name="X-Handled-By" exists-action="override"><value>on-error</value></set-header>
+              <set-header name="X-Last-Error" exists-action="override"><value>{last_error}</value></set-header>"""
     return f"""\
 apiManagement:
   - name: gwtest
@@ -98,8 +103,15 @@ apiManagement:
         path: handled
         backendId: function
         subscriptionRequired: false
-        policy: {_policy(_jwt(BACKEND2), '''
-              <set-header name="X-Handled-By" exists-action="override"><value>on-error</value></set-header>''')}
+        policy: {_policy(_jwt(BACKEND2), handled)}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: limited
+        path: limited
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy('''
+              <rate-limit-by-key calls="2" renewal-period="60" counter-key="@(context.Request.IpAddress)" />''')}
         operations:
           - {{name: hello, method: GET, urlTemplate: /hello}}
       - name: keyed

@@ -234,6 +234,7 @@ def test_on_error_runs_with_context_last_error_set(gw: GatewayServer) -> None:
     response = call(gw, "/handled/hello")
     assert (response.status_code, response.text) == (401, NOT_PRESENT)
     assert response.headers["x-handled-by"] == "on-error"
+    assert response.headers["x-last-error"] == "validate-jwt/TokenNotPresent/api/inbound"  # context.LastError
     trace = last_trace(gw, "/handled/hello")
     assert trace["outcome"] == "TokenNotPresent"
     with client(gw) as c:
@@ -241,7 +242,7 @@ def test_on_error_runs_with_context_last_error_set(gw: GatewayServer) -> None:
     (last_error,) = [e["data"]["lastError"] for e in apim["traceEntries"]["on-error"] if "lastError" in e["data"]]
     assert last_error == {"source": "validate-jwt", "reason": "TokenNotPresent", "message": "JWT not present.",
                           "scope": "api", "section": "inbound", "path": "", "policyId": ""}
-    assert [e["source"] for e in apim["traceEntries"]["on-error"]] == ["set-header", "on-error"]
+    assert [e["source"] for e in apim["traceEntries"]["on-error"]] == ["set-header", "set-header", "on-error"]
 
 
 def test_ocp_apim_trace_returns_where_the_apim_trace_is(gw: GatewayServer) -> None:
@@ -278,3 +279,16 @@ def test_the_demo_gateway_answers_with_the_echo_function(gw: GatewayServer) -> N
     assert echoed["claims"]["roles"] == ["Provisioning.ReadWrite", "Data.Read"]
     demo_trace = last_trace(gw, "/backend2/hello")
     assert "demo-function-key-1" not in json.dumps(demo_trace)
+
+
+def test_rate_limit_by_key_answers_apims_429_with_retry_after(gw: GatewayServer) -> None:
+    first, second = call(gw, "/limited/hello"), call(gw, "/limited/hello")
+    assert (first.status_code, second.status_code) == (200, 200)
+    third = call(gw, "/limited/hello")  # the gateway's clock stands still: the whole window remains
+    assert third.status_code == 429
+    assert third.text == '{ "statusCode": 429, "message": "Rate limit is exceeded. Try again in 60 seconds." }'
+    assert third.headers["retry-after"] == "60" and third.headers["content-type"] == "application/json"
+    trace = last_trace(gw, "/limited/hello")
+    assert trace["outcome"] == "RateLimitExceeded" and failed_step(trace)["rule"] == "rate-limit-by-key"
+    gw.clock.advance(61)  # the window slides past both calls
+    assert call(gw, "/limited/hello").status_code == 200

@@ -115,13 +115,13 @@ def test_a_missing_certificate_id_is_refused_at_load(tmp_path: Path) -> None:
 
 def test_a_policy_file_is_read_from_the_seed_folder_and_reported_at_its_own_lines(tmp_path: Path) -> None:
     (tmp_path / "apim").mkdir()
-    (tmp_path / "apim" / "api.xml").write_text("<policies>\n  <inbound>\n    <rewrite-uri template='/x' />\n"
+    (tmp_path / "apim" / "api.xml").write_text("<policies>\n  <inbound>\n    <mock-response status-code='200' />\n"
                                                "  </inbound>\n</policies>\n")
     seed = ("apiManagement:\n  - name: contoso\n    apis:\n      - name: a\n        path: a\n"
             "        serviceUrl: https://backend.example\n        policyFile: apim/api.xml\n")
     problems = _problems(tmp_path, seed)
     assert len(problems) == 1 and problems[0].startswith(
-        "apim/api.xml:3: apiManagement[0].apis[0].policyFile: <rewrite-uri>: <rewrite-uri> is an APIM policy")
+        "apim/api.xml:3: apiManagement[0].apis[0].policyFile: <mock-response>: <mock-response> is an APIM policy")
 
 
 def test_the_demo_seed_stores_its_gateway_and_every_worker_reads_it_back(tmp_path: Path) -> None:

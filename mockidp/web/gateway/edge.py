@@ -20,6 +20,7 @@ import httpx
 
 from mockidp.apim.runtime import (
     Api,
+    BackendService,
     Context,
     GatewayRequest,
     GatewayResponse,
@@ -32,7 +33,7 @@ from mockidp.apim.validate_jwt import DiscoverySource, apim_body
 from mockidp.clock import Clock, IdFactory
 from mockidp.directory.traces import TraceStore
 from mockidp.web.gateway import trace as gateway_trace
-from mockidp.web.gateway.forwarding import Credentials, Forwarder
+from mockidp.web.gateway.forwarding import Forwarder
 from mockidp.web.gateway.routing import CompiledService
 
 log = logging.getLogger("mockidp.gateway")
@@ -66,11 +67,13 @@ class Gateway:
         self.wake = wake
         self.trace_location = trace_location
         self.max_body_bytes = max_body_bytes
-        # Per service: backend-id -> URL (builtin echo resolved to this server), the credentials by URL, and
-        # the certificates validate-jwt's certificate-id names.
-        self.backends = {id(s): backend_urls(s) for s in services}
-        self.credentials = {id(s): [Credentials(self.backends[id(s)][b.id], b.headers, b.query)
-                                    for b in s.record.backends] for s in services}
+        # Per service: backend-id -> the entity (URL, builtin echo resolved to this server, and the credentials
+        # the runtime adds when it forwards there), and the certificates validate-jwt's certificate-id names.
+        self.backends: dict[int, dict[str, BackendService]] = {}
+        for s in services:
+            urls = backend_urls(s)
+            self.backends[id(s)] = {b.id: BackendService(urls[b.id], _flat(b.headers), _flat(b.query))
+                                    for b in s.record.backends}
         self.certificates = {id(s): {c.id: c.pem.encode() for c in s.record.certificates} for s in services}
 
     def service_for(self, host: str, path: str) -> CompiledService | None:
@@ -168,6 +171,7 @@ class Gateway:
                              f"subscription {gate.subscription.name}" if gate.subscription else
                              "the API requires no subscription", "")
         sub = gate.subscription
+        entity = self.backends[id(service)].get(api.record.backend_id or "")
         ctx = Context(
             request,
             Api(api.record.name, api.record.name, api.record.path, self._service_url(service, api.record)),
@@ -176,22 +180,27 @@ class Gateway:
             Subscription(sub.name, sub.name, gate.key, sub.primary_key, sub.secondary_key or "", sub.allow_tracing)
             if sub is not None else None,
             self._service_url(service, api.record))
-        # The credentials of a backend entity go with requests routed through it (the API's backendId), not
-        # with every URL that happens to start like its URL.
-        creds = [c for b, c in zip(service.record.backends, self.credentials[id(service)], strict=True)
-                 if b.id == api.record.backend_id]
-        forwarder = Forwarder(self.client(), creds, request.ip)
+        if entity is not None:  # the API's backend is an entity: its credentials go along (set-backend-service
+            ctx.backend_headers = list(entity.headers)  # backend-id replaces them)
+            ctx.backend_query = list(entity.query)
+        forwarder = Forwarder(self.client(), request.ip)
         response = await run(service.policy(route, gate.product), ctx, backend=forwarder, now=self.clock.now(),
                              discovery=self.discovery, rate_limiter=self.rate_limiter,
-                             certificates=self.certificates[id(service)], backends=self.backends[id(service)])
+                             certificates=self.certificates[id(service)],
+                             backends=self.backends[id(service)])
         if rec is not None:
             rec.policy_steps(ctx)
         return response, location
 
     def _service_url(self, service: CompiledService, api: Any) -> str:
         if api.backend_id:
-            return self.backends[id(service)].get(api.backend_id, "")
+            entity = self.backends[id(service)].get(api.backend_id)
+            return entity.url if entity is not None else ""
         return str(api.service_url or "")
+
+
+def _flat(pairs: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, value) for name, values in pairs for value in values)
 
 
 def _key_fix(refused: str, header: str, query: str) -> str:

@@ -1,18 +1,15 @@
 """forward-request's HTTP side: the runtime's Backend on one httpx.AsyncClient per worker.
 
 The client trusts the system's CAs and mockidp's own (so a backend on this machine served with mockidp's
-certificate, the built-in echo function included, verifies). To each request it adds what APIM adds: the
-credentials of the backend entity the URL belongs to (a Function App's `x-functions-key`) and
-`X-Forwarded-For` with the caller's address (docs/apim.md#the-gateway).
+certificate, the built-in echo function included, verifies). To each request it adds `X-Forwarded-For` with
+the caller's address, as APIM does (docs/apim.md#the-gateway); a backend entity's credentials (a Function
+App's `x-functions-key`) are the runtime's to add (apim/runtime.py BackendService).
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 
@@ -22,13 +19,6 @@ from mockidp.apim.runtime import BackendError, GatewayResponse, OutgoingRequest
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                          "upgrade", "content-length"})
 MAX_BACKEND_BODY = 16 * 1024 * 1024  # mockidp's bound on a backend answer held in memory
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    base_url: str  # the backend entity's URL: requests under it get its credentials
-    headers: tuple[tuple[str, tuple[str, ...]], ...]
-    query: tuple[tuple[str, tuple[str, ...]], ...]
 
 
 def new_client(ca_path: Path | None) -> httpx.AsyncClient:
@@ -42,33 +32,16 @@ def new_client(ca_path: Path | None) -> httpx.AsyncClient:
 
 
 class Forwarder:
-    """One request's Backend: the worker's client, the credentials of the service's backends, the caller."""
+    """One request's Backend: the worker's client and the caller's address."""
 
-    __slots__ = ("client", "client_ip", "credentials")
+    __slots__ = ("client", "client_ip")
 
-    def __init__(self, client: httpx.AsyncClient, credentials: Sequence[Credentials], client_ip: str) -> None:
-        self.client, self.credentials, self.client_ip = client, credentials, client_ip
-
-    def _credentials(self, url: str) -> Credentials | None:
-        best: Credentials | None = None
-        for c in self.credentials:
-            base = c.base_url.rstrip("/")
-            if (url == base or url.startswith((base + "/", base + "?"))) and (
-                    best is None or len(base) > len(best.base_url)):
-                best = c
-        return best
+    def __init__(self, client: httpx.AsyncClient, client_ip: str) -> None:
+        self.client, self.client_ip = client, client_ip
 
     async def __call__(self, request: OutgoingRequest) -> GatewayResponse:
         headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP_BY_HOP and k.lower() != "host"]
         url = request.url
-        creds = self._credentials(url)
-        if creds is not None:
-            names = {name.lower() for name, _ in creds.headers}
-            headers = [(k, v) for k, v in headers if k.lower() not in names]
-            headers += [(name, value) for name, values in creds.headers for value in values]
-            if creds.query:
-                extra = "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" for n, vs in creds.query for v in vs)
-                url += ("&" if "?" in url else "?") + extra
         forwarded = [v for k, v in headers if k.lower() == "x-forwarded-for"]
         headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
         headers.append(("X-Forwarded-For", ", ".join([*forwarded, self.client_ip]) if forwarded else self.client_ip))
