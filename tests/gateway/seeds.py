@@ -28,7 +28,7 @@ def _policy(inbound: str, on_error: str = "<base />") -> str:
           </policies>"""
 
 
-def gateway_seed_text(backend_url: str, key_origin: str) -> str:
+def gateway_seed_text(backend_url: str, key_origin: str, closed_port: int = 9) -> str:
     azp = f'<required-claims><claim name="azp" match="any"><value>{CLIENT}</value></claim></required-claims>'
     azp_other = f'<required-claims><claim name="azp" match="any"><value>{REPORTING}</value></claim></required-claims>'
     roles_any = ('<required-claims><claim name="roles" match="any"><value>Data.Read</value><value>Jobs.Admin</value>'
@@ -112,6 +112,12 @@ apiManagement:
         subscriptionRequired: false
         policy: {_policy('''
               <rate-limit-by-key calls="2" renewal-period="60" counter-key="@(context.Request.IpAddress)" />''')}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: down
+        path: down
+        serviceUrl: http://127.0.0.1:{closed_port}/api
+        subscriptionRequired: false
         operations:
           - {{name: hello, method: GET, urlTemplate: /hello}}
       - name: keyed

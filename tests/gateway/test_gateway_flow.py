@@ -292,3 +292,36 @@ def test_rate_limit_by_key_answers_apims_429_with_retry_after(gw: GatewayServer)
     assert trace["outcome"] == "RateLimitExceeded" and failed_step(trace)["rule"] == "rate-limit-by-key"
     gw.clock.advance(61)  # the window slides past both calls
     assert call(gw, "/limited/hello").status_code == 200
+
+
+def test_the_host_name_picks_the_service(gw: GatewayServer) -> None:
+    token = msal_token(gw, V2_SCOPE)
+    named = call(gw, "/v2/hello", token, headers={"Host": "gwtest.azure-api.net"})
+    assert named.status_code == 200
+    other = call(gw, "/v2/hello", token, headers={"Host": "contoso-apim.azure-api.net"})  # has no API v2
+    assert (other.status_code, other.text) == (404, NOT_FOUND)
+
+
+def test_hostile_requests_get_apims_envelope_never_a_500_or_a_hang(gw: GatewayServer) -> None:
+    too_large = call(gw, "/v2/hello", method="GET", content=b"x" * (64 * 1024 + 1))
+    assert (too_large.status_code, too_large.text) == (413, '{ "statusCode": 413, "message": "Request entity too '
+                                                              'large" }')
+    for path in ("/v2/%00", "/v2/hello%2F..%2F..", "/" + "a/" * 2000, "/v2/hello?" + "a=1&" * 3000):
+        response = call(gw, path)
+        assert response.status_code in (401, 404), (path[:40], response.status_code)
+        assert response.text.startswith('{ "statusCode": '), response.text[:100]
+    for header in ("Bearer not.a.jwt", "Bearer " + "A" * 20000, "Bearer e30.e30.", "Bearer ....", "Bearer \u00e9"):
+        raw = {"Authorization": header.encode("latin-1")}  # bytes: httpx sends them as they are
+        response = call(gw, "/v2/hello", headers=raw)  # type: ignore[arg-type]
+        assert response.status_code == 401 and response.text in (INVALID, NOT_PRESENT), header[:30]
+    raw_key = {"Ocp-Apim-Subscription-Key": ("\u00e9\u00e8" * 100).encode("latin-1")}
+    weird_key = call(gw, "/keyed/hello", headers=raw_key)  # type: ignore[arg-type]
+    assert (weird_key.status_code, weird_key.text) == (401, INVALID_KEY)
+
+
+def test_a_backend_that_is_down_is_apims_500_with_the_reason_in_the_trace(gw: GatewayServer) -> None:
+    response = call(gw, "/down/hello")
+    assert (response.status_code, response.text) == (500, '{ "statusCode": 500, "message": "Internal server error" }')
+    trace = last_trace(gw, "/down/hello")
+    assert trace["outcome"] == "BackendConnectionFailure"
+    assert failed_step(trace)["rule"] == "forward-request"
