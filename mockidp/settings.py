@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -54,6 +54,13 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("public_url is an origin such as https://localhost:8443")
         return value
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> Settings:
+        if self.gateway_port and self.gateway_port == self.port:
+            raise ValueError(f"the gateway port and the port are both {self.port}: give --gateway-port another "
+                             "(or --no-gateway)")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -119,3 +119,18 @@ def test_an_unsupported_policy_and_an_unsupported_expression_are_refused_at_load
     assert lines[1].startswith(f"  {seed}:11: apiManagement[0].apis[0].policy: <send-request>: <send-request> is an "
                                "APIM policy mockidp does not run yet; refused rather than skipped")
     assert lines[2].startswith(f"  {seed}:13: apiManagement[0].apis[0].policy: <value>: text: ")
+
+
+def test_the_subscription_key_in_a_query_is_not_logged() -> None:
+    from mockidp.web.access_log import redact
+
+    assert redact("/keyed/hello?subscription-key=partner-key-primary-1&x=1") == (
+        "/keyed/hello?subscription-key=[redacted]&x=1")
+
+
+def test_the_gateway_port_must_differ_from_the_port(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "mockidp", "serve", "--seed", str(DEMO_SEED), "--data-dir",
+                          str(tmp_path / "data"), "--port", "18999", "--gateway-port", "18999"],
+                         capture_output=True, text=True, timeout=60, env=_env())
+    assert out.returncode == 2
+    assert "the gateway port and the port are both 18999: give --gateway-port another (or --no-gateway)" in out.stderr
