@@ -246,6 +246,31 @@ class ValidateJwt(Statement):
 
 
 @dataclass(frozen=True, slots=True)
+class ValidateAzureAdToken(Statement):
+    """validate-azure-ad-token: validate-jwt against the tenant's own metadata, with Entra's application
+    ids. The runtime maps it onto a ValidateJwt (runtime.py, docs/apim.md)."""
+
+    tenant_id: str
+    authentication_endpoint: str
+    token: TokenSource
+    token_expression: Expression | None
+    failed_validation_httpcode: int
+    failed_validation_error_message: str | None
+    output_token_variable_name: str | None
+    backend_application_ids: tuple[str, ...]
+    client_application_ids: tuple[str, ...]
+    audiences: tuple[str, ...]
+    required_claims: tuple[RequiredClaim, ...]
+
+    @property
+    def openid_config_url(self) -> str:
+        """The v2.0 metadata of the tenant: the gateway's DiscoverySource maps it onto its identity
+        provider (mockidp itself)."""
+        tenant = self.tenant_id.rstrip("/").rsplit("/", 1)[-1] if "://" in self.tenant_id else self.tenant_id
+        return f"{self.authentication_endpoint.rstrip('/')}/{tenant}/v2.0/.well-known/openid-configuration"
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyDocument:
     source: str
     scope: Scope
@@ -280,10 +305,11 @@ _ALLOWED: dict[str, tuple[Section, ...]] = {
     "cors": ("inbound",),
     "rate-limit": ("inbound",),
     "rate-limit-by-key": ("inbound",),
+    "validate-azure-ad-token": ("inbound",),
 }
 MAX_NESTING = 16  # choose inside when inside choose...: mockidp's bound, far above real policies
 # Known APIM policies mockidp does not run yet: refused with this reason rather than "unknown".
-_LATER = ("validate-azure-ad-token", "send-request", "mock-response", "trace",
+_LATER = ("send-request", "mock-response", "trace",
           "set-method", "find-and-replace", "json-to-xml", "xml-to-json", "limit-concurrency", "retry",
           "log-to-eventhub", "send-one-way-request", "cache-lookup", "cache-store", "ip-filter",
           "authentication-basic", "authentication-certificate", "authentication-managed-identity", "quota",
@@ -584,7 +610,8 @@ class _Reader:
     def statement(self, el: ET.Element, section: Section, depth: int) -> Statement | None:
         readers = {"set-query-parameter": self.set_query_parameter, "set-variable": self.set_variable,
                    "set-backend-service": self.set_backend_service, "rewrite-uri": self.rewrite_uri,
-                   "cors": self.cors, "rate-limit": self.rate_limit, "rate-limit-by-key": self.rate_limit}
+                   "cors": self.cors, "rate-limit": self.rate_limit, "rate-limit-by-key": self.rate_limit,
+                   "validate-azure-ad-token": self.validate_azure_ad_token}
         if el.tag in readers:
             return readers[el.tag](el)
         if el.tag == "choose":
@@ -891,6 +918,57 @@ class _Reader:
             self.boolean(el, a, "require-signed-tokens", True),
             self.integer(el, a, "clock-skew", 0, 0, 10 * 365 * 86400), a.get("output-token-variable-name"),
             tuple(configs), keys, audiences, issuers, claims, token_expression)
+
+    def validate_azure_ad_token(self, el: ET.Element) -> ValidateAzureAdToken:
+        a = self.attrs(el, ("tenant-id", "header-name", "query-parameter-name", "token-value",
+                            "authentication-endpoint", "failed-validation-httpcode", "failed-validation-error-message",
+                            "output-token-variable-name"), ("tenant-id",), expressions=("token-value",))
+        kinds: tuple[tuple[Literal["header", "query", "value"], str], ...] = (
+            ("header", "header-name"), ("query", "query-parameter-name"), ("value", "token-value"))
+        sources = [TokenSource(kind, a[name]) for kind, name in kinds if name in a]
+        if len(sources) > 1:
+            self.problem(el, "at most one of header-name, query-parameter-name and token-value may be set "
+                             f"({len(sources)} are)")
+        # Without any, the token is in the Authorization header with the Bearer scheme (the reference).
+        token = sources[0] if sources else TokenSource("header", "Authorization")
+        token_expression: Expression | None = None
+        if token.kind == "value" and is_expression(token.value):
+            compiled = self.dynamic(el, token.value, "attribute 'token-value'")
+            token_expression = compiled if isinstance(compiled, Expression) else None
+            token = TokenSource("value", "")
+        tenant = a.get("tenant-id", "").strip()
+        if "tenant-id" in a and not re.fullmatch(r"(https?://[^/\s]+/)?[A-Za-z0-9.-]+/?", tenant):
+            self.problem(el, f"tenant-id must be a tenant id, a domain, organizations or common (or its "
+                             f"login URL), not {tenant!r}")
+        endpoint = a.get("authentication-endpoint", "https://login.microsoftonline.com")
+        if not re.fullmatch(r"https://[^/?#\s]+/?", endpoint):
+            self.problem(el, f"authentication-endpoint must be https://host, not {endpoint!r}")
+        self.no_text(el)
+        lists: dict[str, tuple[str, ...]] = {}
+        claims: tuple[RequiredClaim, ...] = ()
+        order = ("backend-application-ids", "client-application-ids", "audiences", "required-claims",
+                 "decryption-keys")
+        rank = -1
+        for child in el:
+            if child.tag not in order:
+                self.problem(child, f"<{child.tag}> is not allowed inside <validate-azure-ad-token> "
+                                    f"({', '.join(order)})")
+                continue
+            if order.index(child.tag) <= rank:
+                self.problem(child, f"<{child.tag}> is out of order or repeated: APIM wants {', '.join(order)}")
+            rank = order.index(child.tag)
+            if child.tag == "decryption-keys":
+                self.problem(child, "<decryption-keys> (encrypted tokens, JWE) is not supported by mockidp yet; "
+                                    "refused rather than skipped")
+            elif child.tag == "required-claims":
+                claims = self.required_claims(child)
+            else:
+                lists[child.tag] = self.list_of(child, "audience" if child.tag == "audiences" else "application-id")
+        return ValidateAzureAdToken(
+            self.line(el), el.get("id"), tenant, endpoint, token, token_expression,
+            self.integer(el, a, "failed-validation-httpcode", 401, 100, 599), a.get("failed-validation-error-message"),
+            a.get("output-token-variable-name"), lists.get("backend-application-ids", ()),
+            lists.get("client-application-ids", ()), lists.get("audiences", ()), claims)
 
     def list_of(self, el: ET.Element, tag: str, checked: bool = False) -> tuple[str, ...]:
         if not checked:  # the caller read the element's attributes itself
