@@ -379,8 +379,11 @@ def escape_expressions(text: str) -> str:
     parser reads it, leaving entities already written (&quot;) alone. Line numbers do not change."""
     out: list[str] = []
     at = 0
+    skip = _SKIP.search(text)
     while True:
-        skip = _SKIP.search(text, at)
+        # Each search runs once per position it passes: linear in the document, however hostile.
+        if skip is not None and skip.start() < at:
+            skip = _SKIP.search(text, at)
         start = _START.search(text, at)
         if start is None:
             break

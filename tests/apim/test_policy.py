@@ -308,3 +308,19 @@ def test_an_oversized_document_is_refused_before_parsing() -> None:
 def test_an_undefined_entity_is_refused() -> None:
     with pytest.raises(PolicyError, match="not well-formed XML: undefined entity"):
         parse_policy("<policies><inbound><set-body>&nope;</set-body></inbound></policies>")
+
+
+def test_a_document_full_of_expressions_parses_in_linear_time() -> None:
+    import time
+
+    one = '<set-header name="X" exists-action="append"><value>@(context.Request.Method + "&&")</value></set-header>'
+    xml = "<policies><inbound>" + "<!-- c -->" + one * (MAX_POLICY_BYTES // len(one) - 1) + "</inbound></policies>"
+    started = time.monotonic()
+    doc = parse_policy(xml)
+    assert len(doc.sections["inbound"]) == MAX_POLICY_BYTES // len(one) - 1
+    assert time.monotonic() - started < 20
+
+
+def test_unbalanced_expressions_fall_to_the_xml_parser() -> None:
+    with pytest.raises(PolicyError, match="not well-formed XML"):
+        parse_policy('<policies><inbound><set-variable name="v" value="@(("a" < "b")" /></inbound></policies>')
