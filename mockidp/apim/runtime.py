@@ -513,8 +513,10 @@ class _Runner:
         if isinstance(value, GatewayResponse):
             value = GatewayResponse(list(value.headers), value.body, value.status, value.reason)
         self.ctx.variables[st.name] = value
-        shown = value if isinstance(value, str | int) and not isinstance(value, bool) else type(value).__name__
-        self.step(st, where, "applied", f"{st.name} = {shown!r}" if isinstance(shown, str | int) else st.name)
+        shown = ("a Jwt" if isinstance(value, Jwt) else f"a response ({value.status})"
+                 if isinstance(value, GatewayResponse) else repr(value) if isinstance(value, str) else to_text(value)
+                 if value is not None else "null")
+        self.step(st, where, "applied", f"{st.name} = {shown}")
 
     def set_status(self, st: SetStatus, where: _Where, response: GatewayResponse | None = None) -> None:
         target = response or self.response()

@@ -86,6 +86,7 @@ def test_choose_takes_the_first_true_when_or_otherwise(echo: Echo, tier: str | N
     response = go([GLOBAL, doc(CHOOSE)], ctx)
     assert response.status == status
     assert ctx.variables["tier"] == (tier or "free") and ctx.variables["literal"] == "42"
+    assert [s.detail for s in ctx.steps[:2]] == [f"tier = {tier or 'free'!r}", "literal = '42'"]
     assert ctx.request.header("X-Lane") == lane
     assert len(echo.received) == (1 if status == 200 else 0)
     chosen = [s.detail for s in ctx.steps if s.policy == "choose"]
@@ -476,3 +477,13 @@ def test_validate_azure_ad_token_refusals(inner: str, message: str) -> None:
         parse_policy(f'<policies><inbound><validate-azure-ad-token tenant-id="t">{inner}</validate-azure-ad-token>'
                      "</inbound></policies>")
     assert message in str(caught.value)
+
+
+def test_validate_azure_ad_token_for_organizations_takes_the_tenant_from_the_token(harness: Harness,
+                                                                                     echo: Echo) -> None:
+    inner = f"<client-application-ids><application-id>{CLIENT}</application-id></client-application-ids>"
+    policy = parse_policy(f"""<policies><inbound><validate-azure-ad-token tenant-id="organizations">{inner}
+        </validate-azure-ad-token><base /></inbound></policies>""")
+    for token in (v2_token(harness), v1_token(harness)):
+        ctx = context(echo.url, headers=[("Authorization", "Bearer " + token)])
+        assert go([GLOBAL, policy], ctx, harness=harness).status == 200, ctx.steps
