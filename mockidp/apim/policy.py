@@ -243,6 +243,7 @@ class ValidateJwt(Statement):
     issuers: tuple[str, ...] | None
     required_claims: tuple[RequiredClaim, ...]
     token_expression: Expression | None = None  # token-value="@(...)": token.value is filled per request
+    decryption_keys: tuple[KeySpec, ...] = ()  # each a certificate_id or a symmetric value
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +262,7 @@ class ValidateAzureAdToken(Statement):
     client_application_ids: tuple[str, ...]
     audiences: tuple[str, ...]
     required_claims: tuple[RequiredClaim, ...]
+    decryption_keys: tuple[KeySpec, ...] = ()
 
     @property
     def openid_config_url(self) -> str:
@@ -883,6 +885,7 @@ class _Reader:
         audiences: tuple[str, ...] | None = None
         issuers: tuple[str, ...] | None = None
         claims: tuple[RequiredClaim, ...] = ()
+        decryption: tuple[KeySpec, ...] = ()
         order = ("openid-config", "issuer-signing-keys", "decryption-keys", "audiences", "issuers", "required-claims")
         rank, seen = -1, set()
         for child in el:
@@ -903,8 +906,7 @@ class _Reader:
             elif child.tag == "issuer-signing-keys":
                 keys = self.signing_keys(child)
             elif child.tag == "decryption-keys":
-                self.problem(child, "<decryption-keys> (encrypted tokens, JWE) is not supported by mockidp yet; "
-                                    "refused rather than skipped")
+                decryption = self.decryption_keys(child, certificate_required=False)
             elif child.tag == "audiences":
                 audiences = self.list_of(child, "audience")
             elif child.tag == "issuers":
@@ -920,7 +922,7 @@ class _Reader:
             self.boolean(el, a, "require-expiration-time", True), a.get("require-scheme"),
             self.boolean(el, a, "require-signed-tokens", True),
             self.integer(el, a, "clock-skew", 0, 0, 10 * 365 * 86400), a.get("output-token-variable-name"),
-            tuple(configs), keys, audiences, issuers, claims, token_expression)
+            tuple(configs), keys, audiences, issuers, claims, token_expression, decryption)
 
     def validate_azure_ad_token(self, el: ET.Element) -> ValidateAzureAdToken:
         a = self.attrs(el, ("tenant-id", "header-name", "query-parameter-name", "token-value",
@@ -949,6 +951,7 @@ class _Reader:
         self.no_text(el)
         lists: dict[str, tuple[str, ...]] = {}
         claims: tuple[RequiredClaim, ...] = ()
+        decryption: tuple[KeySpec, ...] = ()
         order = ("backend-application-ids", "client-application-ids", "audiences", "required-claims",
                  "decryption-keys")
         rank = -1
@@ -961,8 +964,7 @@ class _Reader:
                 self.problem(child, f"<{child.tag}> is out of order or repeated: APIM wants {', '.join(order)}")
             rank = order.index(child.tag)
             if child.tag == "decryption-keys":
-                self.problem(child, "<decryption-keys> (encrypted tokens, JWE) is not supported by mockidp yet; "
-                                    "refused rather than skipped")
+                decryption = self.decryption_keys(child, certificate_required=True)
             elif child.tag == "required-claims":
                 claims = self.required_claims(child)
             else:
@@ -971,7 +973,36 @@ class _Reader:
             self.line(el), el.get("id"), tenant, endpoint, token, token_expression,
             self.integer(el, a, "failed-validation-httpcode", 401, 100, 599), a.get("failed-validation-error-message"),
             a.get("output-token-variable-name"), lists.get("backend-application-ids", ()),
-            lists.get("client-application-ids", ()), lists.get("audiences", ()), claims)
+            lists.get("client-application-ids", ()), lists.get("audiences", ()), claims, decryption)
+
+    def decryption_keys(self, el: ET.Element, *, certificate_required: bool) -> tuple[KeySpec, ...]:
+        """<decryption-keys>: each <key> a certificate-id (its private key decrypts) or, for validate-jwt,
+        Base64 text (a symmetric key); the 2026 reference has no id or n/e forms here."""
+        self.attrs(el, ())
+        self.no_text(el)
+        out = []
+        for child in el:
+            if child.tag != "key":
+                self.problem(child, f"<{child.tag}> is not allowed inside <decryption-keys> (only <key>)")
+                continue
+            a = self.attrs(child, ("certificate-id",))
+            self.no_children(child)
+            text = self.text(child)
+            if certificate_required and not a.get("certificate-id"):
+                self.problem(child, "certificate-id is required on each decryption key of validate-azure-ad-token")
+            elif bool(a.get("certificate-id")) == bool(text):
+                self.problem(child, "a decryption <key> is exactly one of: certificate-id, or Base64 text (a "
+                                    "symmetric key)")
+            value: bytes | None = None
+            if text:
+                try:
+                    value = base64.b64decode(text, validate=True)
+                except (binascii.Error, ValueError):
+                    self.problem(child, "the key text is not Base64")
+            out.append(KeySpec(None, a.get("certificate-id"), None, None, value))
+        if not out:
+            self.problem(el, "<decryption-keys> holds no <key>")
+        return tuple(out)
 
     def list_of(self, el: ET.Element, tag: str, checked: bool = False) -> tuple[str, ...]:
         if not checked:  # the caller read the element's attributes itself

@@ -422,7 +422,8 @@ class _Runner:
                           st.failed_validation_error_message, True,
                           "Bearer" if st.token.kind == "header" and st.token.value.lower() == "authorization" else None,
                           True, 0, st.output_token_variable_name, (OpenIdConfig(st.openid_config_url, True),), (),
-                          audiences or None, self.tenant_issuers(st), st.required_claims, st.token_expression)
+                          audiences or None, self.tenant_issuers(st), st.required_claims, st.token_expression,
+                          st.decryption_keys)
         passed = self.validate_jwt(jwt, where, origin=st)
         claims = passed.claims
         if st.client_application_ids:

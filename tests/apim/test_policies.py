@@ -466,8 +466,8 @@ def test_validate_azure_ad_token_reads_the_tenants_v2_metadata() -> None:
 
 
 @pytest.mark.parametrize(("inner", "message"), [
-    ('<decryption-keys><key certificate-id="c"/></decryption-keys>', "<decryption-keys> (encrypted tokens, JWE) "
-                                                                      "is not supported by mockidp yet"),
+    ("<decryption-keys><key>c2VjcmV0</key></decryption-keys>", "certificate-id is required on each decryption "
+                                                                "key of validate-azure-ad-token"),
     ("<audiences><audience>a</audience></audiences><client-application-ids><application-id>c</application-id>"
      "</client-application-ids>", "<client-application-ids> is out of order or repeated"),
     ("<frob/>", "<frob> is not allowed inside <validate-azure-ad-token>"),

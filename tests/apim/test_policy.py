@@ -196,8 +196,10 @@ def test_a_block_with_more_than_a_return_is_refused() -> None:
      '</validate-jwt>', 1, "validate-jwt", "attribute 'require-signed-tokens' must be true or false, not 'yes'"),
     ('<validate-jwt header-name="A"><audiences><audience>a</audience></audiences><openid-config url="u"/>'
      '</validate-jwt>', 1, "openid-config", "out of order or repeated"),
-    ('<validate-jwt header-name="A"><openid-config url="u"/>\n<decryption-keys><key certificate-id="c"/>'
-     '</decryption-keys></validate-jwt>', 2, "decryption-keys", "not supported by mockidp yet"),
+    ('<validate-jwt header-name="A"><openid-config url="u"/>\n<decryption-keys><key certificate-id="c">c2VjcmV0'
+     '</key></decryption-keys></validate-jwt>', 2, "key", "a decryption <key> is exactly one of"),
+    ('<validate-jwt header-name="A"><openid-config url="u"/><decryption-keys/></validate-jwt>', 1,
+     "decryption-keys", "<decryption-keys> holds no <key>"),
     ('<validate-jwt header-name="A"/>', 1, "validate-jwt", "no signing keys"),
     ('<validate-jwt header-name="A"><issuer-signing-keys><key n="abc"/></issuer-signing-keys></validate-jwt>', 1,
      "key", "n and e go together"),
