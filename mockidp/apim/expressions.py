@@ -19,6 +19,7 @@ from urllib.parse import quote
 from mockidp.apim.jwt_claims import Jwt
 
 MAX_EXPRESSION_CHARS = 8 * 1024  # mockidp's bound; an expression this long is no longer a policy's
+MAX_TREE_DEPTH = 256  # evaluation is recursive: bounded well below Python's recursion limit
 MAX_DEPTH = 64  # nesting bound, so a hostile document cannot exhaust the parser's stack
 
 NRE = "Object reference not set to an instance of an object."
@@ -833,7 +834,28 @@ def _compile(source: str) -> Expression:
         parser.take("}")
     if parser.tok.kind != "end":
         raise parser.error(f"unexpected {parser.tok.text!r} after the expression")
+    if _depth(root) > MAX_TREE_DEPTH:
+        # A chain such as 1 + 1 + ... or a.b.c... is flat to read but deep to evaluate.
+        raise ExpressionError(f"the expression is more than {MAX_TREE_DEPTH} operations deep", 1)
     return Expression(source, root)
+
+
+def _depth(root: Node) -> int:
+    deepest, todo = 0, [(root, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        children: list[Node | None] = []
+        if isinstance(node, Access):
+            children = [node.target, *node.args]
+        elif isinstance(node, Unary | Cast):
+            children = [node.operand]
+        elif isinstance(node, Binary):
+            children = [node.left, node.right]
+        elif isinstance(node, Conditional):
+            children = [node.condition, node.then, node.otherwise]
+        todo.extend((c, depth + 1) for c in children if c is not None)
+    return deepest
 
 
 def is_expression(text: str) -> bool:

@@ -15,12 +15,14 @@ from typing import ClassVar, Protocol
 from urllib.parse import quote
 
 from mockidp.apim.expressions import EvaluationFailure, Expression, to_text
+from mockidp.apim.jws import MalformedToken, split
 from mockidp.apim.policy import (
     CheckHeader,
     Choose,
     Cors,
     ExistsAction,
     ForwardRequest,
+    OpenIdConfig,
     Placed,
     RateLimit,
     ReturnResponse,
@@ -35,10 +37,22 @@ from mockidp.apim.policy import (
     SetVariable,
     Statement,
     Text,
+    ValidateAzureAdToken,
     ValidateJwt,
 )
 from mockidp.apim.uri_template import UrlTemplate, expand
-from mockidp.apim.validate_jwt import DiscoverySource, Failed, Jwt, Request, apim_body, validate_jwt
+from mockidp.apim.validate_jwt import (
+    INVALID,
+    V1_ISSUER_PREFIX,
+    DiscoverySource,
+    DiscoveryUnavailable,
+    Failed,
+    Jwt,
+    Passed,
+    Request,
+    apim_body,
+    validate_jwt,
+)
 
 JSON = "application/json"
 # The body APIM's gateway answers when the pipeline fails with no policy answer of its own (a backend it
@@ -254,7 +268,7 @@ _NAMES: dict[type[Statement], str] = {
     ValidateJwt: "validate-jwt", CheckHeader: "check-header", SetHeader: "set-header", SetStatus: "set-status",
     SetBody: "set-body", ReturnResponse: "return-response", ForwardRequest: "forward-request",
     SetQueryParameter: "set-query-parameter", SetVariable: "set-variable", SetBackendService: "set-backend-service",
-    RewriteUri: "rewrite-uri", Choose: "choose", Cors: "cors",
+    RewriteUri: "rewrite-uri", Choose: "choose", Cors: "cors", ValidateAzureAdToken: "validate-azure-ad-token",
 }
 
 
@@ -378,21 +392,84 @@ class _Runner:
 
     # -- statements
 
-    def validate_jwt(self, st: ValidateJwt, where: _Where) -> None:
+    def validate_jwt(self, st: ValidateJwt, where: _Where, origin: Statement | None = None) -> Passed:
+        """`origin`: the validate-azure-ad-token this statement stands for (its name goes in the trace)."""
+        shown = origin or st
         if st.token_expression is not None:
-            token = self.text(st.token_expression, st, where)
+            token = self.text(st.token_expression, shown, where)
             st = dataclasses.replace(st, token=dataclasses.replace(st.token, value=token))
         req = self.ctx.request
         outcome = validate_jwt(st, Request(tuple(req.headers), tuple(req.query)), now=int(self.now),
                                discovery=self.discovery, certificates=self.certificates)
         if isinstance(outcome, Failed):
-            self.step(st, where, "failed", outcome.trace, outcome.fix)
+            self.step(shown, where, "failed", outcome.trace, outcome.fix)
             response = GatewayResponse([("Content-Type", outcome.content_type)], outcome.body.encode(),
                                        outcome.status)
-            raise self.fail(st, where, outcome.reason, outcome.message, response)
+            raise self.fail(shown, where, outcome.reason, outcome.message, response)
         if outcome.variable_name:
             self.ctx.variables[outcome.variable_name] = outcome.jwt
-        self.step(st, where, "passed", "; ".join(outcome.checks))
+        if origin is None:
+            self.step(shown, where, "passed", "; ".join(outcome.checks))
+        return outcome
+
+    def validate_azure_ad_token(self, st: ValidateAzureAdToken, where: _Where) -> None:
+        """validate-jwt against the tenant's v2.0 metadata, accepting both token versions: the
+        metadata's issuer (v2) and https://sts.windows.net/{tid}/ (v1); the audience one of <audiences> or
+        <backend-application-ids> (a v1 token may carry api://{id}); the client, azp (v2) or appid (v1),
+        one of <client-application-ids>."""
+        audiences = (*st.audiences, *st.backend_application_ids, *(f"api://{a}" for a in st.backend_application_ids))
+        jwt = ValidateJwt(st.line, st.policy_id, st.token, st.failed_validation_httpcode,
+                          st.failed_validation_error_message, True,
+                          "Bearer" if st.token.kind == "header" and st.token.value.lower() == "authorization" else None,
+                          True, 0, st.output_token_variable_name, (OpenIdConfig(st.openid_config_url, True),), (),
+                          audiences or None, self.tenant_issuers(st), st.required_claims, st.token_expression,
+                          st.decryption_keys)
+        passed = self.validate_jwt(jwt, where, origin=st)
+        claims = passed.claims
+        if st.client_application_ids:
+            name = "azp" if "azp" in claims else "appid"
+            client = claims.get(name)
+            body = apim_body(st.failed_validation_httpcode, st.failed_validation_error_message or INVALID)
+            response = GatewayResponse([("Content-Type", JSON)], body.encode(), st.failed_validation_httpcode)
+            if not isinstance(client, str):
+                message = "JWT token is missing the following claims: azp. Access denied."
+                self.step(st, where, "failed", message, "the token names no client (neither azp nor appid): it is "
+                                                         "no Entra access token")
+                raise self.fail(st, where, "TokenClaimNotFound", message, response)
+            if client not in st.client_application_ids:
+                message = f"Claim value mismatch: {name}={','.join(st.client_application_ids)}."
+                self.step(st, where, "failed", message, f"the calling client is {client} ({name}, a v"
+                          f"{1 if name == 'appid' else 2} token); add its appId to <client-application-ids>")
+                raise self.fail(st, where, "TokenClaimValueNotAllowed", message, response)
+        self.step(st, where, "passed", "; ".join((*passed.checks, *(["client application"]
+                                                                    if st.client_application_ids else []))))
+
+    def tenant_issuers(self, st: ValidateAzureAdToken) -> tuple[str, ...] | None:
+        """The v1 issuer of the tenant, beside the metadata's own (v2) issuer that validate-jwt adds."""
+        if self.discovery is None:
+            return None
+        try:
+            issuer = self.discovery(st.openid_config_url, refresh=False).issuer
+        except DiscoveryUnavailable:
+            return None  # validate-jwt reports the unreadable metadata itself
+        parts = issuer.rstrip("/").split("/")
+        tid = parts[-2] if parts[-1] == "v2.0" and len(parts) > 1 else parts[-1]
+        if tid == "{tenantid}":
+            # organizations/common: the token's own tid names the tenant (checked against the signature).
+            tid = self.token_tenant(st) or tid
+        return (f"{V1_ISSUER_PREFIX}{tid}/",)
+
+    def token_tenant(self, st: ValidateAzureAdToken) -> str | None:
+        req = self.ctx.request
+        raw = req.header(st.token.value) if st.token.kind == "header" else \
+            next((v for k, v in req.query if k == st.token.value), None) if st.token.kind == "query" else None
+        if raw is None:
+            return None
+        try:
+            tid = split(raw.split(" ")[-1]).claims.get("tid")
+        except MalformedToken:
+            return None
+        return tid if isinstance(tid, str) else None
 
     def check_header(self, st: CheckHeader, where: _Where) -> None:
         values = self.ctx.request.header_values(st.name)
@@ -437,8 +514,10 @@ class _Runner:
         if isinstance(value, GatewayResponse):
             value = GatewayResponse(list(value.headers), value.body, value.status, value.reason)
         self.ctx.variables[st.name] = value
-        shown = value if isinstance(value, str | int) and not isinstance(value, bool) else type(value).__name__
-        self.step(st, where, "applied", f"{st.name} = {shown!r}" if isinstance(shown, str | int) else st.name)
+        shown = ("a Jwt" if isinstance(value, Jwt) else f"a response ({value.status})"
+                 if isinstance(value, GatewayResponse) else repr(value) if isinstance(value, str) else to_text(value)
+                 if value is not None else "null")
+        self.step(st, where, "applied", f"{st.name} = {shown}")
 
     def set_status(self, st: SetStatus, where: _Where, response: GatewayResponse | None = None) -> None:
         target = response or self.response()
@@ -618,11 +697,11 @@ class _Runner:
             replace_pairs(headers, name, [value], ignore_case=True)
         return OutgoingRequest(req.method, url, headers, req.body, float(st.timeout), st.follow_redirects)
 
-    handlers: ClassVar[dict[type[Statement], Callable[..., None]]] = {
+    handlers: ClassVar[dict[type[Statement], Callable[..., object]]] = {
         ValidateJwt: validate_jwt, CheckHeader: check_header, SetHeader: set_header, SetStatus: set_status,
         SetBody: set_body, ReturnResponse: return_response, SetQueryParameter: set_query_parameter,
         SetVariable: set_variable, SetBackendService: set_backend_service, RewriteUri: rewrite_uri, Cors: cors,
-        RateLimit: rate_limit,
+        RateLimit: rate_limit, ValidateAzureAdToken: validate_azure_ad_token,
     }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mockidp.apim.jwe import decrypt, decryption_keys
 from mockidp.apim.jws import (
     CompactJws,
     MalformedToken,
@@ -134,6 +135,8 @@ def validate_jwt(policy: ValidateJwt, request: Request, *, now: int, discovery: 
     try:
         token = _extract(policy, request)
         checks.append("token found")
+        if token.count(".") == 4:
+            token = _decrypt(policy, token, certificates or {}, checks)
         jws = _parse(token)
         _check_signature(policy, jws, discovery, certificates or {}, checks)
         _check_lifetime(policy, jws.claims, now)
@@ -184,6 +187,26 @@ def _extract(policy: ValidateJwt, request: Request) -> str:
                         f"send Authorization: {policy.require_scheme} <token>")
         return rest.strip()
     return value.strip()
+
+
+def _decrypt(policy: ValidateJwt, token: str, certificates: Mapping[str, bytes], checks: list[str]) -> str:
+    """A compact JWE (five parts) opened with <decryption-keys>: the signed token inside."""
+    keys, unusable = decryption_keys(policy.decryption_keys, certificates)
+    if not keys:
+        raise _Fail("JwtInvalid", "IDX10609", "IDX10609: Decryption failed. No Keys tried: token: '[encrypted]'.",
+                    "the token is encrypted (JWE), as Entra encrypts tokens for an app with a token encryption "
+                    "key: add <decryption-keys> with that certificate's id"
+                    + (f" ({'; '.join(unusable)})" if unusable else ""))
+    opened = decrypt(token, keys)
+    if opened is None:
+        tried = ", ".join(k.origin for k in keys)
+        raise _Fail("JwtInvalid", "IDX10603", f"IDX10603: Decryption failed. Keys tried: '{tried}'.",
+                    "no configured key decrypts the token: it was encrypted for another key (the app's token "
+                    "encryption certificate), or with an algorithm mockidp does not read (RSA-OAEP, "
+                    "RSA-OAEP-256, AES key wrap and dir are read)")
+    inner, origin = opened
+    checks.append(f"decrypted ({origin})")
+    return inner
 
 
 def _parse(token: str) -> CompactJws:

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
 from mockidp.apim.policy import PolicyError, Scope, parse_policy
 from mockidp.directory import apim_model as am
 from mockidp.directory import apim_schema as s
@@ -167,8 +170,11 @@ class _Service:
             try:
                 parse_certificate(text)
             except ValueError as exc:
-                self.report((*cp, "data" if c.data is not None else "keyFile"), str(exc))
-                continue
+                # decryption-keys' certificate-id names the private key (APIM holds an uploaded PFX)
+                if not _is_private_key(text):
+                    self.report((*cp, "data" if c.data is not None else "keyFile"),
+                                f"{exc}; or give the PEM private key of a certificate for decryption-keys")
+                    continue
             if any(x.id == c.id for x in out):
                 self.report((*cp, "id"), f"a second certificate '{c.id}'")
             out.append(am.CertificateRecord(c.id, text))
@@ -275,6 +281,14 @@ class _Service:
             out.append(am.SubscriptionRecord(sub.name, sub.scope, sub.primary_key, sub.secondary_key,
                                              sub.allow_tracing, sub.state))
         return tuple(out)
+
+
+def _is_private_key(text: str) -> bool:
+    try:
+        serialization.load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _walk(obj: Any) -> Iterator[Any]:

@@ -181,3 +181,9 @@ def test_nesting_is_bounded() -> None:
         compile_expression("@(" + "(" * 200 + "1" + ")" * 200 + ")")
     with pytest.raises(ExpressionError, match="longer than 8192 characters"):
         compile_expression("@(" + "1 + " * 3000 + "1)")
+
+
+def test_a_long_flat_chain_is_refused_at_load_not_at_run_time() -> None:
+    with pytest.raises(ExpressionError, match="more than 256 operations deep"):
+        compile_expression("@(" + " + ".join(["1"] * 1000) + ")")
+    assert compile_expression("@(" + " + ".join(["1"] * 200) + ")").evaluate(ctx()) == 200

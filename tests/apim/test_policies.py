@@ -9,13 +9,13 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
 
-from mockidp.apim.policy import DEFAULT_GLOBAL_POLICY, PolicyDocument, compose, parse_policy
+from mockidp.apim.policy import DEFAULT_GLOBAL_POLICY, PolicyDocument, PolicyError, compose, parse_policy
 from mockidp.apim.rate_limit import MemoryRateLimiter
 from mockidp.apim.runtime import BackendService, Context, GatewayResponse, LastError, Subscription, run
 from tests.apim.backend_support import Echo, HttpxBackend, echo_server
 from tests.apim.test_runtime import context
-from tests.apim.test_validate_jwt import V2_CONFIG, HarnessDiscovery, v2_token
-from tests.conftest import CLIENT, FROZEN_AT, TENANT, Harness
+from tests.apim.test_validate_jwt import V2_CONFIG, HarnessDiscovery, v1_token, v2_token
+from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, FROZEN_AT, TENANT, Harness
 
 GLOBAL = parse_policy(DEFAULT_GLOBAL_POLICY, scope="global", source="global.xml")
 
@@ -86,6 +86,7 @@ def test_choose_takes_the_first_true_when_or_otherwise(echo: Echo, tier: str | N
     response = go([GLOBAL, doc(CHOOSE)], ctx)
     assert response.status == status
     assert ctx.variables["tier"] == (tier or "free") and ctx.variables["literal"] == "42"
+    assert [s.detail for s in ctx.steps[:2]] == [f"tier = {tier or 'free'!r}", "literal = '42'"]
     assert ctx.request.header("X-Lane") == lane
     assert len(echo.received) == (1 if status == 200 else 0)
     chosen = [s.detail for s in ctx.steps if s.policy == "choose"]
@@ -117,7 +118,7 @@ def test_a_failure_inside_nested_choose_reports_its_path(echo: Echo) -> None:
                 </choose>
             </when>
         </choose>"""
-    with pytest.raises(Exception, match="<otherwise>"):
+    with pytest.raises(PolicyError, match="<otherwise>"):
         doc(inbound)  # <otherwise> without a <when> first is refused
     inbound = inbound.replace("<choose>\n                    <otherwise>", "<choose>\n                    <when "
                               "condition=\"@(false)\" />\n                    <otherwise>")
@@ -380,3 +381,109 @@ def test_validate_jwt_token_value_from_an_expression(harness: Harness, echo: Ech
     missing = context(echo.url)
     response = go([GLOBAL, policy], missing, harness=harness)
     assert (response.status, response.body) == (401, b'{ "statusCode": 401, "message": "JWT not present." }')
+
+
+# --- validate-azure-ad-token ------------------------------------------------------------------------
+
+BACKEND1_APP = "b6c2d8e4-1f3a-4b5c-8d7e-9a0b1c2d3e4f"
+
+
+def aad(inner: str, attributes: str = "") -> PolicyDocument:
+    return doc(f"""        <validate-azure-ad-token tenant-id="{{{{tenant-id}}}}" {attributes} id="aad">
+{inner}
+        </validate-azure-ad-token>
+        <base />""")
+
+
+AAD = f"""            <client-application-ids><application-id>{CLIENT}</application-id></client-application-ids>
+            <audiences><audience>{BACKEND2}</audience><audience>{BACKEND1_URI}</audience></audiences>"""
+
+
+def test_validate_azure_ad_token_passes_a_v2_token_of_a_listed_client(harness: Harness, echo: Echo) -> None:
+    ctx = context(echo.url, headers=[("Authorization", "Bearer " + v2_token(harness))])
+    assert go([GLOBAL, aad(AAD)], ctx, harness=harness).status == 200
+    step = ctx.steps[0]
+    assert (step.policy, step.outcome) == ("validate-azure-ad-token", "passed")
+    assert step.detail.endswith("lifetime; audience; issuer; client application")
+
+
+def test_validate_azure_ad_token_accepts_the_v1_issuer_and_appid(harness: Harness, echo: Echo) -> None:
+    ctx = context(echo.url, headers=[("Authorization", "Bearer " + v1_token(harness))])
+    assert go([GLOBAL, aad(AAD)], ctx, harness=harness).status == 200
+
+
+def test_backend_application_ids_are_audiences(harness: Harness, echo: Echo) -> None:
+    inner = f"<backend-application-ids><application-id>{BACKEND2}</application-id></backend-application-ids>"
+    ctx = context(echo.url, headers=[("Authorization", "Bearer " + v2_token(harness))])
+    assert go([GLOBAL, aad(inner)], ctx, harness=harness).status == 200
+    inner = f"<backend-application-ids><application-id>{BACKEND1_APP}</application-id></backend-application-ids>"
+    ctx = context(echo.url, headers=[("Authorization", "Bearer " + v2_token(harness))])
+    response = go([GLOBAL, aad(inner)], ctx, harness=harness)
+    assert (response.status, response.body) == (401, b'{ "statusCode": 401, "message": "Invalid JWT." }')
+    assert ctx.last_error is not None and ctx.last_error.reason == "TokenAudienceNotAllowed"
+    assert ctx.steps[0].detail.startswith("JWT Validation Failed: IDX10214: Audience validation failed.")
+
+
+def test_a_client_not_listed_is_a_claim_mismatch(harness: Harness, echo: Echo) -> None:
+    inner = f"""            <client-application-ids>
+                <application-id>{BACKEND1_APP}</application-id>
+            </client-application-ids>
+            <audiences><audience>{BACKEND2}</audience></audiences>"""
+    ctx = context(echo.url, headers=[("Authorization", "Bearer " + v2_token(harness))])
+    response = go([GLOBAL, aad(inner, 'failed-validation-error-message="Unauthorized client"')], ctx, harness=harness)
+    assert (response.status, response.body) == (401, b'{ "statusCode": 401, "message": "Unauthorized client" }')
+    assert ctx.last_error == LastError("validate-azure-ad-token", "TokenClaimValueNotAllowed",
+                                       f"Claim value mismatch: azp={BACKEND1_APP}.", "api", "inbound", "", "aad")
+    assert ctx.steps[0].fix == f"the calling client is {CLIENT} (azp, a v2 token); add its appId to " \
+                               "<client-application-ids>"
+    assert echo.received == []
+
+
+@pytest.mark.parametrize(("headers", "code"), [([], 401), ([("Authorization", "TOKEN")], 403)])
+def test_validate_azure_ad_token_without_a_bearer_token(harness: Harness, echo: Echo,
+                                                        headers: list[tuple[str, str]], code: int) -> None:
+    if headers:
+        headers = [("Authorization", v2_token(harness))]  # the bare token, no Bearer scheme
+    ctx = context(echo.url, headers=headers)
+    response = go([GLOBAL, aad(AAD, f'failed-validation-httpcode="{code}"')], ctx, harness=harness)
+    assert (response.status, response.body) == (
+        code, b'{ "statusCode": %d, "message": "JWT not present." }' % code)
+    assert ctx.last_error is not None and (ctx.last_error.source, ctx.last_error.reason) == (
+        "validate-azure-ad-token", "TokenNotPresent")
+
+
+def test_validate_azure_ad_token_reads_the_tenants_v2_metadata() -> None:
+    (placed,) = compose([aad(AAD)])["inbound"]
+    assert placed.statement.openid_config_url == (  # type: ignore[attr-defined]
+        f"https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/openid-configuration")
+    xml = f"""<policies><inbound><validate-azure-ad-token tenant-id="https://login.microsoftonline.com/{TENANT}/"
+        authentication-endpoint="https://login.microsoftonline.us" header-name="X-Token">
+        <required-claims><claim name="roles"><value>Data.Read</value></claim></required-claims>
+    </validate-azure-ad-token></inbound></policies>"""
+    (statement,) = parse_policy(xml).sections["inbound"]
+    assert statement.openid_config_url == (  # type: ignore[attr-defined]
+        f"https://login.microsoftonline.us/{TENANT}/v2.0/.well-known/openid-configuration")
+
+
+@pytest.mark.parametrize(("inner", "message"), [
+    ("<decryption-keys><key>c2VjcmV0</key></decryption-keys>", "certificate-id is required on each decryption "
+                                                                "key of validate-azure-ad-token"),
+    ("<audiences><audience>a</audience></audiences><client-application-ids><application-id>c</application-id>"
+     "</client-application-ids>", "<client-application-ids> is out of order or repeated"),
+    ("<frob/>", "<frob> is not allowed inside <validate-azure-ad-token>"),
+])
+def test_validate_azure_ad_token_refusals(inner: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(f'<policies><inbound><validate-azure-ad-token tenant-id="t">{inner}</validate-azure-ad-token>'
+                     "</inbound></policies>")
+    assert message in str(caught.value)
+
+
+def test_validate_azure_ad_token_for_organizations_takes_the_tenant_from_the_token(harness: Harness,
+                                                                                     echo: Echo) -> None:
+    inner = f"<client-application-ids><application-id>{CLIENT}</application-id></client-application-ids>"
+    policy = parse_policy(f"""<policies><inbound><validate-azure-ad-token tenant-id="organizations">{inner}
+        </validate-azure-ad-token><base /></inbound></policies>""")
+    for token in (v2_token(harness), v1_token(harness)):
+        ctx = context(echo.url, headers=[("Authorization", "Bearer " + token)])
+        assert go([GLOBAL, policy], ctx, harness=harness).status == 200, ctx.steps

@@ -196,8 +196,10 @@ def test_a_block_with_more_than_a_return_is_refused() -> None:
      '</validate-jwt>', 1, "validate-jwt", "attribute 'require-signed-tokens' must be true or false, not 'yes'"),
     ('<validate-jwt header-name="A"><audiences><audience>a</audience></audiences><openid-config url="u"/>'
      '</validate-jwt>', 1, "openid-config", "out of order or repeated"),
-    ('<validate-jwt header-name="A"><openid-config url="u"/>\n<decryption-keys><key certificate-id="c"/>'
-     '</decryption-keys></validate-jwt>', 2, "decryption-keys", "not supported by mockidp yet"),
+    ('<validate-jwt header-name="A"><openid-config url="u"/>\n<decryption-keys><key certificate-id="c">c2VjcmV0'
+     '</key></decryption-keys></validate-jwt>', 2, "key", "a decryption <key> is exactly one of"),
+    ('<validate-jwt header-name="A"><openid-config url="u"/><decryption-keys/></validate-jwt>', 1,
+     "decryption-keys", "<decryption-keys> holds no <key>"),
     ('<validate-jwt header-name="A"/>', 1, "validate-jwt", "no signing keys"),
     ('<validate-jwt header-name="A"><issuer-signing-keys><key n="abc"/></issuer-signing-keys></validate-jwt>', 1,
      "key", "n and e go together"),
@@ -308,3 +310,19 @@ def test_an_oversized_document_is_refused_before_parsing() -> None:
 def test_an_undefined_entity_is_refused() -> None:
     with pytest.raises(PolicyError, match="not well-formed XML: undefined entity"):
         parse_policy("<policies><inbound><set-body>&nope;</set-body></inbound></policies>")
+
+
+def test_a_document_full_of_expressions_parses_in_linear_time() -> None:
+    import time
+
+    one = '<set-header name="X" exists-action="append"><value>@(context.Request.Method + "&&")</value></set-header>'
+    xml = "<policies><inbound>" + "<!-- c -->" + one * (MAX_POLICY_BYTES // len(one) - 1) + "</inbound></policies>"
+    started = time.monotonic()
+    doc = parse_policy(xml)
+    assert len(doc.sections["inbound"]) == MAX_POLICY_BYTES // len(one) - 1
+    assert time.monotonic() - started < 20
+
+
+def test_unbalanced_expressions_fall_to_the_xml_parser() -> None:
+    with pytest.raises(PolicyError, match="not well-formed XML"):
+        parse_policy('<policies><inbound><set-variable name="v" value="@(("a" < "b")" /></inbound></policies>')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, REPORTING, TENANT
+from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, CLIENT_CERT, REPORTING, TENANT
 
 V2_CONFIG = f"https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/openid-configuration"
 
@@ -45,11 +45,21 @@ def gateway_seed_text(backend_url: str, key_origin: str, closed_port: int = 9) -
     handled = f"""
               <set-header name="X-Handled-By" exists-action="override"><value>on-error</value></set-header>
               <set-header name="X-Last-Error" exists-action="override"><value>{last_error}</value></set-header>"""
+    pem = "".join(f"          {line}\n" for line in CLIENT_CERT.read_text().strip().splitlines())
+    certified = """
+              <validate-jwt header-name="Authorization">
+                <issuer-signing-keys><key certificate-id="partner-signing" /></issuer-signing-keys>
+                <audiences><audience>certified-api</audience></audiences>
+              </validate-jwt>"""
     return f"""\
 apiManagement:
   - name: gwtest
     namedValues:
       - {{name: function-key, value: the-secret-function-key-1, secret: true}}
+    certificates:
+      - id: partner-signing
+        data: |
+{pem}
     backends:
       - id: function
         url: {backend_url}
@@ -118,6 +128,13 @@ apiManagement:
         path: down
         serviceUrl: http://127.0.0.1:{closed_port}/api
         subscriptionRequired: false
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: certified
+        path: certified
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(certified)}
         operations:
           - {{name: hello, method: GET, urlTemplate: /hello}}
       - name: keyed

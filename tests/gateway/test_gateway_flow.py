@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import msal
 import pytest
 import requests
 from azure.identity import ClientSecretCredential
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import BACKEND1_URI, BACKEND2, CLIENT, CLIENT_SECRET, TENANT
 from tests.gateway.conftest import GatewayServer, KeyServer, RecordingBackend
@@ -78,7 +80,7 @@ def failed_step(trace: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_valid_v2_token_reaches_the_backend_with_the_token_forwarded_and_the_function_key_added(
-        gw: GatewayServer, backend: RecordingBackend) -> None:
+        gw: GatewayServer, backend: RecordingBackend, gateway_seed: Path) -> None:
     token = msal_token(gw, V2_SCOPE)
     before = len(backend.requests)
     response = call(gw, "/v2/hello?x=1&y=two", token, headers={"X-Forwarded-For": "203.0.113.7"})
@@ -97,8 +99,10 @@ def test_a_valid_v2_token_reaches_the_backend_with_the_token_forwarded_and_the_f
     assert steps == [("operation", "passed"), ("subscription key", "not applicable"), ("validate-jwt", "passed"),
                      ("forward-request", "applied")]
     jwt_step = next(s for s in trace["steps"] if s["rule"] == "validate-jwt")
-    # where the statement stands: the <validate-jwt> line of the seed file
-    assert jwt_step["inputs"]["scope"] == "api" and jwt_step["inputs"]["at"].endswith("gateway.yaml:19")
+    # where the statement stands: the line of the v2 API's <validate-jwt> in the seed file
+    line = 1 + gateway_seed.read_text().splitlines().index(
+        '              <validate-jwt header-name="Authorization" require-scheme="Bearer">')
+    assert jwt_step["inputs"]["scope"] == "api" and jwt_step["inputs"]["at"] == f"{gateway_seed}:{line}"
     assert FUNCTION_KEY not in json.dumps(trace) and token not in json.dumps(trace)
 
 
@@ -325,3 +329,18 @@ def test_a_backend_that_is_down_is_apims_500_with_the_reason_in_the_trace(gw: Ga
     trace = last_trace(gw, "/down/hello")
     assert trace["outcome"] == "BackendConnectionFailure"
     assert failed_step(trace)["rule"] == "forward-request"
+
+
+def test_issuer_signing_keys_by_certificate_id_from_the_seeds_certificates(gw: GatewayServer) -> None:
+    import jwt
+
+    from tests.conftest import CLIENT_KEY
+
+    claims = {"aud": "certified-api", "iss": "partner", "exp": int(gw.clock.now()) + 600}
+    signed = jwt.encode(claims, CLIENT_KEY.read_text(), algorithm="RS256")
+    assert call(gw, "/certified/hello", signed).status_code == 200
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # a key the certificate is not
+    forged = jwt.encode(claims, other, algorithm="RS256")
+    refused = call(gw, "/certified/hello", forged)
+    assert (refused.status_code, refused.text) == (401, INVALID)
+    assert "IDX10503" in failed_step(last_trace(gw, "/certified/hello"))["note"]
