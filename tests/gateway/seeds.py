@@ -51,6 +51,11 @@ def gateway_seed_text(backend_url: str, key_origin: str, closed_port: int = 9) -
                 <issuer-signing-keys><key certificate-id="partner-signing" /></issuer-signing-keys>
                 <audiences><audience>certified-api</audience></audiences>
               </validate-jwt>"""
+    aad = f"""
+              <validate-azure-ad-token tenant-id="{TENANT}">
+                <client-application-ids><application-id>{CLIENT}</application-id></client-application-ids>
+                <audiences><audience>{BACKEND2}</audience><audience>{BACKEND1_URI}</audience></audiences>
+              </validate-azure-ad-token>"""
     return f"""\
 apiManagement:
   - name: gwtest
@@ -135,6 +140,13 @@ apiManagement:
         backendId: function
         subscriptionRequired: false
         policy: {_policy(certified)}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: aad
+        path: aad
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy(aad)}
         operations:
           - {{name: hello, method: GET, urlTemplate: /hello}}
       - name: keyed

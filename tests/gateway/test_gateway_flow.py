@@ -344,3 +344,22 @@ def test_issuer_signing_keys_by_certificate_id_from_the_seeds_certificates(gw: G
     refused = call(gw, "/certified/hello", forged)
     assert (refused.status_code, refused.text) == (401, INVALID)
     assert "IDX10503" in failed_step(last_trace(gw, "/certified/hello"))["note"]
+
+
+def test_the_console_shows_a_gateway_trace_with_its_steps_and_fix(gw: GatewayServer) -> None:
+    call(gw, "/v1/hello", msal_token(gw, V1_SCOPE))
+    trace = last_trace(gw, "/v1/hello")
+    with client(gw) as c:
+        page = c.get(f"{gw.origin}/_mockidp/console/traces/{trace['id']}")
+    assert page.status_code == 200
+    assert "GET gateway /v1/hello" in page.text and "validate-jwt" in page.text
+    assert '<p id="fix-gateway">the token is v1 (iss https://sts.windows.net/' in page.text
+    assert "Entra admin center" not in page.text
+
+
+def test_validate_azure_ad_token_takes_v1_and_v2_tokens_of_the_client(gw: GatewayServer) -> None:
+    assert call(gw, "/aad/hello", msal_token(gw, V2_SCOPE)).status_code == 200  # v2: azp
+    assert call(gw, "/aad/hello", azure_token(gw, V1_SCOPE)).status_code == 200  # v1: appid
+    refused = call(gw, "/aad/hello")
+    assert (refused.status_code, refused.text) == (401, NOT_PRESENT)
+    assert failed_step(last_trace(gw, "/aad/hello"))["rule"] == "validate-azure-ad-token"
