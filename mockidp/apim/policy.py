@@ -125,6 +125,21 @@ class RewriteUri(Statement):
 
 
 @dataclass(frozen=True, slots=True)
+class SetMethod(Statement):
+    method: Text
+
+
+@dataclass(frozen=True, slots=True)
+class Trace(Statement):
+    """The trace policy: a message (and metadata) written to the request's trace."""
+
+    source: str
+    severity: Literal["verbose", "information", "error"]
+    message: Text
+    metadata: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class When:
     line: int
     condition: Expression
@@ -308,11 +323,13 @@ _ALLOWED: dict[str, tuple[Section, ...]] = {
     "rate-limit": ("inbound",),
     "rate-limit-by-key": ("inbound",),
     "validate-azure-ad-token": ("inbound",),
+    "set-method": ("inbound", "on-error"),
+    "trace": SECTIONS,
 }
 MAX_NESTING = 16  # choose inside when inside choose...: mockidp's bound, far above real policies
 # Known APIM policies mockidp does not run yet: refused with this reason rather than "unknown".
-_LATER = ("send-request", "mock-response", "trace",
-          "set-method", "find-and-replace", "json-to-xml", "xml-to-json", "limit-concurrency", "retry",
+_LATER = ("send-request", "mock-response", "find-and-replace", "json-to-xml", "xml-to-json", "limit-concurrency",
+          "retry",
           "log-to-eventhub", "send-one-way-request", "cache-lookup", "cache-store", "ip-filter",
           "authentication-basic", "authentication-certificate", "authentication-managed-identity", "quota",
           "quota-by-key", "validate-content", "validate-headers", "validate-parameters", "include-fragment")
@@ -616,7 +633,8 @@ class _Reader:
         readers = {"set-query-parameter": self.set_query_parameter, "set-variable": self.set_variable,
                    "set-backend-service": self.set_backend_service, "rewrite-uri": self.rewrite_uri,
                    "cors": self.cors, "rate-limit": self.rate_limit, "rate-limit-by-key": self.rate_limit,
-                   "validate-azure-ad-token": self.validate_azure_ad_token}
+                   "validate-azure-ad-token": self.validate_azure_ad_token, "set-method": self.set_method,
+                   "trace": self.trace}
         if el.tag in readers:
             return readers[el.tag](el)
         if el.tag == "choose":
@@ -713,6 +731,40 @@ class _Reader:
         if isinstance(template, str) and not template.startswith("/"):
             self.problem(el, f"template is the operation's part of the URL and starts with '/', not {template!r}")
         return RewriteUri(self.line(el), el.get("id"), template, self.boolean(el, a, "copy-unmatched-params", True))
+
+    def set_method(self, el: ET.Element) -> SetMethod:
+        self.attrs(el, ())
+        self.no_children(el)
+        method = self.dynamic(el, self.value(el, (el.text or "").strip(), "text", True), "text")
+        if isinstance(method, str) and not re.fullmatch(r"[A-Za-z]+", method):
+            self.problem(el, f"the method must be a word such as GET or POST, not {method!r}")
+        return SetMethod(self.line(el), el.get("id"), method)
+
+    def trace(self, el: ET.Element) -> Trace:
+        a = self.attrs(el, ("source", "severity"), ("source",))
+        severity = a.get("severity", "verbose")
+        if severity not in ("verbose", "information", "error"):
+            self.problem(el, f"severity must be verbose, information or error, not {severity!r}")
+            severity = "verbose"
+        self.no_text(el)
+        message: Text | None = None
+        metadata: list[tuple[str, str]] = []
+        for child in el:
+            if child.tag == "message" and message is None and not metadata:
+                self.attrs(child, ())
+                self.no_children(child)
+                message = self.dynamic(child, self.value(child, (child.text or "").strip(), "text", True), "text")
+            elif child.tag == "metadata" and message is not None:
+                ma = self.attrs(child, ("name", "value"), ("name", "value"))
+                self.no_children(child)
+                metadata.append((ma.get("name", ""), ma.get("value", "")))
+            else:
+                self.problem(child, f"<{child.tag}> is not allowed here: <trace> holds one <message>, then "
+                                    "<metadata name=... value=...> elements")
+        if message is None:
+            self.problem(el, "<trace> needs a <message>")
+        return Trace(self.line(el), el.get("id"), a.get("source", ""),
+                     cast(Literal["verbose", "information", "error"], severity), message or "", tuple(metadata))
 
     def choose(self, el: ET.Element, section: Section, depth: int) -> Choose:
         self.attrs(el, ())

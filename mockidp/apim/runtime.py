@@ -32,11 +32,13 @@ from mockidp.apim.policy import (
     SetBackendService,
     SetBody,
     SetHeader,
+    SetMethod,
     SetQueryParameter,
     SetStatus,
     SetVariable,
     Statement,
     Text,
+    Trace,
     ValidateAzureAdToken,
     ValidateJwt,
 )
@@ -269,6 +271,7 @@ _NAMES: dict[type[Statement], str] = {
     SetBody: "set-body", ReturnResponse: "return-response", ForwardRequest: "forward-request",
     SetQueryParameter: "set-query-parameter", SetVariable: "set-variable", SetBackendService: "set-backend-service",
     RewriteUri: "rewrite-uri", Choose: "choose", Cors: "cors", ValidateAzureAdToken: "validate-azure-ad-token",
+    SetMethod: "set-method", Trace: "trace",
 }
 
 
@@ -519,6 +522,16 @@ class _Runner:
                  if value is not None else "null")
         self.step(st, where, "applied", f"{st.name} = {shown}")
 
+    def set_method(self, st: SetMethod, where: _Where) -> None:
+        method = self.text(st.method, st, where).strip().upper()
+        self.ctx.request.method = method
+        self.step(st, where, "applied", method)
+
+    def trace(self, st: Trace, where: _Where) -> None:
+        message = self.text(st.message, st, where)
+        metadata = "".join(f"; {name}={value}" for name, value in st.metadata)
+        self.step(st, where, "applied", f"{st.source} ({st.severity}): {message}{metadata}")
+
     def set_status(self, st: SetStatus, where: _Where, response: GatewayResponse | None = None) -> None:
         target = response or self.response()
         target.status, target.reason = st.code, st.reason
@@ -701,7 +714,8 @@ class _Runner:
         ValidateJwt: validate_jwt, CheckHeader: check_header, SetHeader: set_header, SetStatus: set_status,
         SetBody: set_body, ReturnResponse: return_response, SetQueryParameter: set_query_parameter,
         SetVariable: set_variable, SetBackendService: set_backend_service, RewriteUri: rewrite_uri, Cors: cors,
-        RateLimit: rate_limit, ValidateAzureAdToken: validate_azure_ad_token,
+        RateLimit: rate_limit, ValidateAzureAdToken: validate_azure_ad_token, SetMethod: set_method,
+        Trace: trace,
     }
 
 

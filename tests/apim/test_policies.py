@@ -487,3 +487,31 @@ def test_validate_azure_ad_token_for_organizations_takes_the_tenant_from_the_tok
     for token in (v2_token(harness), v1_token(harness)):
         ctx = context(echo.url, headers=[("Authorization", "Bearer " + token)])
         assert go([GLOBAL, policy], ctx, harness=harness).status == 200, ctx.steps
+
+
+# --- set-method, trace ------------------------------------------------------------------------------
+
+def test_set_method_and_trace(echo: Echo) -> None:
+    inbound = """        <set-method>@(context.Request.Headers.GetValueOrDefault("X-Method", "post"))</set-method>
+        <trace source="audit" severity="information">
+            <message>@("caller " + context.Request.IpAddress)</message>
+            <metadata name="api" value="echo" />
+        </trace>
+        <base />"""
+    ctx = context(echo.url, headers=[("X-Method", "put")])
+    assert go([GLOBAL, doc(inbound)], ctx).status == 200
+    assert echo.received[0]["method"] == "PUT"
+    assert [(s.policy, s.detail) for s in ctx.steps[:2]] == [
+        ("set-method", "PUT"), ("trace", "audit (information): caller 127.0.0.1; api=echo")]
+
+
+@pytest.mark.parametrize(("inner", "message"), [
+    ("<set-method>GET POST</set-method>", "the method must be a word"),
+    ('<trace source="s"><metadata name="a" value="b"/></trace>', "<trace> holds one <message>"),
+    ('<trace source="s" severity="loud"><message>m</message></trace>', "severity must be verbose, information"),
+    ('<trace source="s" />', "<trace> needs a <message>"),
+])
+def test_set_method_and_trace_refusals(inner: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(f"<policies><inbound>{inner}</inbound></policies>")
+    assert message in str(caught.value)
