@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -137,6 +138,12 @@ class Trace(Statement):
     severity: Literal["verbose", "information", "error"]
     message: Text
     metadata: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IpFilter(Statement):
+    action: Literal["allow", "forbid"]
+    ranges: tuple[tuple[str, str], ...]  # (from, to), a single address as (a, a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,12 +332,13 @@ _ALLOWED: dict[str, tuple[Section, ...]] = {
     "validate-azure-ad-token": ("inbound",),
     "set-method": ("inbound", "on-error"),
     "trace": SECTIONS,
+    "ip-filter": ("inbound",),
 }
 MAX_NESTING = 16  # choose inside when inside choose...: mockidp's bound, far above real policies
 # Known APIM policies mockidp does not run yet: refused with this reason rather than "unknown".
 _LATER = ("send-request", "mock-response", "find-and-replace", "json-to-xml", "xml-to-json", "limit-concurrency",
           "retry",
-          "log-to-eventhub", "send-one-way-request", "cache-lookup", "cache-store", "ip-filter",
+          "log-to-eventhub", "send-one-way-request", "cache-lookup", "cache-store",
           "authentication-basic", "authentication-certificate", "authentication-managed-identity", "quota",
           "quota-by-key", "validate-content", "validate-headers", "validate-parameters", "include-fragment")
 
@@ -634,7 +642,7 @@ class _Reader:
                    "set-backend-service": self.set_backend_service, "rewrite-uri": self.rewrite_uri,
                    "cors": self.cors, "rate-limit": self.rate_limit, "rate-limit-by-key": self.rate_limit,
                    "validate-azure-ad-token": self.validate_azure_ad_token, "set-method": self.set_method,
-                   "trace": self.trace}
+                   "trace": self.trace, "ip-filter": self.ip_filter}
         if el.tag in readers:
             return readers[el.tag](el)
         if el.tag == "choose":
@@ -739,6 +747,39 @@ class _Reader:
         if isinstance(method, str) and not re.fullmatch(r"[A-Za-z]+", method):
             self.problem(el, f"the method must be a word such as GET or POST, not {method!r}")
         return SetMethod(self.line(el), el.get("id"), method)
+
+    def ip_filter(self, el: ET.Element) -> IpFilter:
+        a = self.attrs(el, ("action",), ("action",))
+        action = a.get("action", "forbid")
+        if action not in ("allow", "forbid"):
+            self.problem(el, f"action must be allow or forbid, not {action!r}")
+            action = "forbid"
+        self.no_text(el)
+        ranges: list[tuple[str, str]] = []
+        for child in el:
+            if child.tag == "address":
+                self.attrs(child, ())
+                self.no_children(child)
+                address = self.text(child)
+                ranges.append((address, address))
+            elif child.tag == "address-range":
+                ra = self.attrs(child, ("from", "to"), ("from", "to"))
+                self.no_text(child)
+                self.no_children(child)
+                ranges.append((ra.get("from", ""), ra.get("to", "")))
+            else:
+                self.problem(child, f"<{child.tag}> is not allowed inside <ip-filter> (address, address-range)")
+                continue
+            low, high = ranges[-1]
+            try:
+                first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
+                if first.version != last.version or first > last:  # type: ignore[operator]
+                    self.problem(child, f"the range {low} to {high} is empty or mixes IPv4 and IPv6")
+            except ValueError:
+                self.problem(child, f"{low if not _is_ip(low) else high!r} is not an IP address")
+        if not ranges:
+            self.problem(el, "<ip-filter> needs at least one <address> or <address-range>")
+        return IpFilter(self.line(el), el.get("id"), cast(Literal["allow", "forbid"], action), tuple(ranges))
 
     def trace(self, el: ET.Element) -> Trace:
         a = self.attrs(el, ("source", "severity"), ("source",))
@@ -1123,6 +1164,14 @@ class _Reader:
             out.append(RequiredClaim(a.get("name", ""), cast(Literal["all", "any"], match), separator,
                                      self.values(child)))
         return tuple(out)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_b64url(text: str) -> bool:

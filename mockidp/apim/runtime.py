@@ -8,6 +8,7 @@ APIM's behaviour is not documented: docs/apim.md#choices-not-confirmed-against-a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from mockidp.apim.policy import (
     Cors,
     ExistsAction,
     ForwardRequest,
+    IpFilter,
     OpenIdConfig,
     Placed,
     RateLimit,
@@ -271,7 +273,7 @@ _NAMES: dict[type[Statement], str] = {
     SetBody: "set-body", ReturnResponse: "return-response", ForwardRequest: "forward-request",
     SetQueryParameter: "set-query-parameter", SetVariable: "set-variable", SetBackendService: "set-backend-service",
     RewriteUri: "rewrite-uri", Choose: "choose", Cors: "cors", ValidateAzureAdToken: "validate-azure-ad-token",
-    SetMethod: "set-method", Trace: "trace",
+    SetMethod: "set-method", Trace: "trace", IpFilter: "ip-filter",
 }
 
 
@@ -527,6 +529,25 @@ class _Runner:
         self.ctx.request.method = method
         self.step(st, where, "applied", method)
 
+    def ip_filter(self, st: IpFilter, where: _Where) -> None:
+        ip = self.ctx.request.ip
+        try:
+            caller = ipaddress.ip_address(ip)
+        except ValueError:
+            message = "Failed to establish IP address for the caller. Access denied."
+            self.step(st, where, "failed", f"{ip!r}: {message}")
+            raise self.fail(st, where, "FailedToParseCallerIP", message, error_response(403, "Forbidden")) from None
+        if isinstance(caller, ipaddress.IPv6Address) and caller.ipv4_mapped is not None:
+            caller = caller.ipv4_mapped  # ::ffff:10.0.0.1 is the IPv4 caller a dual-stack socket reports
+        listed = any(_within(caller, low, high) for low, high in st.ranges)
+        if listed == (st.action == "allow"):
+            self.step(st, where, "passed", f"{caller} {'allowed' if listed else 'not forbidden'}")
+            return
+        message = f"Caller IP address {caller} is not allowed. Access denied."
+        self.step(st, where, "failed", message, f"{'add' if st.action == 'allow' else 'remove'} {caller} "
+                                                f"{'to' if st.action == 'allow' else 'from'} the ip-filter")
+        raise self.fail(st, where, "CallerIpNotAllowed", message, error_response(403, "Forbidden"))
+
     def trace(self, st: Trace, where: _Where) -> None:
         message = self.text(st.message, st, where)
         metadata = "".join(f"; {name}={value}" for name, value in st.metadata)
@@ -715,8 +736,15 @@ class _Runner:
         SetBody: set_body, ReturnResponse: return_response, SetQueryParameter: set_query_parameter,
         SetVariable: set_variable, SetBackendService: set_backend_service, RewriteUri: rewrite_uri, Cors: cors,
         RateLimit: rate_limit, ValidateAzureAdToken: validate_azure_ad_token, SetMethod: set_method,
-        Trace: trace,
+        Trace: trace, IpFilter: ip_filter,
     }
+
+
+def _within(caller: ipaddress.IPv4Address | ipaddress.IPv6Address, low: str, high: str) -> bool:
+    first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
+    if caller.version != first.version:
+        return False
+    return int(first) <= int(caller) <= int(last)
 
 
 def _query(pairs: Sequence[tuple[str, str]]) -> str:

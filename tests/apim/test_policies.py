@@ -515,3 +515,49 @@ def test_set_method_and_trace_refusals(inner: str, message: str) -> None:
     with pytest.raises(PolicyError) as caught:
         parse_policy(f"<policies><inbound>{inner}</inbound></policies>")
     assert message in str(caught.value)
+
+
+# --- ip-filter --------------------------------------------------------------------------------------
+
+IP_FILTER = """        <ip-filter action="{action}" id="ips">
+            <address>127.0.0.1</address>
+            <address-range from="10.0.0.0" to="10.0.255.255" />
+            <address>2001:db8::1</address>
+        </ip-filter>
+        <base />"""
+
+
+@pytest.mark.parametrize(("action", "ip", "status"), [
+    ("allow", "127.0.0.1", 200), ("allow", "10.0.7.9", 200), ("allow", "::ffff:10.0.0.1", 200),
+    ("allow", "2001:db8::1", 200), ("allow", "192.168.1.1", 403), ("forbid", "10.0.0.1", 403),
+    ("forbid", "192.168.1.1", 200),
+])
+def test_ip_filter(echo: Echo, action: str, ip: str, status: int) -> None:
+    ctx = context(echo.url)
+    ctx.request.ip = ip
+    response = go([GLOBAL, doc(IP_FILTER.format(action=action))], ctx)
+    assert response.status == status
+    if status == 403:
+        shown = ip.removeprefix("::ffff:")
+        assert response.body == b'{ "statusCode": 403, "message": "Forbidden" }' and echo.received == []
+        assert ctx.last_error == LastError("ip-filter", "CallerIpNotAllowed", f"Caller IP address {shown} is not "
+                                           "allowed. Access denied.", "api", "inbound", "", "ips")
+
+
+def test_ip_filter_with_an_unreadable_caller_address(echo: Echo) -> None:
+    ctx = context(echo.url)
+    ctx.request.ip = "unknown"
+    assert go([GLOBAL, doc(IP_FILTER.format(action="allow"))], ctx).status == 403
+    assert ctx.last_error is not None and ctx.last_error.reason == "FailedToParseCallerIP"
+
+
+@pytest.mark.parametrize(("inner", "message"), [
+    ('<ip-filter action="deny"><address>1.2.3.4</address></ip-filter>', "action must be allow or forbid"),
+    ('<ip-filter action="allow"><address>1.2.3</address></ip-filter>', "'1.2.3' is not an IP address"),
+    ('<ip-filter action="allow"><address-range from="10.0.0.9" to="10.0.0.1"/></ip-filter>', "is empty or mixes"),
+    ('<ip-filter action="allow"></ip-filter>', "needs at least one <address>"),
+])
+def test_ip_filter_refusals(inner: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(f"<policies><inbound>{inner}</inbound></policies>")
+    assert message in str(caught.value)
