@@ -422,7 +422,10 @@ def escape_expressions(text: str) -> str:
         open_at = start.end() - 1  # the ( or {
         end = _balanced_end(text, open_at, quote)
         if end is None:
-            break  # unbalanced: leave the rest to the XML parser and the expression compiler to refuse
+            # Unbalanced: left as written, for the XML parser or the expression compiler to refuse.
+            out.append(text[at:start.end()])
+            at = start.end()
+            continue
         out.append(text[at:open_at])
         out.append(_escape(text[open_at:end]))
         at = end
@@ -451,7 +454,7 @@ def _balanced_end(text: str, at: int, quote: str | None) -> int | None:
                 return None
             if not stack:
                 end = i + 1
-                if quote is not None and text[end:end + 1] != quote:
+                if quote is not None and text[end:].lstrip(" \t\r\n")[:1] != quote:
                     return None
                 return end
         i += 1
