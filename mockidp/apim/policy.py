@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -122,6 +123,27 @@ class SetBackendService(Statement):
 class RewriteUri(Statement):
     template: Text  # the operation's part of the URL, with {parameters} of the operation's URL template
     copy_unmatched_params: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetMethod(Statement):
+    method: Text
+
+
+@dataclass(frozen=True, slots=True)
+class Trace(Statement):
+    """The trace policy: a message (and metadata) written to the request's trace."""
+
+    source: str
+    severity: Literal["verbose", "information", "error"]
+    message: Text
+    metadata: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IpFilter(Statement):
+    action: Literal["allow", "forbid"]
+    ranges: tuple[tuple[str, str], ...]  # (from, to), a single address as (a, a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,12 +330,15 @@ _ALLOWED: dict[str, tuple[Section, ...]] = {
     "rate-limit": ("inbound",),
     "rate-limit-by-key": ("inbound",),
     "validate-azure-ad-token": ("inbound",),
+    "set-method": ("inbound", "on-error"),
+    "trace": SECTIONS,
+    "ip-filter": ("inbound",),
 }
 MAX_NESTING = 16  # choose inside when inside choose...: mockidp's bound, far above real policies
 # Known APIM policies mockidp does not run yet: refused with this reason rather than "unknown".
-_LATER = ("send-request", "mock-response", "trace",
-          "set-method", "find-and-replace", "json-to-xml", "xml-to-json", "limit-concurrency", "retry",
-          "log-to-eventhub", "send-one-way-request", "cache-lookup", "cache-store", "ip-filter",
+_LATER = ("send-request", "mock-response", "find-and-replace", "json-to-xml", "xml-to-json", "limit-concurrency",
+          "retry",
+          "log-to-eventhub", "send-one-way-request", "cache-lookup", "cache-store",
           "authentication-basic", "authentication-certificate", "authentication-managed-identity", "quota",
           "quota-by-key", "validate-content", "validate-headers", "validate-parameters", "include-fragment")
 
@@ -397,7 +422,10 @@ def escape_expressions(text: str) -> str:
         open_at = start.end() - 1  # the ( or {
         end = _balanced_end(text, open_at, quote)
         if end is None:
-            break  # unbalanced: leave the rest to the XML parser and the expression compiler to refuse
+            # Unbalanced: left as written, for the XML parser or the expression compiler to refuse.
+            out.append(text[at:start.end()])
+            at = start.end()
+            continue
         out.append(text[at:open_at])
         out.append(_escape(text[open_at:end]))
         at = end
@@ -426,7 +454,7 @@ def _balanced_end(text: str, at: int, quote: str | None) -> int | None:
                 return None
             if not stack:
                 end = i + 1
-                if quote is not None and text[end:end + 1] != quote:
+                if quote is not None and text[end:].lstrip(" \t\r\n")[:1] != quote:
                     return None
                 return end
         i += 1
@@ -616,7 +644,8 @@ class _Reader:
         readers = {"set-query-parameter": self.set_query_parameter, "set-variable": self.set_variable,
                    "set-backend-service": self.set_backend_service, "rewrite-uri": self.rewrite_uri,
                    "cors": self.cors, "rate-limit": self.rate_limit, "rate-limit-by-key": self.rate_limit,
-                   "validate-azure-ad-token": self.validate_azure_ad_token}
+                   "validate-azure-ad-token": self.validate_azure_ad_token, "set-method": self.set_method,
+                   "trace": self.trace, "ip-filter": self.ip_filter}
         if el.tag in readers:
             return readers[el.tag](el)
         if el.tag == "choose":
@@ -713,6 +742,73 @@ class _Reader:
         if isinstance(template, str) and not template.startswith("/"):
             self.problem(el, f"template is the operation's part of the URL and starts with '/', not {template!r}")
         return RewriteUri(self.line(el), el.get("id"), template, self.boolean(el, a, "copy-unmatched-params", True))
+
+    def set_method(self, el: ET.Element) -> SetMethod:
+        self.attrs(el, ())
+        self.no_children(el)
+        method = self.dynamic(el, self.value(el, (el.text or "").strip(), "text", True), "text")
+        if isinstance(method, str) and not re.fullmatch(r"[A-Za-z]+", method):
+            self.problem(el, f"the method must be a word such as GET or POST, not {method!r}")
+        return SetMethod(self.line(el), el.get("id"), method)
+
+    def ip_filter(self, el: ET.Element) -> IpFilter:
+        a = self.attrs(el, ("action",), ("action",))
+        action = a.get("action", "forbid")
+        if action not in ("allow", "forbid"):
+            self.problem(el, f"action must be allow or forbid, not {action!r}")
+            action = "forbid"
+        self.no_text(el)
+        ranges: list[tuple[str, str]] = []
+        for child in el:
+            if child.tag == "address":
+                self.attrs(child, ())
+                self.no_children(child)
+                address = self.text(child)
+                ranges.append((address, address))
+            elif child.tag == "address-range":
+                ra = self.attrs(child, ("from", "to"), ("from", "to"))
+                self.no_text(child)
+                self.no_children(child)
+                ranges.append((ra.get("from", ""), ra.get("to", "")))
+            else:
+                self.problem(child, f"<{child.tag}> is not allowed inside <ip-filter> (address, address-range)")
+                continue
+            low, high = ranges[-1]
+            try:
+                first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
+                if first.version != last.version or first > last:  # type: ignore[operator]
+                    self.problem(child, f"the range {low} to {high} is empty or mixes IPv4 and IPv6")
+            except ValueError:
+                self.problem(child, f"{low if not _is_ip(low) else high!r} is not an IP address")
+        if not ranges:
+            self.problem(el, "<ip-filter> needs at least one <address> or <address-range>")
+        return IpFilter(self.line(el), el.get("id"), cast(Literal["allow", "forbid"], action), tuple(ranges))
+
+    def trace(self, el: ET.Element) -> Trace:
+        a = self.attrs(el, ("source", "severity"), ("source",))
+        severity = a.get("severity", "verbose")
+        if severity not in ("verbose", "information", "error"):
+            self.problem(el, f"severity must be verbose, information or error, not {severity!r}")
+            severity = "verbose"
+        self.no_text(el)
+        message: Text | None = None
+        metadata: list[tuple[str, str]] = []
+        for child in el:
+            if child.tag == "message" and message is None and not metadata:
+                self.attrs(child, ())
+                self.no_children(child)
+                message = self.dynamic(child, self.value(child, (child.text or "").strip(), "text", True), "text")
+            elif child.tag == "metadata" and message is not None:
+                ma = self.attrs(child, ("name", "value"), ("name", "value"))
+                self.no_children(child)
+                metadata.append((ma.get("name", ""), ma.get("value", "")))
+            else:
+                self.problem(child, f"<{child.tag}> is not allowed here: <trace> holds one <message>, then "
+                                    "<metadata name=... value=...> elements")
+        if message is None:
+            self.problem(el, "<trace> needs a <message>")
+        return Trace(self.line(el), el.get("id"), a.get("source", ""),
+                     cast(Literal["verbose", "information", "error"], severity), message or "", tuple(metadata))
 
     def choose(self, el: ET.Element, section: Section, depth: int) -> Choose:
         self.attrs(el, ())
@@ -1071,6 +1167,14 @@ class _Reader:
             out.append(RequiredClaim(a.get("name", ""), cast(Literal["all", "any"], match), separator,
                                      self.values(child)))
         return tuple(out)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_b64url(text: str) -> bool:

@@ -8,6 +8,7 @@ APIM's behaviour is not documented: docs/apim.md#choices-not-confirmed-against-a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from mockidp.apim.policy import (
     Cors,
     ExistsAction,
     ForwardRequest,
+    IpFilter,
     OpenIdConfig,
     Placed,
     RateLimit,
@@ -32,11 +34,13 @@ from mockidp.apim.policy import (
     SetBackendService,
     SetBody,
     SetHeader,
+    SetMethod,
     SetQueryParameter,
     SetStatus,
     SetVariable,
     Statement,
     Text,
+    Trace,
     ValidateAzureAdToken,
     ValidateJwt,
 )
@@ -269,6 +273,7 @@ _NAMES: dict[type[Statement], str] = {
     SetBody: "set-body", ReturnResponse: "return-response", ForwardRequest: "forward-request",
     SetQueryParameter: "set-query-parameter", SetVariable: "set-variable", SetBackendService: "set-backend-service",
     RewriteUri: "rewrite-uri", Choose: "choose", Cors: "cors", ValidateAzureAdToken: "validate-azure-ad-token",
+    SetMethod: "set-method", Trace: "trace", IpFilter: "ip-filter",
 }
 
 
@@ -519,6 +524,35 @@ class _Runner:
                  if value is not None else "null")
         self.step(st, where, "applied", f"{st.name} = {shown}")
 
+    def set_method(self, st: SetMethod, where: _Where) -> None:
+        method = self.text(st.method, st, where).strip().upper()
+        self.ctx.request.method = method
+        self.step(st, where, "applied", method)
+
+    def ip_filter(self, st: IpFilter, where: _Where) -> None:
+        ip = self.ctx.request.ip
+        try:
+            caller = ipaddress.ip_address(ip)
+        except ValueError:
+            message = "Failed to establish IP address for the caller. Access denied."
+            self.step(st, where, "failed", f"{ip!r}: {message}")
+            raise self.fail(st, where, "FailedToParseCallerIP", message, error_response(403, "Forbidden")) from None
+        if isinstance(caller, ipaddress.IPv6Address) and caller.ipv4_mapped is not None:
+            caller = caller.ipv4_mapped  # ::ffff:10.0.0.1 is the IPv4 caller a dual-stack socket reports
+        listed = any(_within(caller, low, high) for low, high in st.ranges)
+        if listed == (st.action == "allow"):
+            self.step(st, where, "passed", f"{caller} {'allowed' if listed else 'not forbidden'}")
+            return
+        message = f"Caller IP address {caller} is not allowed. Access denied."
+        self.step(st, where, "failed", message, f"{'add' if st.action == 'allow' else 'remove'} {caller} "
+                                                f"{'to' if st.action == 'allow' else 'from'} the ip-filter")
+        raise self.fail(st, where, "CallerIpNotAllowed", message, error_response(403, "Forbidden"))
+
+    def trace(self, st: Trace, where: _Where) -> None:
+        message = self.text(st.message, st, where)
+        metadata = "".join(f"; {name}={value}" for name, value in st.metadata)
+        self.step(st, where, "applied", f"{st.source} ({st.severity}): {message}{metadata}")
+
     def set_status(self, st: SetStatus, where: _Where, response: GatewayResponse | None = None) -> None:
         target = response or self.response()
         target.status, target.reason = st.code, st.reason
@@ -701,8 +735,16 @@ class _Runner:
         ValidateJwt: validate_jwt, CheckHeader: check_header, SetHeader: set_header, SetStatus: set_status,
         SetBody: set_body, ReturnResponse: return_response, SetQueryParameter: set_query_parameter,
         SetVariable: set_variable, SetBackendService: set_backend_service, RewriteUri: rewrite_uri, Cors: cors,
-        RateLimit: rate_limit, ValidateAzureAdToken: validate_azure_ad_token,
+        RateLimit: rate_limit, ValidateAzureAdToken: validate_azure_ad_token, SetMethod: set_method,
+        Trace: trace, IpFilter: ip_filter,
     }
+
+
+def _within(caller: ipaddress.IPv4Address | ipaddress.IPv6Address, low: str, high: str) -> bool:
+    first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
+    if caller.version != first.version:
+        return False
+    return int(first) <= int(caller) <= int(last)
 
 
 def _query(pairs: Sequence[tuple[str, str]]) -> str:

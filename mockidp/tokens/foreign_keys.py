@@ -92,7 +92,8 @@ DECRYPTION_ALGORITHMS = ("RSA-OAEP", "RSA-OAEP-256", "A128KW", "A192KW", "A256KW
 
 
 def decryption_key_from_private(pem_or_der: bytes) -> ForeignKey | None:
-    """The private key of a decryption certificate (PEM or DER, unencrypted), or None."""
+    """The private key of a decryption certificate (PEM or DER, unencrypted; a PEM bundle holding the
+    certificate and its key will do), or None."""
     for load in (serialization.load_pem_private_key, serialization.load_der_private_key):
         try:
             private = load(pem_or_der, password=None)

@@ -130,3 +130,23 @@ def test_validate_azure_ad_token_decrypts_too(harness: Harness, echo: Echo, pem:
                                certificates={"enc-cert": pem}))
     assert response.status == 200, ctx.steps
     assert "decrypted (decryption-keys key 1 (certificate enc-cert))" in ctx.steps[0].detail
+
+
+def test_a_pem_bundle_of_certificate_and_key_decrypts(harness: Harness, pem: bytes) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token-encryption")])
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    bundle = cert.public_bytes(serialization.Encoding.PEM) + pem
+    outcome = check(harness, policy('<key certificate-id="enc-cert" />'), encrypt_rsa(v2_token(harness), pem),
+                    {"enc-cert": bundle})
+    assert isinstance(outcome, Passed), outcome

@@ -487,3 +487,77 @@ def test_validate_azure_ad_token_for_organizations_takes_the_tenant_from_the_tok
     for token in (v2_token(harness), v1_token(harness)):
         ctx = context(echo.url, headers=[("Authorization", "Bearer " + token)])
         assert go([GLOBAL, policy], ctx, harness=harness).status == 200, ctx.steps
+
+
+# --- set-method, trace ------------------------------------------------------------------------------
+
+def test_set_method_and_trace(echo: Echo) -> None:
+    inbound = """        <set-method>@(context.Request.Headers.GetValueOrDefault("X-Method", "post"))</set-method>
+        <trace source="audit" severity="information">
+            <message>@("caller " + context.Request.IpAddress)</message>
+            <metadata name="api" value="echo" />
+        </trace>
+        <base />"""
+    ctx = context(echo.url, headers=[("X-Method", "put")])
+    assert go([GLOBAL, doc(inbound)], ctx).status == 200
+    assert echo.received[0]["method"] == "PUT"
+    assert [(s.policy, s.detail) for s in ctx.steps[:2]] == [
+        ("set-method", "PUT"), ("trace", "audit (information): caller 127.0.0.1; api=echo")]
+
+
+@pytest.mark.parametrize(("inner", "message"), [
+    ("<set-method>GET POST</set-method>", "the method must be a word"),
+    ('<trace source="s"><metadata name="a" value="b"/></trace>', "<trace> holds one <message>"),
+    ('<trace source="s" severity="loud"><message>m</message></trace>', "severity must be verbose, information"),
+    ('<trace source="s" />', "<trace> needs a <message>"),
+])
+def test_set_method_and_trace_refusals(inner: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(f"<policies><inbound>{inner}</inbound></policies>")
+    assert message in str(caught.value)
+
+
+# --- ip-filter --------------------------------------------------------------------------------------
+
+IP_FILTER = """        <ip-filter action="{action}" id="ips">
+            <address>127.0.0.1</address>
+            <address-range from="10.0.0.0" to="10.0.255.255" />
+            <address>2001:db8::1</address>
+        </ip-filter>
+        <base />"""
+
+
+@pytest.mark.parametrize(("action", "ip", "status"), [
+    ("allow", "127.0.0.1", 200), ("allow", "10.0.7.9", 200), ("allow", "::ffff:10.0.0.1", 200),
+    ("allow", "2001:db8::1", 200), ("allow", "192.168.1.1", 403), ("forbid", "10.0.0.1", 403),
+    ("forbid", "192.168.1.1", 200),
+])
+def test_ip_filter(echo: Echo, action: str, ip: str, status: int) -> None:
+    ctx = context(echo.url)
+    ctx.request.ip = ip
+    response = go([GLOBAL, doc(IP_FILTER.format(action=action))], ctx)
+    assert response.status == status
+    if status == 403:
+        shown = ip.removeprefix("::ffff:")
+        assert response.body == b'{ "statusCode": 403, "message": "Forbidden" }' and echo.received == []
+        assert ctx.last_error == LastError("ip-filter", "CallerIpNotAllowed", f"Caller IP address {shown} is not "
+                                           "allowed. Access denied.", "api", "inbound", "", "ips")
+
+
+def test_ip_filter_with_an_unreadable_caller_address(echo: Echo) -> None:
+    ctx = context(echo.url)
+    ctx.request.ip = "unknown"
+    assert go([GLOBAL, doc(IP_FILTER.format(action="allow"))], ctx).status == 403
+    assert ctx.last_error is not None and ctx.last_error.reason == "FailedToParseCallerIP"
+
+
+@pytest.mark.parametrize(("inner", "message"), [
+    ('<ip-filter action="deny"><address>1.2.3.4</address></ip-filter>', "action must be allow or forbid"),
+    ('<ip-filter action="allow"><address>1.2.3</address></ip-filter>', "'1.2.3' is not an IP address"),
+    ('<ip-filter action="allow"><address-range from="10.0.0.9" to="10.0.0.1"/></ip-filter>', "is empty or mixes"),
+    ('<ip-filter action="allow"></ip-filter>', "needs at least one <address>"),
+])
+def test_ip_filter_refusals(inner: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(f"<policies><inbound>{inner}</inbound></policies>")
+    assert message in str(caught.value)

@@ -326,3 +326,13 @@ def test_a_document_full_of_expressions_parses_in_linear_time() -> None:
 def test_unbalanced_expressions_fall_to_the_xml_parser() -> None:
     with pytest.raises(PolicyError, match="not well-formed XML"):
         parse_policy('<policies><inbound><set-variable name="v" value="@(("a" < "b")" /></inbound></policies>')
+
+
+def test_one_odd_expression_does_not_stop_the_escaping_of_the_next() -> None:
+    xml = """<policies><inbound>
+        <set-header name="A" exists-action="override"><value>@(context.Request.Method + ")")</value></set-header>
+        <set-variable name="v" value=" @(context.Request.Headers.GetValueOrDefault("X", "")) " />
+        <set-variable name="w" value="@(context.Variables.GetValueOrDefault<string>("v", "") == "y")" />
+    </inbound></policies>"""
+    doc = parse_policy(xml)
+    assert [type(s).__name__ for s in doc.sections["inbound"]] == ["SetHeader", "SetVariable", "SetVariable"]

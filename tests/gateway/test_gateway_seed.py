@@ -34,7 +34,7 @@ apiManagement:
           <policies>
             <inbound>
               <base />
-              <ip-filter action="allow" />
+              <cache-lookup vary-by-developer="false" vary-by-developer-groups="false" />
               <validate-jwt header-name="Authorization">
                 <issuer-signing-keys><key certificate-id="signing" /></issuer-signing-keys>
               </validate-jwt>
@@ -87,8 +87,9 @@ def test_references_and_policies_are_checked_once_the_schema_holds(tmp_path: Pat
     assert _problems(tmp_path, text) == sorted([
         "s.yaml:11: apiManagement[0].backends[1].url: 'ftp://files.example' is not an http or https URL",
         "s.yaml:15: apiManagement[0].apis[0].backendId: no backend 'missing' in this service",
-        # the XML's own line inside the `policy: |` block: <ip-filter> is line 20 of the seed
-        "s.yaml:20: apiManagement[0].apis[0].policy: <ip-filter>: <ip-filter> is an APIM policy mockidp does not "
+        # the XML's own line inside the `policy: |` block: <cache-lookup> is line 20 of the seed
+        "s.yaml:20: apiManagement[0].apis[0].policy: <cache-lookup>: <cache-lookup> is an APIM policy mockidp does "
+        "not "
         "run yet; refused rather than skipped, since a skipped policy would let requests through that APIM would "
         "stop",
         "s.yaml:28: apiManagement[0].apis[0].operations[1].urlTemplate: GET /HELLO is defined twice in this API",
@@ -101,7 +102,8 @@ def test_references_and_policies_are_checked_once_the_schema_holds(tmp_path: Pat
 
 
 def test_a_missing_certificate_id_is_refused_at_load(tmp_path: Path) -> None:
-    text = BROKEN.split("    products:")[0].replace('              <ip-filter action="allow" />\n', "")
+    cache = '              <cache-lookup vary-by-developer="false" vary-by-developer-groups="false" />\n'
+    text = BROKEN.split("    products:")[0].replace(cache, "")
     text = text.replace("        backendId: missing\n", "        backendId: echo\n")
     text = text.replace("      - id: ftp\n        url: ftp://files.example\n", "")
     text = text.replace("      - id: both\n        url: https://x.example\n        builtin: echo\n", "")
