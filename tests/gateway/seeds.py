@@ -149,6 +149,14 @@ apiManagement:
         policy: {_policy(aad)}
         operations:
           - {{name: hello, method: GET, urlTemplate: /hello}}
+      - name: office-only
+        path: office
+        backendId: function
+        subscriptionRequired: false
+        policy: {_policy('''
+              <ip-filter action="allow"><address-range from="10.0.0.0" to="10.0.0.255" /></ip-filter>''')}
+        operations:
+          - {{name: hello, method: GET, urlTemplate: /hello}}
       - name: keyed
         path: keyed
         serviceUrl: {backend_url}

@@ -363,3 +363,10 @@ def test_validate_azure_ad_token_takes_v1_and_v2_tokens_of_the_client(gw: Gatewa
     refused = call(gw, "/aad/hello")
     assert (refused.status_code, refused.text) == (401, NOT_PRESENT)
     assert failed_step(last_trace(gw, "/aad/hello"))["rule"] == "validate-azure-ad-token"
+
+
+def test_ip_filter_sees_the_tcp_peer_not_a_forwarded_for_header(gw: GatewayServer) -> None:
+    spoofed = call(gw, "/office/hello", headers={"X-Forwarded-For": "10.0.0.7"})  # the caller is 127.0.0.1
+    assert (spoofed.status_code, spoofed.text) == (403, '{ "statusCode": 403, "message": "Forbidden" }')
+    assert failed_step(last_trace(gw, "/office/hello"))["note"].startswith(
+        "Caller IP address 127.0.0.1 is not allowed. Access denied.")
