@@ -1,7 +1,7 @@
 # mockidp: an offline stand-in for Microsoft Entra ID.
 #
 #   docker build -t mockidp .
-#   docker run --rm -p 8443:8443 -v mockidp-data:/data mockidp
+#   docker run --rm -p 8443:8443 -p 8444:8444 -v mockidp-data:/data mockidp   # 8444: the APIM gateway
 #   curl -k https://localhost:8443/_mockidp/ca.pem -o mockidp-ca.pem   # then trust this CA
 #
 # Settings are MOCKIDP_* environment variables (see `mockidp serve --help`). Prefer them over flags
@@ -43,7 +43,7 @@ RUN useradd --uid 10001 --user-group --home-dir /data --no-create-home \
 VOLUME ["/data"]
 WORKDIR /data
 USER 10001:10001
-EXPOSE 8443
+EXPOSE 8443 8444
 
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["mockidp", "health"]

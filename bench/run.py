@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -60,10 +60,13 @@ class Scenario:
     body: str = ""
     content_type: str = ""
     expect: str = ""  # every 200 body must contain this
+    gateway: bool = False  # on the API Management gateway's port, with a token got at preflight
+    headers: tuple[tuple[str, str], ...] = ()
 
     def env(self) -> dict[str, str]:
         return {"BENCH_METHOD": self.method, "BENCH_BODY": self.body,
-                "BENCH_CONTENT_TYPE": self.content_type, "BENCH_EXPECT": self.expect}
+                "BENCH_CONTENT_TYPE": self.content_type, "BENCH_EXPECT": self.expect,
+                "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in self.headers)}
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -72,7 +75,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("jwks", "JWKS (v2 keys)", f"/{TENANT}/discovery/v2.0/keys", expect='"keys":['),
     Scenario("discovery", "OIDC discovery (v2)", f"/{TENANT}/v2.0/.well-known/openid-configuration",
              expect='"token_endpoint":'),
+    # The demo's contoso-apim: subscription key, validate-jwt (signature, aud, iss, azp), forward-request to
+    # the built-in echo function on the main port, its answer back: the whole gateway hop.
+    Scenario("gateway", "gateway: validate-jwt to the echo function", "/backend2/hello", gateway=True,
+             expect='"azp": "1df771d6-ef9c-473e-af87-cafa8928e024"'),
 )
+SUBSCRIPTION_KEY = "demo-subscription-key-1"
 
 
 @dataclass
@@ -267,6 +275,11 @@ class Server:
     port: int
     base_url: str
     log_path: Path
+    gateway_port: int = 0
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{HOST}:{self.gateway_port}"
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -311,16 +324,16 @@ def _stop(server: Server) -> None:
 @contextlib.contextmanager
 def running_server(*, workers: int, access_log: bool, data_dir: Path, seed: Path,
                    traces: bool = True) -> Iterator[Server]:
-    port = free_port()
+    port, gateway_port = free_port(), free_port()
     command = [*mockidp_command(), "serve", "--seed", str(seed), "--no-tls", "--workers", str(workers),
-               "--host", HOST, "--port", str(port), "--data-dir", str(data_dir),
+               "--host", HOST, "--port", str(port), "--gateway-port", str(gateway_port), "--data-dir", str(data_dir),
                "--access-log" if access_log else "--no-access-log", "--traces" if traces else "--no-traces"]
     log_path = data_dir.parent / f"server-{'log' if access_log else 'nolog'}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server(command, process, port, f"http://{HOST}:{port}", log_path)
+    server = Server(command, process, port, f"http://{HOST}:{port}", log_path, gateway_port)
     try:
         _wait_healthy(server, workers)
         yield server
@@ -328,12 +341,35 @@ def running_server(*, workers: int, access_log: bool, data_dir: Path, seed: Path
         _stop(server)
 
 
+def gateway_token(server: Server) -> str:
+    """A v2 token for testBackend2, asked for as clients do (Host localhost: the issuer the demo policy's
+    login.microsoftonline.com openid-config is answered with)."""
+    request = urllib.request.Request(f"{server.base_url}/{TENANT}/oauth2/v2.0/token", data=TOKEN_BODY.encode(),
+                                     method="POST", headers={"Content-Type": FORM,
+                                                             "Host": f"localhost:{server.port}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["access_token"])
+
+
+def with_token(server: Server, scenario: Scenario) -> Scenario:
+    if not scenario.gateway:
+        return scenario
+    return replace(scenario, headers=(("Authorization", f"Bearer {gateway_token(server)}"),
+                                      ("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)))
+
+
+def url_of(server: Server, scenario: Scenario) -> str:
+    return (server.gateway_url if scenario.gateway else server.base_url) + scenario.path
+
+
 def preflight(server: Server, scenario: Scenario) -> None:
     """One request by hand before loading: the scenario must answer 200 with the expected body."""
     data = scenario.body.encode() if scenario.method == "POST" else None
-    request = urllib.request.Request(server.base_url + scenario.path, data=data, method=scenario.method)
+    request = urllib.request.Request(url_of(server, scenario), data=data, method=scenario.method)
     if scenario.content_type:
         request.add_header("Content-Type", scenario.content_type)
+    for name, value in scenario.headers:
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             status, body = int(response.status), response.read()
@@ -540,19 +576,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"bench: access log {'on' if access_log else 'off'}: mockidp pid "
                           f"{server.process.pid}, workers {workers}, {server.base_url}", file=sys.stderr)
                     for scenario in scenarios:
+                        scenario = with_token(server, scenario)  # the same scenario, with its token
                         preflight(server, scenario)
-                        url = server.base_url + scenario.path
+                        url = url_of(server, scenario)
+                        port = server.gateway_port if scenario.gateway else server.port
                         options = {"threads": args.threads, "connections": args.connections}
                         if args.warmup > 0:
                             run_wrk(wrk_command(wrk, url, seconds=args.warmup, **options), scenario,
-                                    port=server.port, workers=workers, seconds=args.warmup)
+                                    port=port, workers=workers, seconds=args.warmup)
                         command = wrk_command(wrk, url, seconds=args.duration, **options)
                         wrk_cmd = shlex.join([*command[:-1], f"http://{HOST}:PORT/..."])
                         runs: list[tuple[WrkResult, Usage]] = []
                         for _ in range(args.repeat):
                             if args.wait_idle > 0:
                                 wait_for_quiet(args.wait_idle)
-                            result, usage = run_wrk(command, scenario, port=server.port, workers=workers,
+                            result, usage = run_wrk(command, scenario, port=port, workers=workers,
                                                     seconds=args.duration)
                             runs.append((result, usage))
                             p50, p99 = _fmt_ms(result.latency_ms["50"]), _fmt_ms(result.latency_ms["99"])

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -17,6 +20,7 @@ from mockidp.clock import Clock, IdFactory, SharedClock
 from mockidp.directory.artefacts import PURGE_EVERY, Artefacts
 from mockidp.directory.control_state import ControlState
 from mockidp.directory.faults import FaultBook
+from mockidp.directory.model import DirectoryContent
 from mockidp.directory.signing_keys import SigningKeys, StoredKey
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.stamp import Stamp
@@ -32,6 +36,11 @@ from mockidp.web import access_log, errors, tracing
 from mockidp.web.routes import admin, console, control, device, discovery, instance, logout, signin, token, traces
 from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
+
+if TYPE_CHECKING:
+    import httpx
+
+    from mockidp.web.gateway.edge import Gateway
 
 log = logging.getLogger("mockidp")
 
@@ -105,7 +114,8 @@ async def poll_control(control: ControlState, clock: SharedClock, faults: FaultB
 def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory | None = None,
                apply_seed: bool = True, purge_every: float = PURGE_EVERY) -> FastAPI:
     store = prepare(settings, apply_seed=apply_seed)
-    directory = Directory.build(store.load_directory())
+    content = store.load_directory()
+    directory = Directory.build(content)
     control_state: ControlState | None = None
     stamp = Stamp(settings.data_dir)
     faults = FaultBook(store.engine, stamp)
@@ -123,6 +133,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     trace_store = TraceStore(store.engine)
     wake = asyncio.Event()
     hosts = {"localhost", "127.0.0.1", *(n.lower() for n in server_names(settings))}
+    gateway, clients = None, GatewayClients(ca_path if settings.tls else None)
+    if settings.gateway_port and content.api_management:
+        gateway = build_gateway(settings, content, directory, ring.published, clock, ids,
+                                trace_store if settings.traces else None, wake, clients)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
@@ -139,6 +154,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
             await polling
         await purging  # a purge under way finishes before the engine goes: no connection left behind
         await flushing  # and the last traces are written
+        await clients.close()  # the gateway's connections to its backends
         store.engine.dispose()  # close pooled connections (PostgreSQL) when the worker stops
 
     app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
@@ -152,11 +168,117 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     access_log.install()
     for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control):
         app.include_router(module.router)
+    app.state.gateway = gateway
     return app
 
 
-def create_worker_app() -> FastAPI:
+class GatewayClients:
+    """The gateway's HTTP client to its backends: one per worker, made in the worker's own event loop."""
+
+    def __init__(self, ca_path: Path | None) -> None:
+        self.ca_path = ca_path
+        self._client: httpx.AsyncClient | None = None
+
+    def __call__(self) -> httpx.AsyncClient:
+        if self._client is None:
+            from mockidp.web.gateway.forwarding import new_client
+
+            self._client = new_client(self.ca_path)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _loopback_name(settings: Settings) -> str:
+    """How this server reaches its own main port (the built-in echo function)."""
+    host = settings.host
+    return "localhost" if host in ("0.0.0.0", "::", "", "127.0.0.1", "localhost") else host
+
+
+def main_origin(settings: Settings) -> str:
+    return f"{'https' if settings.tls else 'http'}://{_loopback_name(settings)}:{settings.port}"
+
+
+def build_gateway(settings: Settings, content: DirectoryContent, directory: Directory,
+                  published: Callable[[], list[dict[str, Any]]],
+                  clock: Clock, ids: IdFactory, traces: TraceStore | None, wake: asyncio.Event,
+                  clients: GatewayClients) -> Gateway:
+    """The API Management gateway of the seed's apiManagement services (web/gateway/)."""
+    from mockidp.apim.rate_limit import MemoryRateLimiter
+    from mockidp.web.gateway.discovery import ENTRA_HOST, GatewayDiscovery
+    from mockidp.web.gateway.echo import PREFIX as ECHO
+    from mockidp.web.gateway.edge import Gateway
+    from mockidp.web.gateway.routing import CompiledService, compile_services
+
+    scheme = "https" if settings.tls else "http"
+    own = main_origin(settings)
+    origins = {own, f"{scheme}://127.0.0.1:{settings.port}", f"{scheme}://localhost:{settings.port}",
+               *(f"{scheme}://{n}:{settings.port}" for n in server_names(settings))}
+    if settings.public_url:
+        origins.add(settings.public_url)
+    if settings.port == (443 if settings.tls else 80):
+        origins |= {f"{scheme}://{n}" for n in server_names(settings)}
+    entra = settings.public_url or (f"https://{ENTRA_HOST}" if ENTRA_HOST in (h.lower() for h in settings.hostnames)
+                                    else own)
+    verify: Any = True
+    ca = settings.data_dir / CA_CERT
+    if settings.tls and ca.exists():
+        verify = ssl.create_default_context(cafile=str(ca))
+    discovery = GatewayDiscovery(directory, published, own_origins=origins, entra_origin=entra, verify=verify)
+
+    def backend_urls(service: CompiledService) -> dict[str, str]:
+        return {b.id: (f"{own}{ECHO}" if b.builtin == "echo" else (b.url or "")) for b in service.record.backends}
+
+    def trace_location(host: str, trace_id: str) -> str:
+        origin = settings.public_url or f"{scheme}://{host.rpartition(':')[0] or host}:{settings.port}"
+        if host.startswith("["):  # an IPv6 literal keeps its brackets
+            origin = settings.public_url or f"{scheme}://{host.rpartition(']')[0]}]:{settings.port}"
+        return f"{origin}/_mockidp/traces/{trace_id}/apim"
+
+    return Gateway(compile_services(content.api_management), clock=clock, ids=ids, discovery=discovery,
+                   rate_limiter=MemoryRateLimiter(), client=clients, backend_urls=backend_urls, traces=traces,
+                   wake=wake, trace_location=trace_location, max_body_bytes=settings.max_body_bytes)
+
+
+class Served:
+    """What `mockidp serve` runs in each worker: the identity app on the main port, the gateway on the
+    gateway port, told apart by the port the connection came in on (scope["server"]), since both listening
+    sockets are served by the same uvicorn server (web/serving.py says why). The echo function is served
+    on the main port under /_mockidp/echo, in front of FastAPI (it is the gateway bench's backend)."""
+
+    def __init__(self, app: FastAPI, gateway: Any, gateway_port: int) -> None:
+        from mockidp.web.gateway.echo import PREFIX, echo
+
+        self.app, self.gateway, self.gateway_port = app, gateway, gateway_port
+        self.echo, self.echo_prefix = echo, PREFIX
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            server = scope.get("server")
+            if server is not None and server[1] == self.gateway_port and self.gateway_port:
+                if self.gateway is None:  # the port is bound but no service is seeded: APIM's 404
+                    from mockidp.web.gateway.edge import NOT_FOUND_RESPONSE
+
+                    await NOT_FOUND_RESPONSE(scope, receive, send)
+                    return
+                await self.gateway(scope, receive, send)
+                return
+            path = scope["path"]
+            if path == self.echo_prefix or path.startswith(self.echo_prefix + "/"):
+                await self.echo(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def served(app: FastAPI, settings: Settings) -> Served:
+    return Served(app, app.state.gateway, settings.gateway_port)
+
+
+def create_worker_app() -> Served:
     """uvicorn factory for `mockidp serve`: the parent already prepared keys, CA and seed."""
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app(settings, apply_seed=False)
+    return served(create_app(settings, apply_seed=False), settings)

@@ -25,7 +25,7 @@ log = logging.getLogger("mockidp")
 def _settings(args: argparse.Namespace) -> Settings:
     """Flags win over MOCKIDP_* variables; a flag not given leaves the variable (or default) in place."""
     overrides: dict[str, Any] = {}
-    for name in ("seed", "host", "port", "tls", "data_dir", "database_url", "public_url", "hostnames",
+    for name in ("seed", "host", "port", "gateway_port", "tls", "data_dir", "database_url", "public_url", "hostnames",
                  "workers", "access_log", "traces", "log_level", "max_body_bytes", "device_code_interval",
                  "max_header_bytes", "max_headers", "header_timeout", "body_timeout", "keep_alive_timeout",
                  "tls_handshake_timeout"):
@@ -59,6 +59,16 @@ def _serve(args: argparse.Namespace) -> int:
     for tenant in content.tenants:
         print(f"  tenant {tenant.display_name}: {origin}/{tenant.id}/v2.0/.well-known/openid-configuration",
               file=sys.stderr)
+    gateway = bool(settings.gateway_port and content.api_management)
+    if gateway:
+        gateway_host = f"{shown_host}:{settings.gateway_port}"
+        for service in content.api_management:
+            print(f"  API Management {service.name} (https://{service.name}.azure-api.net with --hostname):",
+                  file=sys.stderr)
+            for api in service.apis:
+                suffix = f"/{api.path}" if api.path else ""
+                print(f"    API {api.name}: {scheme}://{gateway_host}{suffix}"
+                      + ("" if api.subscription_required else " (no subscription key)"), file=sys.stderr)
     tls: dict[str, Any] = {}
     if settings.tls:
         paths = ensure_server_certificate(settings.data_dir, server_names(settings))
@@ -70,7 +80,8 @@ def _serve(args: argparse.Namespace) -> int:
                     tls_handshake_timeout=settings.tls_handshake_timeout)
     return serve(
         "mockidp.app:create_worker_app", limits=limits, host=settings.host, port=settings.port,
-        workers=settings.workers, access_log=settings.access_log, log_level=settings.log_level.lower(),
+        extra_ports=(settings.gateway_port,) if gateway else (), workers=settings.workers,
+        access_log=settings.access_log, log_level=settings.log_level.lower(),
         server_header=False, **tls,
     )
 
@@ -260,6 +271,87 @@ def _clock(args: argparse.Namespace) -> int:
 
 def _reset(args: argparse.Namespace) -> int:
     return _control(args, "reset", {})
+def _policy_check(args: argparse.Namespace) -> int:
+    """`mockidp policy check POLICY.xml --token JWT` (or `-`): the inbound section offline against the token,
+    each check printed with its fix; mockidp's own openid-config is read from the data dir and the stored
+    directory. `--trace ID`: the checks of a request the gateway recorded. Exit 0 only when it passes."""
+    if (args.trace_id is None) == (args.token is None):
+        print("mockidp policy check: give --token JWT (or -), or --trace ID (not both)", file=sys.stderr)
+        return 2
+    if args.trace_id is not None:
+        return _policy_trace(args)
+    if args.policy is None:
+        print("mockidp policy check: give the policy file (POLICY.xml --token JWT)", file=sys.stderr)
+        return 2
+    import time
+
+    from mockidp.apim.policy import PolicyError
+    from mockidp.directory.seed import read_regular_file
+    from mockidp.directory.snapshot import Directory
+    from mockidp.directory.store import Store, make_engine
+    from mockidp.web.gateway.check import check_policy
+    from mockidp.web.gateway.discovery import GatewayDiscovery
+
+    settings = _settings(args)
+    try:
+        text = read_regular_file(args.policy, 256 * 1024).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"mockidp policy check: cannot read {args.policy}: {exc}", file=sys.stderr)
+        return 2
+    named: dict[str, str] = {}
+    for item in args.named_values or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            print(f"mockidp policy check: --named-value is name=value, not {item!r}", file=sys.stderr)
+            return 2
+        named[name.strip()] = value
+    token = (sys.stdin.read() if args.token == "-" else args.token).strip()
+    discovery = None
+    jwks = _published_keys(settings)  # the stored keys, a rotation's too
+    db = settings.database_url or (settings.data_dir / "mockidp.db").exists()
+    if jwks and db:
+        scheme = "https" if settings.tls else "http"
+        origin = args.origin or settings.public_url or f"{scheme}://localhost:{settings.port}"
+        directory = Directory.build(Store(make_engine(settings.resolved_database_url)).load_directory())
+        ca = settings.data_dir / "ca.pem"
+        verify = ssl.create_default_context(cafile=str(ca)) if ca.exists() else True
+        discovery = GatewayDiscovery(directory, lambda: jwks, own_origins={origin}, entra_origin=origin,
+                                     verify=verify)
+    try:
+        result = check_policy(text, token, now=time.time(), discovery=discovery, named_values=named,
+                              source=str(args.policy), header=args.header)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s): the policy would not load", file=sys.stderr)
+        return 2
+    for step in result.steps:
+        mark = {"passed": "ok  ", "failed": "FAIL", "applied": "ok  "}.get(step.outcome, "n/a ")
+        print(f"{mark} {step.policy} (line {step.line}, {step.section}): {step.detail}")
+        if step.outcome == "failed" and step.fix:
+            print(f"     Fix: {step.fix}")
+    if discovery is None:
+        print(f"(no mockidp data in {settings.data_dir}: openid-config of mockidp could not be read)", file=sys.stderr)
+    verdict = "passes" if result.passed else f"fails: HTTP {result.status} {result.body.decode('utf-8', 'replace')}"
+    print(f"The inbound section {verdict}")
+    return 0 if result.passed else 1
+
+
+def _policy_trace(args: argparse.Namespace) -> int:
+    from mockidp.directory.store import make_engine
+    from mockidp.directory.traces import TraceStore
+    from mockidp.oauth.trace import as_text
+
+    settings = _settings(args)
+    if not settings.database_url and not (settings.data_dir / "mockidp.db").exists():
+        print(f"mockidp policy check: no database in {settings.data_dir}", file=sys.stderr)
+        return 2
+    found = TraceStore(make_engine(settings.resolved_database_url)).get(args.trace_id.strip().lower()[:64])
+    if found is None or "apim" not in found:
+        print(f"mockidp policy check: no gateway trace {args.trace_id[:64]!r}", file=sys.stderr)
+        return 1
+    sys.stdout.write(as_text(found))
+    return 0 if found.get("outcome") == "success" else 1
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -278,6 +370,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", dest="database_url", help="SQLAlchemy URL (default SQLite in the data dir)")
     serve.add_argument("--public-url", dest="public_url", help="origin clients use, e.g. https://idp.test:8443")
     serve.add_argument("--hostname", dest="hostnames", action="append", help="extra name for the certificate")
+    serve.add_argument("--gateway-port", dest="gateway_port", type=int,
+                       help="port of the API Management gateway, when the seed has apiManagement (default 8444)")
+    serve.add_argument("--no-gateway", dest="gateway_port", action="store_const", const=0,
+                       help="serve no gateway (as --gateway-port 0)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--access-log", dest="access_log", action=argparse.BooleanOptionalAction, default=None)
     serve.add_argument("--traces", dest="traces", action=argparse.BooleanOptionalAction, default=None,
@@ -326,6 +422,21 @@ def parser() -> argparse.ArgumentParser:
     reset.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
     _common(reset)
     reset.set_defaults(run=_reset)
+    policy = sub.add_parser("policy", help="API Management policy tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    pcheck = policy_sub.add_parser("check", help="run a policy's inbound section against a token, offline")
+    pcheck.add_argument("policy", type=Path, nargs="?", help="the policy XML, as APIM exports it")
+    pcheck.add_argument("--token", help="the JWT, or - to read it from stdin")
+    pcheck.add_argument("--trace", dest="trace_id", metavar="ID", help="a gateway request's trace id instead")
+    pcheck.add_argument("--header", default="Authorization", help="where the token is sent (default Authorization)")
+    pcheck.add_argument("--named-value", dest="named_values", action="append", metavar="NAME=VALUE",
+                        help="a {{named value}} of the policy (repeatable)")
+    pcheck.add_argument("--data-dir", dest="data_dir", type=Path, help="mockidp's data dir (keys, directory)")
+    pcheck.add_argument("--database-url", dest="database_url")
+    pcheck.add_argument("--origin", help="mockidp's origin as the token's issuer names it (default "
+                                         "https://localhost:PORT)")
+    pcheck.add_argument("--port", type=int)
+    pcheck.set_defaults(run=_policy_check)
     health = sub.add_parser("health", help="exit 0 when the local server answers /_mockidp/health")
     _common(health)
     health.set_defaults(run=_health)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -16,6 +16,8 @@ class Settings(BaseSettings):
         default_factory=list, description="Seed YAML files or folders (comma-separated in the environment).")
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8443, ge=0, le=65535, description="Port to listen on.")
+    gateway_port: int = Field(8444, ge=0, le=65535, description="Port of the API Management gateway (when the seed "
+                              "has apiManagement); 0 serves none.")
     tls: bool = Field(True, description="Serve HTTPS with the local CA's server certificate.")
     data_dir: Path = Field(Path(".mockidp"), description="CA, signing key and SQLite database.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
@@ -55,6 +57,13 @@ class Settings(BaseSettings):
             raise ValueError("public_url is an origin such as https://localhost:8443")
         return value
 
+    @model_validator(mode="after")
+    def _two_ports(self) -> Settings:
+        if self.gateway_port and self.gateway_port == self.port:
+            raise ValueError(f"the gateway port and the port are both {self.port}: give --gateway-port another "
+                             "(or --no-gateway)")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'mockidp.db').resolve()}"
@@ -62,7 +71,8 @@ class Settings(BaseSettings):
     def to_env(self) -> dict[str, str]:
         """The same settings for worker processes (they read MOCKIDP_* at start)."""
         env = {
-            "MOCKIDP_HOST": self.host, "MOCKIDP_PORT": str(self.port), "MOCKIDP_TLS": str(self.tls).lower(),
+            "MOCKIDP_HOST": self.host, "MOCKIDP_PORT": str(self.port),
+            "MOCKIDP_GATEWAY_PORT": str(self.gateway_port), "MOCKIDP_TLS": str(self.tls).lower(),
             "MOCKIDP_DATA_DIR": str(self.data_dir.resolve()), "MOCKIDP_DATABASE_URL": self.resolved_database_url,
             "MOCKIDP_WORKERS": str(self.workers), "MOCKIDP_ACCESS_LOG": str(self.access_log).lower(),
             "MOCKIDP_TRACES": str(self.traces).lower(),

@@ -5,6 +5,7 @@
 --   BENCH_BODY          request body (optional)
 --   BENCH_CONTENT_TYPE  Content-Type of the body (optional)
 --   BENCH_EXPECT        a string every 200 body must contain (optional)
+--   BENCH_HEADERS       more request headers, one "Name: value" a line (optional; the gateway's token and key)
 -- At the end one line is printed for run.py to parse:
 --   BENCH_CHECK ok=<n> non200=<n> badbody=<n> statuses=<status>:<n>,...
 
@@ -16,6 +17,16 @@ end
 local content_type = os.getenv("BENCH_CONTENT_TYPE")
 if content_type and content_type ~= "" then
    wrk.headers["Content-Type"] = content_type
+end
+
+local extra = os.getenv("BENCH_HEADERS")
+if extra and extra ~= "" then
+   for line in string.gmatch(extra, "[^\n]+") do
+      local name, value = string.match(line, "^([^:]+):%s*(.*)$")
+      if name then
+         wrk.headers[name] = value
+      end
+   end
 end
 
 local threads = {}

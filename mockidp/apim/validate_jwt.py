@@ -9,12 +9,12 @@ The first failure answers. Choices not confirmed against APIM: docs/apim.md#choi
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mockidp.apim.jwe import decrypt, decryption_keys
 from mockidp.apim.jws import (
     CompactJws,
     MalformedToken,
@@ -26,6 +26,7 @@ from mockidp.apim.jws import (
     signature_valid,
     split,
 )
+from mockidp.apim.jwt_claims import Jwt, _datetime, _strings
 from mockidp.apim.policy import RequiredClaim, ValidateJwt
 
 V1_ISSUER_PREFIX = "https://sts.windows.net/"
@@ -83,46 +84,6 @@ class DiscoverySource(Protocol):
 # --- outcomes ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class Jwt:
-    """What output-token-variable-name holds: APIM's `Jwt` (its members, in Python spelling). Claims maps
-    each claim to its values, an array claim to its elements, as APIM's string[] dictionary does."""
-
-    algorithm: str
-    audiences: tuple[str, ...]
-    claims: Mapping[str, tuple[str, ...]]
-    expiration_time: dt.datetime | None
-    not_before: dt.datetime | None
-    issued_at: dt.datetime | None
-    id: str | None
-    issuer: str | None
-    subject: str | None
-    type: str | None
-
-    def claim(self, name: str, default: str = "") -> str:
-        """Claims.GetValueOrDefault(name, default): the values comma-joined."""
-        values = self.claims.get(name)
-        return ",".join(values) if values is not None else default
-
-    @classmethod
-    def of(cls, header: Mapping[str, Any], claims: Mapping[str, Any]) -> Jwt:
-        def text(name: str) -> str | None:
-            value = claims.get(name)
-            return value if isinstance(value, str) else None
-
-        def when(name: str) -> dt.datetime | None:
-            value = claims.get(name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return None
-            return _datetime(value)
-
-        typ = header.get("typ")
-        return cls(str(header.get("alg", "")), tuple(_strings(claims.get("aud"))),
-                   {name: tuple(_strings(value)) for name, value in claims.items()},
-                   when("exp"), when("nbf"), when("iat"), text("jti"), text("iss"), text("sub"),
-                   typ if isinstance(typ, str) else None)
-
-
-@dataclass(frozen=True, slots=True)
 class Passed:
     claims: Mapping[str, Any]  # as the token carries them (JSON types)
     header: Mapping[str, Any]
@@ -174,6 +135,8 @@ def validate_jwt(policy: ValidateJwt, request: Request, *, now: int, discovery: 
     try:
         token = _extract(policy, request)
         checks.append("token found")
+        if token.count(".") == 4:
+            token = _decrypt(policy, token, certificates or {}, checks)
         jws = _parse(token)
         _check_signature(policy, jws, discovery, certificates or {}, checks)
         _check_lifetime(policy, jws.claims, now)
@@ -224,6 +187,26 @@ def _extract(policy: ValidateJwt, request: Request) -> str:
                         f"send Authorization: {policy.require_scheme} <token>")
         return rest.strip()
     return value.strip()
+
+
+def _decrypt(policy: ValidateJwt, token: str, certificates: Mapping[str, bytes], checks: list[str]) -> str:
+    """A compact JWE (five parts) opened with <decryption-keys>: the signed token inside."""
+    keys, unusable = decryption_keys(policy.decryption_keys, certificates)
+    if not keys:
+        raise _Fail("JwtInvalid", "IDX10609", "IDX10609: Decryption failed. No Keys tried: token: '[encrypted]'.",
+                    "the token is encrypted (JWE), as Entra encrypts tokens for an app with a token encryption "
+                    "key: add <decryption-keys> with that certificate's id"
+                    + (f" ({'; '.join(unusable)})" if unusable else ""))
+    opened = decrypt(token, keys)
+    if opened is None:
+        tried = ", ".join(k.origin for k in keys)
+        raise _Fail("JwtInvalid", "IDX10603", f"IDX10603: Decryption failed. Keys tried: '{tried}'.",
+                    "no configured key decrypts the token: it was encrypted for another key (the app's token "
+                    "encryption certificate), or with an algorithm mockidp does not read (RSA-OAEP, "
+                    "RSA-OAEP-256, AES key wrap and dir are read)")
+    inner, origin = opened
+    checks.append(f"decrypted ({origin})")
+    return inner
 
 
 def _parse(token: str) -> CompactJws:
@@ -319,13 +302,6 @@ def _check_signature(policy: ValidateJwt, jws: CompactJws, discovery: DiscoveryS
                 "does not fit the key")
 
 
-def _datetime(seconds: float) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromtimestamp(seconds, dt.UTC)
-    except (OverflowError, ValueError, OSError):  # a hostile exp/nbf far outside datetime's years
-        return None
-
-
 def _when(seconds: float) -> str:
     moment = _datetime(seconds)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else str(seconds)
@@ -357,18 +333,6 @@ def _check_lifetime(policy: ValidateJwt, claims: Mapping[str, Any], now: int) ->
                     f"ValidTo: '{_when(exp)}', Current time: '{_when(now)}'.",
                     f"the token expired {int(now - exp)} s ago (clock-skew {skew} s): get a new token; clients "
                     "such as MSAL refresh five minutes before exp")
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [_claim_text(v) for v in value]
-    return [] if value is None else [_claim_text(value)]
-
-
-def _claim_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)  # true, 3, {"a":1}: JSON's spelling
 
 
 def _audience_matches(token_aud: str, valid: str) -> bool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mockidp.directory.apim_model import ApimServiceRecord
+
 DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -156,3 +158,4 @@ class DirectoryContent:
     groups: tuple[GroupRecord, ...] = ()
     assignments: tuple[AssignmentRecord, ...] = ()
     grants: tuple[GrantRecord, ...] = ()
+    api_management: tuple[ApimServiceRecord, ...] = ()  # the gateway's services (apim_model.py)

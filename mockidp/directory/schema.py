@@ -11,8 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
+
+from mockidp.directory.apim_schema import Service as ApimService
+from mockidp.directory.seed_base import SeedModel
 
 # Graph/AAD manifest properties a pasted manifest carries that change nothing here.
 IGNORED_MANIFEST_KEYS = frozenset({
@@ -25,12 +27,6 @@ IGNORED_MANIFEST_KEYS = frozenset({
     "logoUrl", "informationalUrls", "signInUrl", "homepage", "oauth2RequiredPostResponse",
     "orgRestrictions", "optionalClaims",
 })
-
-
-class SeedModel(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True,
-    )
 
 
 def _check_guid(value: str | None) -> str | None:
@@ -334,3 +330,4 @@ class Tenant(SeedModel):
 
 class SeedDocument(SeedModel):
     tenants: list[Tenant] = Field(default_factory=list)
+    api_management: list[ApimService] = Field(default_factory=list)  # apim_schema.py; checked by apim_seed.py

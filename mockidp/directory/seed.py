@@ -11,7 +11,7 @@ import os
 import re
 import stat
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,8 @@ from pydantic import ValidationError
 
 from mockidp.directory import model as m
 from mockidp.directory import schema as s
+from mockidp.directory.apim_model import ApimServiceRecord
+from mockidp.directory.apim_seed import ServiceInput, resolve_services
 from mockidp.directory.certificates import parse_certificate
 from mockidp.directory.ids import derived_id
 from mockidp.directory.passwords import hash_password, secret_digest
@@ -65,6 +67,7 @@ class _File:
     name: str
     lines: dict[Path_, int] = field(default_factory=dict)
     base_dir: Path = Path(".")
+    text_lines: dict[Path_, int] = field(default_factory=dict)  # a scalar's first line of text (block: the next)
 
     def line(self, path: Path_) -> int | None:
         while path:
@@ -77,6 +80,8 @@ class _File:
 def _walk(node: yaml.Node, path: Path_, f: _File, problems: list[Problem], nodes: dict[int, Path_]) -> None:
     f.lines.setdefault(path, node.start_mark.line + 1)
     nodes[id(node)] = path
+    if isinstance(node, yaml.ScalarNode):
+        f.text_lines[path] = node.start_mark.line + (2 if node.style in ("|", ">") else 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
@@ -121,7 +126,7 @@ def read_regular_file(path: Path, limit: int, *, follow_symlinks: bool = True) -
         os.close(fd)
 
 
-def read_key_file(base_dir: Path, name: str) -> str | None:
+def read_key_file(base_dir: Path, name: str, limit: int = MAX_KEY_FILE_BYTES) -> str | None:
     """The text of keyFile `name`, relative to the seed's folder, if it resolves (symlinks included) to a
     regular file inside that folder; None for every other case alike, so that a seed cannot probe which
     files exist elsewhere."""
@@ -131,7 +136,7 @@ def read_key_file(base_dir: Path, name: str) -> str | None:
         if not target.is_relative_to(root):
             return None
         # resolved already: a symlink here now was swapped in since, and is refused
-        return read_regular_file(target, MAX_KEY_FILE_BYTES, follow_symlinks=False).decode("utf-8")
+        return read_regular_file(target, limit, follow_symlinks=False).decode("utf-8")
     except (OSError, ValueError, RuntimeError):  # ValueError: NUL in the name or not UTF-8; RuntimeError: loops
         return None
 
@@ -331,12 +336,30 @@ class _Resolver:
             users += scope.users()
             assignments += scope.assignments()
             grants += scope.grants()
+        services = self.api_management()
         if self.problems:
             raise SeedError(self.problems)
         return m.DirectoryContent(
             tenants=content.tenants, applications=content.applications, service_principals=tuple(sps),
             users=tuple(users), groups=tuple(groups), assignments=tuple(assignments), grants=tuple(grants),
+            api_management=services,
         )
+
+    def _text_line(self, f: _File) -> Callable[[Path_], int]:
+        return lambda path: f.text_lines.get(path) or f.line(path) or 1
+
+    def _reporter(self, f: _File) -> Callable[[Path_, str], None]:
+        return lambda path, message: self.problem(f, path, message)
+
+    def api_management(self) -> tuple[ApimServiceRecord, ...]:
+        """The apiManagement services of every file (apim_seed.py), problems in this resolver's list."""
+        files = {f.name: f for f, _ in self.docs}
+        inputs = [ServiceInput(("apiManagement", i), svc, f.name, self._text_line(f), self._reporter(f))
+                  for f, doc in self.docs for i, svc in enumerate(doc.api_management)]
+        return resolve_services(
+            inputs, lambda path, message, file, line: self.problems.append(
+                Problem(file, line, format_path(path), message)),
+            lambda seed, name, limit: read_key_file(files[seed].base_dir, name, limit))
 
     def application(self, f: _File, ap: Path_, a: s.Application, tid: str) -> m.ApplicationRecord:
         app_id = a.app_id or derived_id(tid, "app", a.display_name)

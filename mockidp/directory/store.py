@@ -11,6 +11,7 @@ from sqlmodel import Session, SQLModel, create_engine, delete, select
 
 from mockidp.directory import model as m
 from mockidp.directory import tables as t
+from mockidp.directory.apim_model import ApimServiceRecord
 
 
 def make_engine(url: str) -> Engine:
@@ -94,6 +95,8 @@ class Store:
             for gr in content.grants:
                 session.add(t.GrantRow(id=gr.id, client_sp_id=gr.client_sp_id, resource_sp_id=gr.resource_sp_id,
                                        data=_record(gr)))
+            for service in content.api_management:
+                session.add(t.ApimServiceRow(name=service.name, data=service.as_json()))
 
     def load_directory(self) -> m.DirectoryContent:
         with Session(self.engine) as session:
@@ -108,4 +111,5 @@ class Store:
                 groups=tuple(_build(m.GroupRecord, d) for d in rows(t.GroupRow)),
                 assignments=tuple(_build(m.AssignmentRecord, d) for d in rows(t.AssignmentRow)),
                 grants=tuple(_build(m.GrantRecord, d) for d in rows(t.GrantRow)),
+                api_management=tuple(ApimServiceRecord.from_json(d) for d in rows(t.ApimServiceRow)),
             )

@@ -63,8 +63,16 @@ class GrantRow(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class ApimServiceRow(SQLModel, table=True):
+    """An API Management service of the seed (apim_model.ApimServiceRecord.as_json), read once per worker."""
+
+    __tablename__ = "apim_service"
+    name: str = Field(primary_key=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
 SEED_TABLES: tuple[type[SQLModel], ...] = (
-    TenantRow, ApplicationRow, ServicePrincipalRow, UserRow, GroupRow, AssignmentRow, GrantRow,
+    TenantRow, ApplicationRow, ServicePrincipalRow, UserRow, GroupRow, AssignmentRow, GrantRow, ApimServiceRow,
 )
 
 

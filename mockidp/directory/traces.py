@@ -52,13 +52,18 @@ _ROW_COLUMNS = ("trace_id", "created_at", "recorded_at", "duration_ms", "client_
 
 
 class Recorded(Protocol):
-    """What the store needs of a finished trace (oauth/trace.Trace)."""
+    """What the store needs of a finished trace (oauth/trace.Trace, web/gateway/trace.Recorder)."""
 
-    id: str
-    started_at: float
-    duration_ms: float
-    client_id: str
-    outcome: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def duration_ms(self) -> float: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
 
     def shape_key(self) -> bytes: ...
     def shape(self) -> Mapping[str, Any]: ...

@@ -228,7 +228,10 @@ def as_text(t: dict[str, Any]) -> str:
             lines.append(f"  {c['claim']} = {value}")
             lines.append(f"         {c['why']}")
     fix = t.get("fix")
-    if fix:
+    if fix and fix.get("gateway"):  # a gateway trace's fix: the policy's side and the token's (web/gateway/)
+        lines.append("Fix:")
+        lines.append(f"  {fix['gateway']}")
+    elif fix:
         lines.append("Fix, in the Entra admin center:")
         lines.append(f"  {fix['portal']}")
         if fix.get("seed"):

@@ -65,12 +65,15 @@ class MockidpServer:
 
     def __init__(self, seeds: Sequence[Path], *, workers: int = 1, extra: Sequence[str] = ()) -> None:
         self.port = _free_port()
+        self.gateway_port = _free_port()  # a seed with apiManagement serves its gateway here, never a fixed port
         self._home = Path(tempfile.mkdtemp(prefix="mockidp-pytest-"))
         self.data_dir = self._home / "data"
         self.origin = f"https://localhost:{self.port}"
+        self.gateway_origin = f"https://localhost:{self.gateway_port}"
         self.log_path = self._home / "serve.log"
-        command = [sys.executable, "-m", "mockidp", "serve", "--port", str(self.port), "--data-dir",
-                   str(self.data_dir), "--workers", str(workers), "--no-access-log", *extra]
+        command = [sys.executable, "-m", "mockidp", "serve", "--port", str(self.port), "--gateway-port",
+                   str(self.gateway_port), "--data-dir", str(self.data_dir), "--workers", str(workers),
+                   "--no-access-log", *extra]
         for seed in seeds:
             command += ["--seed", str(seed)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}

@@ -13,7 +13,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from joserfc import jws
+from joserfc import jwe, jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, JWKRegistry, OctKey, RSAKey
 
@@ -81,3 +81,38 @@ def signature_valid(token: str, key: ForeignKey, alg: str) -> bool:
     except (JoseError, ValueError, TypeError):
         return False
     return True
+
+
+# --- decryption: validate-jwt's <decryption-keys> ---------------------------------------------------
+
+# What an Entra-style encrypted token may use: RSA-OAEP key transport with a certificate's private key,
+# or a shared symmetric key (key wrap, or the key itself). RSA1_5 is left out, as joserfc leaves it out.
+DECRYPTION_ALGORITHMS = ("RSA-OAEP", "RSA-OAEP-256", "A128KW", "A192KW", "A256KW", "dir",
+                         "A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512", "A128GCM", "A192GCM", "A256GCM")
+
+
+def decryption_key_from_private(pem_or_der: bytes) -> ForeignKey | None:
+    """The private key of a decryption certificate (PEM or DER, unencrypted; a PEM bundle holding the
+    certificate and its key will do), or None."""
+    for load in (serialization.load_pem_private_key, serialization.load_der_private_key):
+        try:
+            private = load(pem_or_der, password=None)
+        except (ValueError, TypeError):
+            continue
+        if isinstance(private, rsa.RSAPrivateKey):
+            with _issuers_key_sizes():
+                return RSAKey.import_key(private.private_bytes(serialization.Encoding.PEM,
+                                                               serialization.PrivateFormat.PKCS8,
+                                                               serialization.NoEncryption()))
+        return None
+    return None
+
+
+def decrypt(token: str, key: ForeignKey) -> bytes | None:
+    """The plaintext of a compact JWE (the nested JWS), or None when `key` does not decrypt it."""
+    registry = jwe.JWERegistry(algorithms=list(DECRYPTION_ALGORITHMS))
+    try:
+        with _issuers_key_sizes():
+            return jwe.decrypt_compact(token, key, registry=registry).plaintext
+    except (JoseError, ValueError, TypeError, KeyError):
+        return None

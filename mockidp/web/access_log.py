@@ -8,7 +8,8 @@ import re
 
 SENSITIVE = ("id_token_hint", "code", "client_secret", "client_assertion", "assertion", "access_token",
              "refresh_token", "id_token", "password", "device_code", "otc", "code_verifier",
-             "token")  # the console's decoder reads tokens from bodies only; a pasted ?token= is hidden too
+             "token",  # the console's decoder reads tokens from bodies only; a pasted ?token= is hidden too
+             "subscription-key")  # the gateway's API Management key, in APIM's default query parameter
 _PARAM = re.compile(r"([?&](?:" + "|".join(SENSITIVE) + r")=)[^&#\s]*", re.I)
 
 

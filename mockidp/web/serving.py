@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -250,6 +251,10 @@ class ServingConfig(uvicorn.Config):
     """uvicorn's Config with our limits; it travels to every worker (uvicorn pickles it for spawn)."""
 
     def __init__(self, app: str, *, limits: Limits, **kwargs: Any) -> None:
+        # proxy_headers off: uvicorn would otherwise let a loopback peer's X-Forwarded-For replace the client
+        # address, and the gateway must see the TCP peer to append it to X-Forwarded-For as APIM does (behind a
+        # proxy, --public-url gives the origin; nothing of mockidp reads X-Forwarded-*).
+        kwargs.setdefault("proxy_headers", False)
         super().__init__(app, http=BoundedHttpProtocol, timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
                          **kwargs)
         self.limits = limits
@@ -302,14 +307,36 @@ def raise_open_files_limit() -> None:
             log.warning("could not raise the open files limit from %d to %d", soft, hard)
 
 
-def serve(app: str, *, limits: Limits, workers: int, **options: Any) -> int:
-    """uvicorn.run's dispatch, with our Config: one process, or N spawned workers on one socket."""
+def bind_port(host: str, port: int) -> socket.socket:
+    """A second listening socket beside config.bind_socket()'s, made the same way (inheritable for workers)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
+        raise SystemExit(3) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: str, *, limits: Limits, workers: int, extra_ports: tuple[int, ...] = (), **options: Any) -> int:
+    """uvicorn.run's dispatch, with our Config: one process, or N spawned workers on the same sockets.
+
+    `extra_ports` (the gateway's) are more listening sockets of the same server, not a second server: uvicorn
+    serves every socket it is given with one Config (one TLS context: the same certificate; one protocol
+    class: the same BoundedHttpProtocol limits), in the parent's workers alike, and the app tells the ports
+    apart by scope["server"] (app.Served). A second uvicorn.Server per worker would mean a second lifespan,
+    a second signal handler and a second supervisor for what is one process's work."""
     raise_open_files_limit()
     config = ServingConfig(app, limits=limits, workers=workers, factory=True, **options)
+    sockets = [config.bind_socket(), *(bind_port(config.host, port) for port in extra_ports)]
     if workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=sockets).run()
         return 0
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        server.run(sockets=sockets)
     return 0 if server.started else 3

@@ -150,12 +150,12 @@ def test_unsupported_element_and_expression_are_refused_with_their_lines_all_at_
     xml = """<policies>
     <inbound>
         <base />
-        <rate-limit-by-key calls="10" renewal-period="60" counter-key="@(context.Request.IpAddress)" />
+        <send-request mode="new" response-variable-name="r" />
         <validate-jwt header-name="Authorization" failed-validation-error-message="@(context.Variables[&quot;x&quot;])">
             <openid-config url="https://x/.well-known/openid-configuration" />
         </validate-jwt>
         <set-header name="X-Who" exists-action="override">
-            <value>@(context.Request.Headers.GetValueOrDefault("X-User", ""))</value>
+            <value>@(context.Request.Body.As<string>())</value>
         </set-header>
         <frobnicate />
     </inbound>
@@ -164,21 +164,26 @@ def test_unsupported_element_and_expression_are_refused_with_their_lines_all_at_
         parse_policy(xml, source="api.xml")
     lines = [str(p) for p in caught.value.problems]
     assert [(p.line, p.element) for p in caught.value.problems] == [
-        (4, "rate-limit-by-key"), (5, "validate-jwt"), (9, "value"), (11, "frobnicate")]
-    assert lines[0].startswith("api.xml:4: <rate-limit-by-key>: <rate-limit-by-key> is an APIM policy mockidp "
+        (4, "send-request"), (5, "validate-jwt"), (9, "value"), (11, "frobnicate")]
+    assert lines[0].startswith("api.xml:4: <send-request>: <send-request> is an APIM policy mockidp "
                                "does not run yet; refused rather than skipped")
-    assert lines[1] == ("api.xml:5: <validate-jwt>: attribute 'failed-validation-error-message': policy expressions "
-                        "(@(...) and @{...}) are not supported yet; mockidp refuses them rather than running the "
-                        "policy without them. Write a literal value, or a {{named value}}")
-    assert "policy expressions" in lines[2]
+    assert lines[1].startswith("api.xml:5: <validate-jwt>: attribute 'failed-validation-error-message': mockidp "
+                               "does not run policy expressions (@(...), @{...}) here, and refuses them rather than "
+                               "running the policy without them; write a literal value or a {{named value}}.")
+    assert lines[2] == ("api.xml:9: <value>: text: expression '@(context.Request.Body.As<string>())' is outside "
+                        "mockidp's subset at column 19: IRequest.Body is not supported by mockidp (supported: "
+                        "Headers, IpAddress, Method, OriginalUrl, Url)")
     assert "is not an APIM policy mockidp knows" in lines[3]
 
 
-def test_a_multi_statement_expression_is_refused_too() -> None:
+def test_a_block_with_more_than_a_return_is_refused() -> None:
     xml = """<policies><inbound><return-response><set-body>@{
-        return "x";
+        var x = "x";
+        return x;
     }</set-body></return-response></inbound></policies>"""
-    with pytest.raises(PolicyError, match=r"policy\.xml:1: <set-body>: text: policy expressions"):
+    with pytest.raises(PolicyError, match=r"policy\.xml:1: <set-body>: text: expression .* is outside mockidp's "
+                                          r"subset at column 3: a @\{\.\.\.\} block must be exactly `return "
+                                          r"<expression>;`"):
         parse_policy(xml)
 
 
@@ -191,8 +196,10 @@ def test_a_multi_statement_expression_is_refused_too() -> None:
      '</validate-jwt>', 1, "validate-jwt", "attribute 'require-signed-tokens' must be true or false, not 'yes'"),
     ('<validate-jwt header-name="A"><audiences><audience>a</audience></audiences><openid-config url="u"/>'
      '</validate-jwt>', 1, "openid-config", "out of order or repeated"),
-    ('<validate-jwt header-name="A"><openid-config url="u"/>\n<decryption-keys><key certificate-id="c"/>'
-     '</decryption-keys></validate-jwt>', 2, "decryption-keys", "not supported by mockidp yet"),
+    ('<validate-jwt header-name="A"><openid-config url="u"/>\n<decryption-keys><key certificate-id="c">c2VjcmV0'
+     '</key></decryption-keys></validate-jwt>', 2, "key", "a decryption <key> is exactly one of"),
+    ('<validate-jwt header-name="A"><openid-config url="u"/><decryption-keys/></validate-jwt>', 1,
+     "decryption-keys", "<decryption-keys> holds no <key>"),
     ('<validate-jwt header-name="A"/>', 1, "validate-jwt", "no signing keys"),
     ('<validate-jwt header-name="A"><issuer-signing-keys><key n="abc"/></issuer-signing-keys></validate-jwt>', 1,
      "key", "n and e go together"),
@@ -206,8 +213,22 @@ def test_a_multi_statement_expression_is_refused_too() -> None:
     ('<set-header name="X"><value>{{nowhere}}</value></set-header>', 1, "value",
      "named value {{nowhere}} is not defined"),
     ('<set-body template="liquid">x</set-body>', 1, "set-body", "attribute 'template' is not supported"),
-    ('<return-response response-variable-name="r" />', 1, "return-response",
-     "attribute 'response-variable-name' is not supported"),
+    ('<rate-limit calls="5" renewal-period="60"><api name="x" calls="1" renewal-period="1"/></rate-limit>', 1,
+     "api", "<api> is not allowed inside <rate-limit>"),
+    ('<rate-limit-by-key calls="5" renewal-period="301" counter-key="k" />', 1, "rate-limit-by-key",
+     "attribute 'renewal-period' must be a whole number from 1 to 300"),
+    ('<set-backend-service base-url="http://a" backend-id="b" />', 1, "set-backend-service",
+     "exactly one of base-url and backend-id must be set"),
+    ('<choose><otherwise/></choose>', 1, "otherwise", "<choose> holds one or more <when"),
+    ('<choose><when condition="@(context.Request.Method)"/></choose>', 1, "when",
+     "attribute 'condition': the expression must give a bool, not string"),
+    ('<choose><when condition="true"/></choose>', 1, "when", "condition must be a policy expression"),
+    ('<choose><when condition="@(true)"><base/></when></choose>', 1, "base",
+     "<base/> stands only directly in a section"),
+    ('<cors allow-credentials="true"><allowed-origins><origin>*</origin></allowed-origins></cors>', 1, "cors",
+     "cannot go with <origin>*</origin>"),
+    ('<set-variable name="v" value="@(context.Request.Headers)" />', 1, "set-variable",
+     "a variable holds"),
 ])
 def test_each_malformed_statement_is_refused(inner: str, line: int, element: str, message: str) -> None:
     with pytest.raises(PolicyError) as caught:
@@ -232,10 +253,15 @@ def test_a_policy_outside_its_sections_is_refused() -> None:
     ]
 
 
-def test_a_named_value_holding_an_expression_is_refused() -> None:
+def test_a_named_value_holding_an_expression_is_compiled_and_refused_outside_the_subset() -> None:
     xml = '<policies><inbound><set-header name="X"><value>{{v}}</value></set-header></inbound></policies>'
-    with pytest.raises(PolicyError, match="the named value holds a policy expression"):
+    with pytest.raises(PolicyError, match=r"'@\(context.RequestId\)' is outside mockidp's subset at column 11: "
+                                          r"context.RequestId is not supported"):
         parse_policy(xml, named_values={"v": "@(context.RequestId)"})
+    jwt = '<policies><inbound><validate-jwt header-name="{{v}}"><openid-config url="u"/></validate-jwt></inbound>' \
+          '</policies>'
+    with pytest.raises(PolicyError, match="the named value holds a policy expression"):
+        parse_policy(jwt, named_values={"v": "@(context.Request.Method)"})
     doc = parse_policy(xml, named_values={"v": "plain"})
     assert doc.sections["inbound"] == (SetHeader(1, None, "X", "override", ("plain",)),)
 
@@ -284,3 +310,29 @@ def test_an_oversized_document_is_refused_before_parsing() -> None:
 def test_an_undefined_entity_is_refused() -> None:
     with pytest.raises(PolicyError, match="not well-formed XML: undefined entity"):
         parse_policy("<policies><inbound><set-body>&nope;</set-body></inbound></policies>")
+
+
+def test_a_document_full_of_expressions_parses_in_linear_time() -> None:
+    import time
+
+    one = '<set-header name="X" exists-action="append"><value>@(context.Request.Method + "&&")</value></set-header>'
+    xml = "<policies><inbound>" + "<!-- c -->" + one * (MAX_POLICY_BYTES // len(one) - 1) + "</inbound></policies>"
+    started = time.monotonic()
+    doc = parse_policy(xml)
+    assert len(doc.sections["inbound"]) == MAX_POLICY_BYTES // len(one) - 1
+    assert time.monotonic() - started < 20
+
+
+def test_unbalanced_expressions_fall_to_the_xml_parser() -> None:
+    with pytest.raises(PolicyError, match="not well-formed XML"):
+        parse_policy('<policies><inbound><set-variable name="v" value="@(("a" < "b")" /></inbound></policies>')
+
+
+def test_one_odd_expression_does_not_stop_the_escaping_of_the_next() -> None:
+    xml = """<policies><inbound>
+        <set-header name="A" exists-action="override"><value>@(context.Request.Method + ")")</value></set-header>
+        <set-variable name="v" value=" @(context.Request.Headers.GetValueOrDefault("X", "")) " />
+        <set-variable name="w" value="@(context.Variables.GetValueOrDefault<string>("v", "") == "y")" />
+    </inbound></policies>"""
+    doc = parse_policy(xml)
+    assert [type(s).__name__ for s in doc.sections["inbound"]] == ["SetHeader", "SetVariable", "SetVariable"]

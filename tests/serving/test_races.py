@@ -64,7 +64,8 @@ def _client(server: Server) -> httpx.Client:
 def _workers(data_dir: Path, workers: int) -> Iterator[Server]:
     port = _free_port()
     command = [sys.executable, "-m", "mockidp", "serve", "--seed", str(DEMO_SEED), "--data-dir", str(data_dir),
-               "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+               "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+               "--no-gateway"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     server = Server(f"https://localhost:{port}", str(data_dir / "ca.pem"))
     try:

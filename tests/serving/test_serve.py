@@ -35,6 +35,7 @@ class Served:
     def __init__(self, data_dir: Path, *extra: str, port: int | None = None,
                  preexec_fn: Callable[[], None] | None = None) -> None:
         self.port = port or _port()
+        self.gateway_port = _port()  # the demo seed has a gateway: its own free port, never 8444 of a neighbour
         self.data_dir = data_dir
         self.tls = "--no-tls" not in extra
         data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +44,7 @@ class Served:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mockidp", "serve", "--seed", str(DEMO_SEED), "--data-dir", str(data_dir),
-             "--port", str(self.port), "--no-access-log", *extra],
+             "--port", str(self.port), "--gateway-port", str(self.gateway_port), "--no-access-log", *extra],
             stdout=self._log, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=preexec_fn)
         self.origin = f"{'https' if self.tls else 'http'}://localhost:{self.port}"
 

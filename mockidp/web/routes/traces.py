@@ -60,6 +60,22 @@ async def get_trace(request: Request, trace_id: str) -> Response:
     return json_response(dump(found), request_id=rt.services.ids.guid(), headers=NO_STORE)
 
 
+@router.get("/traces/{trace_id}/apim")
+async def get_apim_trace(request: Request, trace_id: str) -> Response:
+    """A gateway request's trace in APIM's layout (traceId, traceEntries by section): where the gateway's
+    Ocp-Apim-Trace-Location points (web/gateway/trace.py)."""
+    rt = runtime_of(request)
+    if rt.traces is None:
+        return _off(rt)
+    found = await find_trace(rt, rt.traces, trace_id)
+    if found is None or "apim" not in found:
+        named = f" '{trace_id}'" if _ID.match(trace_id) else ""
+        return _problem(rt, 404, "trace_not_found",
+                        f"No gateway trace{named}: it never existed, is no gateway request's, or is older than the "
+                        "retention (a day, and the newest 10,000).")
+    return json_response(dump(found["apim"]), request_id=rt.services.ids.guid(), headers=NO_STORE)
+
+
 @router.get("/traces")
 async def list_traces(request: Request) -> Response:
     rt = runtime_of(request)
