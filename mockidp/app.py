@@ -142,7 +142,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         purging = asyncio.create_task(purge_on_schedule(services.artefacts, trace_store, clock, purge_every, stop))
-        flushing = asyncio.create_task(tracing.flush_on_schedule(trace_store, wake, stop))
+        flushing = asyncio.create_task(tracing.flush_on_schedule(
+            trace_store, wake, stop, inline=store.engine.url.drivername.startswith("sqlite")))
         polling = None
         if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
                 "sqlite"):  # replicas on other machines share the database, not the stamp

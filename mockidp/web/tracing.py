@@ -84,14 +84,20 @@ class Tracing:
             self.wake.set()
 
 
-async def flush_on_schedule(store: TraceStore, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    """Each worker writes its traces every FLUSH_EVERY seconds (sooner when many wait), and once more at stop."""
+async def flush_on_schedule(store: TraceStore, wake: asyncio.Event, stop: asyncio.Event, *,
+                            inline: bool = False) -> None:
+    """Each worker writes its traces every FLUSH_EVERY seconds (sooner when many wait), and once more at stop.
+    `inline` (a local SQLite file): on the event loop itself, a millisecond or two a batch, which costs less
+    than handing the batch to a thread and taking the GIL back (bench/run.py --traces on|off)."""
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), FLUSH_EVERY)
         wake.clear()
         try:
-            await asyncio.to_thread(store.flush)
+            if inline:
+                store.flush()
+            else:
+                await asyncio.to_thread(store.flush)
         except Exception as exc:  # the next round retries; tracing must never stop a worker
             log.warning("writing decision traces failed (%s); retrying", exc.__class__.__name__)
         if stop.is_set():
