@@ -166,6 +166,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     if settings.traces:
         app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
     errors.install(app)
+    app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()
     for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control):
         app.include_router(module.router)

@@ -11,6 +11,7 @@ raises EvaluationFailure with .NET's message: APIM's ExpressionValueEvaluationFa
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,11 +129,13 @@ _REFERENCE = {STRING, OBJECT, JWT, STRINGS, ENUMERABLE, NULL}
 _CASTS = {"string": STRING, "int": INT, "bool": BOOL, "Jwt": JWT}
 
 
-class Node:
+class Node(ABC):
+    """A compiled expression; each kind of node evaluates itself."""
+
     type: str
 
-    def eval(self, ctx: Any) -> object:
-        raise NotImplementedError
+    @abstractmethod
+    def eval(self, ctx: Any) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -765,14 +765,14 @@ async def run(policy: Mapping[Section, tuple[Placed, ...]], ctx: Context, *, bac
     try:
         for section in ("inbound", "backend", "outbound"):
             await runner.section(policy.get(section, ()))
-    except _Returned:
+    except _Returned:  # return-response: the pipeline ends with its answer, already in ctx.response
         pass
     except _Failure as failure:
         ctx.last_error = failure.error
         ctx.response = failure.response
         try:
             await runner.section(policy.get("on-error", ()))
-        except _Returned:
+        except _Returned:  # return-response inside on-error: its answer stands
             pass
         except _Failure as again:
             # A failure inside on-error answers as itself; on-error does not run twice.

@@ -103,7 +103,7 @@ class MockidpServer:
                     if self.request("GET", "/_mockidp/health")[0] == 200:
                         return time.monotonic() - started
                 except (OSError, ssl.SSLError):
-                    pass
+                    pass  # not listening yet, or its certificate not written yet: the next round asks again
             time.sleep(0.05)
         raise RuntimeError(f"mockidp serve was not healthy after {timeout:.0f} s:\n{self.output()}")
 

@@ -25,7 +25,7 @@ import re
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,7 +40,13 @@ from mockidp.tokens.keys import generate_signing_key
 from mockidp.web.responses import NO_STORE, json_response
 from mockidp.web.runtime import Runtime, dump, runtime_of
 
-router = APIRouter(prefix="/_mockidp/control", tags=["mockidp"])
+
+async def _admit(request: Request) -> None:
+    admitted(request, runtime_of(request))
+
+
+# Every route: the access rule first; a ControlRefused anywhere answers as on_refused renders it (app.py).
+router = APIRouter(prefix="/_mockidp/control", tags=["mockidp"], dependencies=[Depends(_admit)])
 KEY_HEADER = "x-mockidp-control-key"
 MAX_CONTROL_BODY = 4096
 # A clock set beyond these is a mistake, not a test: 1970 to 9999.
@@ -52,6 +58,13 @@ class ControlRefused(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+async def on_refused(request: Request, exc: Exception) -> Response:
+    """The exception handler of ControlRefused (installed by app.py)."""
+    if not isinstance(exc, ControlRefused):
+        raise exc
+    return _problem(runtime_of(request), exc.status, exc.code, exc.message)
 
 
 def _problem(rt: Runtime, status: int, code: str, message: str) -> Response:
@@ -156,11 +169,7 @@ def _shared(rt: Runtime) -> SharedClock:
 @router.get("/clock")
 async def get_clock(request: Request) -> Response:
     rt = runtime_of(request)
-    try:
-        admitted(request, rt)
-        clock = _shared(rt)
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
+    clock = _shared(rt)
     now = clock.now()
     return json_response(dump(_clock_view(clock.setting, now)), request_id=rt.services.ids.guid(), headers=NO_STORE)
 
@@ -168,18 +177,14 @@ async def get_clock(request: Request) -> Response:
 @router.post("/clock")
 async def set_clock(request: Request) -> Response:
     rt = runtime_of(request)
-    try:
-        admitted(request, rt)
-        clock = _shared(rt)
-        body = await _json_body(request)
-        if rt.control is None:  # _shared checked it; mypy cannot see through the call
-            raise ControlRefused(409, "clock_injected", "No control state.")
-        real = time.time()
-        # the change is made of the stored setting, not of this worker's copy: another worker may have moved it
-        setting = await run_in_threadpool(rt.control.change_clock,
-                                          lambda current: clock_change(body, current, current.at(real)), now=real)
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
+    clock = _shared(rt)
+    body = await _json_body(request)
+    if rt.control is None:  # _shared checked it; mypy cannot see through the call
+        raise ControlRefused(409, "clock_injected", "No control state.")
+    real = time.time()
+    # the change is made of the stored setting, not of this worker's copy: another worker may have moved it
+    setting = await run_in_threadpool(rt.control.change_clock,
+                                      lambda current: clock_change(body, current, current.at(real)), now=real)
     clock.setting = setting
     now = clock.now()
     return json_response(dump(_clock_view(clock.setting, now)), request_id=rt.services.ids.guid(), headers=NO_STORE)
@@ -188,11 +193,7 @@ async def set_clock(request: Request) -> Response:
 @router.post("/reset")
 async def reset(request: Request) -> Response:
     rt = runtime_of(request)
-    try:
-        admitted(request, rt)
-        await _json_body(request)  # bounded, even though nothing in it is read
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
+    await _json_body(request)  # bounded, even though nothing in it is read
     cleared = ["artefacts"]
     await run_in_threadpool(rt.services.artefacts.clear)
     if rt.faults is not None:
@@ -281,10 +282,6 @@ def _fault_kind(kind: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 @router.get("/faults")
 async def list_faults(request: Request) -> Response:
     rt = runtime_of(request)
-    try:
-        admitted(request, rt)
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
     armed = await run_in_threadpool(rt.faults.armed) if rt.faults is not None else []
     return json_response(dump({"value": [f.as_json() for f in armed]}), request_id=rt.services.ids.guid(),
                          headers=NO_STORE)
@@ -293,30 +290,22 @@ async def list_faults(request: Request) -> Response:
 @router.post("/faults")
 async def arm_fault(request: Request) -> Response:
     rt = runtime_of(request)
+    body = await _json_body(request)
+    fault = fault_of(body, rt.services.ids.guid())
+    if rt.faults is None:
+        raise ControlRefused(409, "faults_off", "This mockidp has no fault book.")
+    faults = rt.faults
     try:
-        admitted(request, rt)
-        body = await _json_body(request)
-        fault = fault_of(body, rt.services.ids.guid())
-        if rt.faults is None:
-            raise ControlRefused(409, "faults_off", "This mockidp has no fault book.")
-        faults = rt.faults
-        try:
-            await run_in_threadpool(lambda: faults.arm(fault, now=time.time()))
-        except OverflowError as full:
-            raise ControlRefused(409, "too_many_faults", f"{full}; DELETE /_mockidp/control/faults clears them.") \
-                from None
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
+        await run_in_threadpool(lambda: faults.arm(fault, now=time.time()))
+    except OverflowError as full:
+        raise ControlRefused(409, "too_many_faults", f"{full}; DELETE /_mockidp/control/faults clears them.") \
+            from None
     return json_response(dump(fault.as_json()), request_id=rt.services.ids.guid(), headers=NO_STORE, status=201)
 
 
 @router.delete("/faults")
 async def clear_faults(request: Request) -> Response:
     rt = runtime_of(request)
-    try:
-        admitted(request, rt)
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
     if rt.faults is not None:
         await run_in_threadpool(rt.faults.clear)
     return json_response(dump({"value": []}), request_id=rt.services.ids.guid(), headers=NO_STORE)
@@ -377,15 +366,11 @@ def forge_request(body: dict[str, Any]) -> ForgeRequest:
 @router.post("/tokens")
 async def forge_token(request: Request) -> Response:
     rt = runtime_of(request)
+    req = forge_request(await _json_body(request))
     try:
-        admitted(request, rt)
-        req = forge_request(await _json_body(request))
-        try:
-            issued = forge(rt.services, req, origin=rt.origin(request))
-        except ForgeRefused as refused:
-            raise ControlRefused(400, "invalid_request", str(refused)) from None
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
+        issued = forge(rt.services, req, origin=rt.origin(request))
+    except ForgeRefused as refused:
+        raise ControlRefused(400, "invalid_request", str(refused)) from None
     body = {"token_type": "Bearer", "access_token": issued.jwt, "nbf": issued.not_before, "exp": issued.expires,
             "forged": True}
     return json_response(dump(body), request_id=trace.response_id(rt.services.ids.guid), headers=NO_STORE)
@@ -406,13 +391,9 @@ def _keys_view(rt: Runtime, stored: list[StoredKey]) -> dict[str, Any]:
 @router.get("/keys")
 async def list_keys(request: Request) -> Response:
     rt = runtime_of(request)
-    try:
-        admitted(request, rt)
-        if rt.signing_keys is None:
-            raise ControlRefused(409, "keys_fixed", "This mockidp signs with a fixed key.")
-        keys = rt.signing_keys
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
+    if rt.signing_keys is None:
+        raise ControlRefused(409, "keys_fixed", "This mockidp signs with a fixed key.")
+    keys = rt.signing_keys
     stored = await run_in_threadpool(keys.load)
     return json_response(dump(_keys_view(rt, stored)), request_id=rt.services.ids.guid(), headers=NO_STORE)
 
@@ -420,23 +401,19 @@ async def list_keys(request: Request) -> Response:
 @router.post("/keys/rotate")
 async def rotate_keys(request: Request) -> Response:
     rt = runtime_of(request)
-    try:
-        admitted(request, rt)
-        body = await _json_body(request)
-        if set(body) - {"overlapSeconds", "announce"}:
-            raise ControlRefused(400, "invalid_request", 'Send {"overlapSeconds": SECONDS (optional), '
-                                 '"announce": true|false (optional)}.')
-        overlap = body.get("overlapSeconds", DEFAULT_OVERLAP)
-        if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap <= _MOST_OVERLAP:
-            raise ControlRefused(400, "invalid_request", f"'overlapSeconds' is whole seconds, at most {_MOST_OVERLAP}.")
-        announce = body.get("announce", False)
-        if not isinstance(announce, bool):
-            raise ControlRefused(400, "invalid_request", "'announce' is true or false.")
-        if rt.signing_keys is None:
-            raise ControlRefused(409, "keys_fixed", "This mockidp signs with a fixed key.")
-        keys = rt.signing_keys
-    except ControlRefused as refused:
-        return _problem(rt, refused.status, refused.code, refused.message)
+    body = await _json_body(request)
+    if set(body) - {"overlapSeconds", "announce"}:
+        raise ControlRefused(400, "invalid_request", 'Send {"overlapSeconds": SECONDS (optional), '
+                             '"announce": true|false (optional)}.')
+    overlap = body.get("overlapSeconds", DEFAULT_OVERLAP)
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap <= _MOST_OVERLAP:
+        raise ControlRefused(400, "invalid_request", f"'overlapSeconds' is whole seconds, at most {_MOST_OVERLAP}.")
+    announce = body.get("announce", False)
+    if not isinstance(announce, bool):
+        raise ControlRefused(400, "invalid_request", "'announce' is true or false.")
+    if rt.signing_keys is None:
+        raise ControlRefused(409, "keys_fixed", "This mockidp signs with a fixed key.")
+    keys = rt.signing_keys
 
     def rotate() -> list[StoredKey]:
         fresh = generate_signing_key()
