@@ -24,7 +24,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,7 +66,7 @@ class Recorded(Protocol):
     @property
     def outcome(self) -> str: ...
 
-    def shape_key(self) -> bytes: ...
+    def shape_key(self) -> Hashable: ...
     def shape(self) -> Mapping[str, Any]: ...
 
 
@@ -98,7 +98,7 @@ class TraceStore:
         self._rows = _table(t.TraceRow)
         self._shapes = _table(t.TraceShapeRow)
         self._control = _table(t.ControlRow)
-        self._known: dict[bytes, tuple[str, str]] = {}  # shape key -> (digest, encoded shape)
+        self._known: dict[Hashable, tuple[str, str]] = {}  # shape key -> (digest, encoded shape)
         self._buffer: list[tuple[str, float, float, float, str, str, str]] = []
         self._waiting_shapes: dict[str, str] = {}  # digest -> encoded shape, for the next flush
         self._lock = threading.Lock()

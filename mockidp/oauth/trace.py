@@ -17,10 +17,10 @@ for a key the store has not seen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -63,8 +63,10 @@ def _inputs(given: dict[str, object]) -> dict[str, str | list[str]]:
     return out
 
 
-@dataclass(slots=True)
-class Step:
+class Step(NamedTuple):
+    """A tuple: recording one is the cost of a tuple (step() builds it as a plain one), and orjson encodes
+    a list of them for shape_key without a conversion."""
+
     rule: str
     outcome: str  # PASSED, FAILED or NOT_APPLICABLE
     inputs: dict[str, object]  # as the rule gave them; filtered (secrets dropped) by Trace.shape
@@ -86,6 +88,14 @@ class ClaimReason:
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoded", orjson.dumps((self.claim, self.value, self.why)))
 
+    # Equal and hashed by their encoding: a bytes object caches its hash, so a shape key holding the same
+    # reasons (an app-only client's, reused) hashes in constant time.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClaimReason) and self.encoded == other.encoded
+
+    def __hash__(self) -> int:
+        return hash(self.encoded)
+
 
 @dataclass(slots=True)
 class Trace:
@@ -102,25 +112,23 @@ class Trace:
     duration_ms: float = 0.0
     fix: dict[str, str] | None = None
 
-    def shape_key(self) -> bytes:
-        """Equal for traces whose shapes are equal: the raw fields a shape is made of, encoded (not stored:
-        the raw inputs may hold what `shape` drops)."""
+    def shape_key(self) -> Hashable:
+        """Equal for traces whose shapes are equal: the raw fields a shape is made of (not stored: the raw
+        inputs may hold what `shape` drops), and the claim reasons themselves (hashed by their encoding)."""
         try:
             head = orjson.dumps((self.endpoint, self.status, self.outcome, self.client_id, self.tenant,
-                                 self.grant_type, [(s.rule, s.outcome, s.inputs, s.note, s.code) for s in self.steps],
-                                 self.fix), default=repr)  # tuples: orjson encodes them 8x faster than dataclasses
+                                 self.grant_type, self.steps, self.fix), default=repr)
         except (orjson.JSONEncodeError, TypeError):  # an input orjson cannot hold: the filtered shape is the key
             return orjson.dumps(self.shape(), default=str)
-        # NUL never stands bare in JSON: the parts cannot run into one another
-        return b"\0".join((head, *(c.encoded for c in self.claims)))
+        return head, tuple(self.claims)
 
     def shape(self) -> dict[str, Any]:
         """The stored document but its id, startedAt and durationMs (directory/traces.py adds them back)."""
         return {
             "endpoint": self.endpoint, "status": self.status, "outcome": self.outcome,
             "clientId": self.client_id, "tenant": self.tenant, "grantType": self.grant_type,
-            "steps": [{"rule": s.rule, "outcome": s.outcome, "code": s.code, "inputs": _inputs(s.inputs),
-                       "note": s.note} for s in self.steps],
+            "steps": [{"rule": s[0], "outcome": s[1], "code": s[4], "inputs": _inputs(s[2]), "note": s[3]}
+                      for s in self.steps],
             "claims": [{"claim": c.claim, "value": c.value, "why": c.why} for c in self.claims],
             "fix": self.fix,
         }
@@ -150,7 +158,7 @@ def step(rule: str, outcome: str = PASSED, *, note: str = "", **inputs: object) 
     trace = _current.get()
     if trace is None:
         return
-    trace.steps.append(Step(rule, outcome, inputs, note))
+    trace.steps.append((rule, outcome, inputs, note, None))  # type: ignore[arg-type]  # a Step, built as a tuple
 
 
 def about(*, client_id: str | None = None, tenant: str | None = None, grant_type: str | None = None) -> None:
