@@ -7,6 +7,7 @@ APIM's behaviour is not documented: docs/apim.md#choices-not-confirmed-against-a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import math
@@ -751,6 +752,15 @@ def _query(pairs: Sequence[tuple[str, str]]) -> str:
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
 
 
+async def _sections(runner: _Runner, policy: Mapping[Section, tuple[Placed, ...]],
+                    sections: tuple[Section, ...]) -> None:
+    """The sections in order, until one ends the pipeline: a return-response's answer is already in
+    ctx.response (in on-error too: its answer stands)."""
+    with contextlib.suppress(_Returned):
+        for section in sections:
+            await runner.section(policy.get(section, ()))
+
+
 async def run(policy: Mapping[Section, tuple[Placed, ...]], ctx: Context, *, backend: Backend, now: float,
               discovery: DiscoverySource | None, rate_limiter: RateLimiter,
               certificates: Mapping[str, bytes] | None = None,
@@ -763,17 +773,12 @@ async def run(policy: Mapping[Section, tuple[Placed, ...]], ctx: Context, *, bac
     forward-request, is policy.DEFAULT_GLOBAL_POLICY."""
     runner = _Runner(ctx, backend, now, discovery, rate_limiter, certificates or {}, backends or {})
     try:
-        for section in ("inbound", "backend", "outbound"):
-            await runner.section(policy.get(section, ()))
-    except _Returned:  # return-response: the pipeline ends with its answer, already in ctx.response
-        pass
+        await _sections(runner, policy, ("inbound", "backend", "outbound"))
     except _Failure as failure:
         ctx.last_error = failure.error
         ctx.response = failure.response
         try:
-            await runner.section(policy.get("on-error", ()))
-        except _Returned:  # return-response inside on-error: its answer stands
-            pass
+            await _sections(runner, policy, ("on-error",))
         except _Failure as again:
             # A failure inside on-error answers as itself; on-error does not run twice.
             ctx.last_error = again.error

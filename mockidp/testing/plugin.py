@@ -21,6 +21,7 @@ over HTTP only, as a test's own clients do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -98,12 +99,10 @@ class MockidpServer:
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mockidp serve exited ({self.proc.returncode}):\n{self.output()}")
-            if self.ca_path.exists():
-                try:
-                    if self.request("GET", "/_mockidp/health")[0] == 200:
-                        return time.monotonic() - started
-                except (OSError, ssl.SSLError):
-                    pass  # not listening yet, or its certificate not written yet: the next round asks again
+            # not listening yet, or its certificate not written yet: the next round asks again
+            with contextlib.suppress(OSError, ssl.SSLError):
+                if self.ca_path.exists() and self.request("GET", "/_mockidp/health")[0] == 200:
+                    return time.monotonic() - started
             time.sleep(0.05)
         raise RuntimeError(f"mockidp serve was not healthy after {timeout:.0f} s:\n{self.output()}")
 

@@ -37,11 +37,6 @@ class KeyRing:
         self._active: Signer | None = None
         self._fresh()
 
-    @classmethod
-    def fixed(cls, key: SigningKey, clock: Clock) -> KeyRing:
-        """One key that never rotates (an embedding without a database of keys)."""
-        return cls(lambda: [RingKey(key, "active")], lambda: 0, clock)
-
     def _fresh(self) -> None:
         stamp = self._stamp()
         if stamp == self._seen and self._active is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,16 +28,6 @@ CC = {"grant_type": "client_credentials", "client_id": CLIENT, "client_secret": 
 ALICE = {"grant_type": "password", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
          "username": "alice@contoso.onmicrosoft.com", "password": "alice-password-1",
          "scope": f"api://{BACKEND2}/access_as_user offline_access"}
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    s = Served(tmp_path_factory.mktemp("control") / "data", "--workers", "2")
-    try:
-        s.wait()
-        yield s
-    finally:
-        s.stop()
 
 
 def _post(served: Served, path: str, body: object) -> httpx.Response:

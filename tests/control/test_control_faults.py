@@ -22,16 +22,6 @@ CC = {"grant_type": "client_credentials", "client_id": CLIENT, "client_secret": 
       "scope": f"api://{BACKEND2}/.default"}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    s = Served(tmp_path_factory.mktemp("faults") / "data", "--workers", "2")
-    try:
-        s.wait()
-        yield s
-    finally:
-        s.stop()
-
-
 @pytest.fixture(autouse=True)
 def cleared(served: Served) -> Iterator[None]:
     yield
