@@ -32,7 +32,7 @@ from mockidp.settings import Settings
 from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.key_ring import KeyRing, RingKey, Role
 from mockidp.tokens.keys import SigningKey, load_or_create_signing_key
-from mockidp.web import access_log, errors, tracing
+from mockidp.web import access_log, errors, fast, tracing
 from mockidp.web.routes import admin, console, control, device, discovery, instance, logout, signin, token, traces
 from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
@@ -171,6 +171,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control):
         app.include_router(module.router)
     app.state.gateway = gateway
+    app.add_middleware(fast.FastPaths, runtime=app.state.runtime)  # added last: the outermost (issue 11)
     return app
 
 

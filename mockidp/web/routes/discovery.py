@@ -17,7 +17,12 @@ router = APIRouter(tags=["discovery"])
 
 
 def _serve(request: Request, kind: str, tenant: str) -> Response:
-    rt: Runtime = runtime_of(request)
+    return answer(runtime_of(request), request, kind, tenant)
+
+
+def answer(rt: Runtime, request: Request, kind: str, tenant: str) -> Response:
+    """The one rendering of these four endpoints, for the routes below and the fast path (web/fast.py).
+    An unknown tenant raises AadstsError (rendered by web/errors.py)."""
     ref = resolve_tenant(rt.services.directory, tenant, discovery=True)
     origin = rt.origin(request)
     jwks = rt.keys.published() if kind.startswith("keys") else []
