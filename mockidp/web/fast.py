@@ -8,11 +8,11 @@ framework path unchanged, where the one error renderer (web/errors.py) answers i
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from starlette.requests import Request
-
 from mockidp.errors import AadstsError
+from mockidp.web.responses import CACHEABLE, json_response
 from mockidp.web.routes import discovery
 from mockidp.web.runtime import Runtime
 
@@ -24,6 +24,20 @@ _KINDS = {
     "/discovery/v2.0/keys": "keys2",
     "/discovery/keys": "keys1",
 }
+
+# The routes' headers, in their order, taken from the routes' own json_response once: only the request id
+# and the length differ from one answer to the next.
+_VARYING = (b"x-ms-request-id", b"content-length", b"content-type")
+_TEMPLATE = json_response(b"", request_id="", headers=CACHEABLE).raw_headers
+_FIXED = [(k, v) for k, v in _TEMPLATE if k not in _VARYING]
+_TYPE = next((k, v) for k, v in _TEMPLATE if k == b"content-type")
+
+
+def _host(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def route(path: str) -> tuple[str, str] | None:
@@ -49,11 +63,14 @@ class FastPaths:
         if scope["type"] == "http" and scope["method"] == "GET":
             found = route(scope["path"])
             if found is not None:
-                try:
-                    response = discovery.answer(self.runtime, Request(scope), *found)
-                except AadstsError:
-                    response = None  # the framework path renders it, with its error handler
-                if response is not None:
-                    await response(scope, receive, send)
+                rt = self.runtime
+                body = None
+                with contextlib.suppress(AadstsError):  # the framework path renders it, with its error handler
+                    body = discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), *found)
+                if body is not None:
+                    headers = [*_FIXED, (b"x-ms-request-id", rt.services.ids.guid().encode()),
+                               (b"content-length", str(len(body)).encode()), _TYPE]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
                     return
         await self.app(scope, receive, send)

@@ -50,12 +50,14 @@ class Runtime:
 
     def origin(self, request: Request) -> str:
         """--public-url, else the scheme and Host the client used (when it is a plausible host)."""
+        return self.origin_for(request.url.scheme, request.headers.get("host", ""))
+
+    def origin_for(self, scheme: str, host: str) -> str:
         if self.settings.public_url:
             return self.settings.public_url
-        host = request.headers.get("host", "")
         if not _HOST.match(host):
             host = f"{self.settings.host}:{self.settings.port}"
-        return f"{request.url.scheme}://{host}"
+        return f"{scheme}://{host}"
 
     def rendered(self, key: tuple[str, ...], build: Callable[[], Any]) -> bytes:
         """Discovery and JWKS bodies: rendered once per (kind, tenant, origin)."""

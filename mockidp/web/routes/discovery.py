@@ -21,10 +21,14 @@ def _serve(request: Request, kind: str, tenant: str) -> Response:
 
 
 def answer(rt: Runtime, request: Request, kind: str, tenant: str) -> Response:
+    return json_response(body_of(rt, rt.origin(request), kind, tenant), request_id=rt.services.ids.guid(),
+                         headers=CACHEABLE)
+
+
+def body_of(rt: Runtime, origin: str, kind: str, tenant: str) -> bytes:
     """The one rendering of these four endpoints, for the routes below and the fast path (web/fast.py).
     An unknown tenant raises AadstsError (rendered by web/errors.py)."""
     ref = resolve_tenant(rt.services.directory, tenant, discovery=True)
-    origin = rt.origin(request)
     jwks = rt.keys.published() if kind.startswith("keys") else []
     builders = {
         "oidc2": lambda: discovery.openid_configuration_v2(ref, origin),
@@ -33,8 +37,7 @@ def answer(rt: Runtime, request: Request, kind: str, tenant: str) -> Response:
         "keys1": lambda: discovery.jwks_v1(jwks),
     }
     # the published kids are part of the key: a rotation (or a retired key's overlap ending) renders anew
-    body = rt.rendered((kind, ref.segment, origin, *(k["kid"] for k in jwks)), builders[kind])
-    return json_response(body, request_id=rt.services.ids.guid(), headers=CACHEABLE)
+    return rt.rendered((kind, ref.segment, origin, *(k["kid"] for k in jwks)), builders[kind])
 
 
 @router.get("/{tenant}/v2.0/.well-known/openid-configuration")
