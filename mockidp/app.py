@@ -163,6 +163,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app.state.runtime = Runtime(settings, services, ring, ca_path if ca_path.exists() else None, hosts,
                                 sealer, trace_store if settings.traces else None, control_state, faults,
                                 signing_keys)
+    # the hot paths in front of the framework (issue 11), inside the decision trace (added after: outer)
+    app.add_middleware(fast.FastPaths, runtime=app.state.runtime)
     if settings.traces:
         app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
     errors.install(app)
@@ -171,7 +173,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control):
         app.include_router(module.router)
     app.state.gateway = gateway
-    app.add_middleware(fast.FastPaths, runtime=app.state.runtime)  # added last: the outermost (issue 11)
     return app
 
 

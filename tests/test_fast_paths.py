@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from mockidp.web import fast
-from tests.conftest import TENANT, Harness
+from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, TENANT, Harness
+
+FORM = "application/x-www-form-urlencoded"
 
 ENDPOINTS = ["/v2.0/.well-known/openid-configuration", "/.well-known/openid-configuration",
              "/discovery/v2.0/keys", "/discovery/keys"]
@@ -88,3 +90,33 @@ async def test_a_known_tenant_never_reaches_the_framework_and_an_unknown_one_doe
     assert sent[0]["status"] == 200 and b'"keys":[' in sent[1]["body"]
     with pytest.raises(RuntimeError, match="framework path"):
         await layer(scope("/no-such-tenant.example/discovery/v2.0/keys"), receive, send)
+
+
+TOKEN_FORM = {"grant_type": "client_credentials", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
+              "scope": f"api://{BACKEND2}/.default"}
+
+
+@pytest.mark.parametrize("endpoint", ["/oauth2/v2.0/token", "/oauth2/token"])
+def test_token_answers_as_the_framework_does(pair: tuple[Harness, Harness], endpoint: str) -> None:
+    path = f"/{TENANT}{endpoint}"
+    v1 = {**TOKEN_FORM, "resource": f"api://{BACKEND2}"}
+    statuses = {
+        _same(pair, "POST", path, data=TOKEN_FORM if "v2.0" in endpoint else v1),
+        _same(pair, "POST", path, data={**TOKEN_FORM, "client_secret": "wrong"}),
+        _same(pair, "POST", path, data={"grant_type": "client_credentials"}),
+        _same(pair, "POST", path, data={}),
+        _same(pair, "POST", path, content=b"\xff\x00=%zz&&==", headers={"Content-Type": "text/plain"}),
+        _same(pair, "POST", path, content=b"x" * 2_000_000, headers={"Content-Type": FORM}),
+        _same(pair, "POST", path, content=b"a=b", headers={"Content-Type": FORM, "Content-Length": "-1"}),
+        _same(pair, "POST", path + "?client-request-id=6e7c0a3c-1f42-4b62-9f56-0c3d3c7f8d11", data={}),
+        _same(pair, "POST", f"/no-such-tenant.example{endpoint}", data=TOKEN_FORM),
+        _same(pair, "POST", f"/common{endpoint}", data=TOKEN_FORM),
+        _same(pair, "POST", f"/a%2Fb{endpoint}", data=TOKEN_FORM),
+        _same(pair, "POST", f"/{TENANT}{endpoint}/", data=TOKEN_FORM),
+        _same(pair, "OPTIONS", path, headers={"Origin": "http://localhost:3000",
+                                             "Access-Control-Request-Method": "POST"}),
+        _same(pair, "POST", path, data=TOKEN_FORM, headers={"Origin": "http://localhost:3000"}),
+    }
+    for method in ("GET", "HEAD", "PUT", "DELETE", "PATCH", "TRACE", "PROPFIND"):
+        statuses.add(_same(pair, method, path))
+    assert {200, 400} <= statuses

@@ -1,19 +1,25 @@
-"""The hot read-only endpoints (OIDC discovery and JWKS by GET) answered in front of FastAPI.
+"""The hot endpoints (OIDC discovery and JWKS by GET, the token endpoint) answered in front of FastAPI.
 
 FastAPI's per-request machinery (routing, dependency resolution, the exception middleware) costs several
 times what these pre-rendered bodies cost (issue 11), so a GET of one of the four paths is answered here,
 through the same rendering as the routes (routes/discovery.answer). Anything else, and any request this
 layer cannot answer as the route would (an unknown tenant: an AADSTS error), falls through to the
-framework path unchanged, where the one error renderer (web/errors.py) answers it."""
+framework path unchanged, where the one error renderer (web/errors.py) answers it. The token endpoint
+runs the route's own handler (routes/token.answer) without the router and its dependency machinery; its
+AADSTS errors go to the same handler the framework would call (errors.on_aadsts), anything unexpected up
+to the framework's server-error handler (errors.on_unexpected) as from the route."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
 from mockidp.errors import AadstsError
+from mockidp.web import errors
 from mockidp.web.responses import CACHEABLE, json_response
-from mockidp.web.routes import discovery
+from mockidp.web.routes import discovery, token
 from mockidp.web.runtime import Runtime
 
 Scope = dict[str, Any]
@@ -52,25 +58,58 @@ def route(path: str) -> tuple[str, str] | None:
     return (kind, path[1:slash]) if kind else None
 
 
+_TOKEN = {"/oauth2/v2.0/token": 2, "/oauth2/token": 1}
+_TOKEN_METHODS = frozenset(token.METHODS)  # any other method: the framework's 405 rule (web/errors.py)
+
+
+def token_route(path: str) -> tuple[str, int] | None:
+    """(tenant, version) when `path` is a token endpoint under one tenant segment."""
+    slash = path.find("/", 1) if path.startswith("/") else -1
+    if slash <= 1:
+        return None
+    version = _TOKEN.get(path[slash:])
+    return (path[1:slash], version) if version else None
+
+
 class FastPaths:
-    """Plain ASGI: the outermost middleware of the app (app.py)."""
+    """Plain ASGI, a middleware of the app inside the decision trace's (app.py)."""
 
     def __init__(self, app: Any, *, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            found = route(scope["path"])
-            if found is not None:
-                rt = self.runtime
-                body = None
-                with contextlib.suppress(AadstsError):  # the framework path renders it, with its error handler
-                    body = discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), *found)
-                if body is not None:
-                    headers = [*_FIXED, (b"x-ms-request-id", rt.services.ids.guid().encode()),
-                               (b"content-length", str(len(body)).encode()), _TYPE]
-                    await send({"type": "http.response.start", "status": 200, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
-                    return
+        if scope["type"] == "http":
+            method = scope["method"]
+            found = route(scope["path"]) if method == "GET" else None
+            if found is not None and await self._discovery(scope, send, *found):
+                return
+            endpoint = token_route(scope["path"]) if method in _TOKEN_METHODS else None
+            if endpoint is not None:
+                await self._token(scope, receive, send, *endpoint)
+                return
         await self.app(scope, receive, send)
+
+    async def _discovery(self, scope: Scope, send: Any, kind: str, tenant: str) -> bool:
+        """Answered (True), or an unknown tenant left to the framework path and its error handler (False)."""
+        rt = self.runtime
+        try:
+            body = discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), kind, tenant)
+        except AadstsError:
+            return False
+        headers = [*_FIXED, (b"x-ms-request-id", rt.services.ids.guid().encode()),
+                   (b"content-length", str(len(body)).encode()), _TYPE]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
+
+    async def _token(self, scope: Scope, receive: Any, send: Any, tenant: str, version: int) -> None:
+        request = Request(scope, receive, send)
+        response: Response
+        try:
+            response = await token.answer(request, tenant, version)
+        except AadstsError as exc:
+            response = await errors.on_aadsts(request, exc)
+        except ClientDisconnect as exc:
+            response = await errors.on_disconnect(request, exc)
+        await response(scope, receive, send)

@@ -21,7 +21,8 @@ router = APIRouter(tags=["token"])
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 
 
-async def _token(request: Request, tenant: str, version: int) -> Response:
+async def answer(request: Request, tenant: str, version: int) -> Response:
+    """The token endpoint, for the routes below and the fast path (web/fast.py); errors raise AadstsError."""
     rt = runtime_of(request)
     origin = request.headers.get("origin")
     if request.method == "OPTIONS":
@@ -52,9 +53,9 @@ async def _token(request: Request, tenant: str, version: int) -> Response:
 
 @router.api_route("/{tenant}/oauth2/v2.0/token", methods=METHODS)
 async def token_v2(request: Request, tenant: str) -> Response:
-    return await _token(request, tenant, 2)
+    return await answer(request, tenant, 2)
 
 
 @router.api_route("/{tenant}/oauth2/token", methods=METHODS)
 async def token_v1(request: Request, tenant: str) -> Response:
-    return await _token(request, tenant, 1)
+    return await answer(request, tenant, 1)
