@@ -1,4 +1,4 @@
-"""The `mockidp` command: serve, ca, seed check, health."""
+"""The `mockidp` command: serve, ca, seed check, health; clock, reset, fault, keys, forge drive a running one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import ssl
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,8 +230,10 @@ def _published_keys(settings: Settings) -> list[dict[str, Any]]:
     return [jwk] if jwk else []
 
 
-def _control(args: argparse.Namespace, path: str, body: dict[str, object] | None) -> int:
-    """The control API of the server running on this machine's port (README, "Driving mockidp from tests")."""
+def _control(args: argparse.Namespace, path: str, body: dict[str, object] | None, *, method: str | None = None,
+             show: Callable[[dict[str, Any]], str] | None = None) -> int:
+    """The control API of the server running on this machine's port (README, "Driving mockidp from tests").
+    Prints the JSON answer (or what `show` makes of it) on stdout; a refusal's JSON on stderr, exit 1."""
     import json
 
     settings = _settings(args)
@@ -242,17 +244,19 @@ def _control(args: argparse.Namespace, path: str, body: dict[str, object] | None
     if settings.control_key is not None:
         headers["X-Mockidp-Control-Key"] = settings.control_key.get_secret_value()
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if body is None else "POST")
+    verb = method or ("GET" if body is None else "POST")
+    request = urllib.request.Request(url, data=data, headers=headers, method=verb)
     try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            print(response.read().decode())
-            return 0
+        with urllib.request.urlopen(request, timeout=40, context=context) as response:  # a delay fault: 30 s
+            text = response.read().decode()
     except urllib.error.HTTPError as exc:
         print(exc.read().decode(errors="replace"), file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"no mockidp answered at {url}: {exc}", file=sys.stderr)
         return 1
+    print(show(json.loads(text)) if show else text)
+    return 0
 
 
 def _clock(args: argparse.Namespace) -> int:
@@ -271,6 +275,64 @@ def _clock(args: argparse.Namespace) -> int:
 
 def _reset(args: argparse.Namespace) -> int:
     return _control(args, "reset", {})
+
+
+def _fault(args: argparse.Namespace) -> int:
+    """`mockidp fault [arm] --error 50196 --count 2`, `mockidp fault list`, `mockidp fault clear`: the body of
+    POST /_mockidp/control/faults from flags of the same names; the server checks it (one rule, control.py)."""
+    if args.action == "list":
+        return _control(args, "faults", None)
+    if args.action == "clear":
+        return _control(args, "faults", None, method="DELETE")
+    body: dict[str, object] = {}
+    for name, value in (("endpoint", args.endpoint), ("clientId", args.client_id), ("grantType", args.grant_type),
+                        ("count", args.count), ("error", args.error), ("status", args.status),
+                        ("retryAfter", args.retry_after), ("delaySeconds", args.delay)):
+        if value is not None:
+            body[name] = value
+    if args.drop:
+        body["drop"] = True
+    params: dict[str, str] = {}
+    for item in args.params or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            print(f"mockidp fault: --param is name=value, not {item!r}", file=sys.stderr)
+            return 2
+        params[name] = value
+    if params:
+        body["params"] = params
+    if not {"error", "status", "delaySeconds", "drop"} & set(body):
+        print("mockidp fault arm: give one of --error CODE, --status 429|500|502|503|504, --delay SECONDS, --drop",
+              file=sys.stderr)
+        return 2
+    return _control(args, "faults", body)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return _control(args, "keys", None)
+    body: dict[str, object] = {"announce": args.announce}
+    if args.overlap is not None:
+        body["overlapSeconds"] = args.overlap
+    return _control(args, "keys/rotate", body)
+
+
+def _forge(args: argparse.Namespace) -> int:
+    """`mockidp forge --client-id ID --resource api://... [--role R] [--expired] ...`: prints the token alone,
+    so that `TOKEN=$(mockidp forge ...)` works; the server checks the request (control.py)."""
+    body: dict[str, object] = {"clientId": args.client_id, "resource": args.resource,
+                               "roles": args.roles or [], "scopes": args.scopes or []}
+    for name, value in (("tenant", args.tenant), ("user", args.user), ("version", args.version),
+                        ("lifetimeSeconds", args.lifetime), ("audience", args.audience), ("issuer", args.issuer)):
+        if value is not None:
+            body[name] = value
+    for name, flag in (("expired", args.expired), ("notYetValid", args.not_yet_valid),
+                       ("foreignKey", args.foreign_key)):
+        if flag:
+            body[name] = True
+    return _control(args, "tokens", body, show=lambda answer: str(answer["access_token"]))
+
+
 def _policy_check(args: argparse.Namespace) -> int:
     """`mockidp policy check POLICY.xml --token JWT` (or `-`): the inbound section offline against the token,
     each check printed with its fix; mockidp's own openid-config is read from the data dir and the stored
@@ -422,6 +484,50 @@ def parser() -> argparse.ArgumentParser:
     reset.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
     _common(reset)
     reset.set_defaults(run=_reset)
+    fault = sub.add_parser("fault", help="arm, list or clear the faults of a running mockidp (the next N matching "
+                                         "requests fail as chosen)")
+    fault.add_argument("action", nargs="?", choices=("arm", "list", "clear"), default="arm")
+    fault.add_argument("--endpoint", help="token (default), devicecode or authorize")
+    fault.add_argument("--client-id", dest="client_id", help="only requests of this application (client) ID")
+    fault.add_argument("--grant-type", dest="grant_type", help="only requests of this grant_type")
+    fault.add_argument("--count", type=int, help="how many requests (default 1)")
+    fault.add_argument("--error", type=int, metavar="AADSTS", help="answer this catalogue error, e.g. 50196")
+    fault.add_argument("--param", dest="params", action="append", metavar="NAME=VALUE",
+                       help="a placeholder of the error's message (repeatable)")
+    fault.add_argument("--status", type=int, help="answer 429, 500, 502, 503 or 504 (AADSTS90033)")
+    fault.add_argument("--retry-after", dest="retry_after", type=int, help="with --status: Retry-After seconds")
+    fault.add_argument("--delay", type=float, metavar="SECONDS", help="wait, then answer as usual (at most 30)")
+    fault.add_argument("--drop", action="store_true", help="close the connection with no answer")
+    fault.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
+    _common(fault)
+    fault.set_defaults(run=_fault)
+    keys = sub.add_parser("keys", help="list or rotate the signing keys of a running mockidp")
+    keys.add_argument("action", choices=("list", "rotate"))
+    keys.add_argument("--overlap", type=int, metavar="SECONDS",
+                      help="for rotate: how long the old key stays published (default a day)")
+    keys.add_argument("--announce", action="store_true",
+                      help="for rotate: publish the next key first, without signing with it (as Entra does)")
+    keys.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
+    _common(keys)
+    keys.set_defaults(run=_keys)
+    forge_cmd = sub.add_parser("forge", help="print a token forged by a running mockidp, as a test needs it")
+    forge_cmd.add_argument("--client-id", dest="client_id", required=True, help="the token's client (azp/appid)")
+    forge_cmd.add_argument("--resource", required=True, help="the resource: App ID URI or appId")
+    forge_cmd.add_argument("--tenant", help="tenant ID (default: the client's)")
+    forge_cmd.add_argument("--role", dest="roles", action="append", help="a roles value (repeatable)")
+    forge_cmd.add_argument("--scope", dest="scopes", action="append", help="an scp value (repeatable; with --user)")
+    forge_cmd.add_argument("--user", help="a user's UPN: a delegated token")
+    forge_cmd.add_argument("--version", type=int, choices=(1, 2), help="token version (default: the resource's)")
+    forge_cmd.add_argument("--lifetime", type=int, metavar="SECONDS", help="60 to 604800 (default 3600)")
+    forge_cmd.add_argument("--expired", action="store_true", help="already expired")
+    forge_cmd.add_argument("--not-yet-valid", dest="not_yet_valid", action="store_true", help="nbf in the future")
+    forge_cmd.add_argument("--audience", help="a wrong aud")
+    forge_cmd.add_argument("--issuer", help="a wrong iss")
+    forge_cmd.add_argument("--foreign-key", dest="foreign_key", action="store_true",
+                           help="signed by a key no JWKS of mockidp holds")
+    forge_cmd.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
+    _common(forge_cmd)
+    forge_cmd.set_defaults(run=_forge)
     policy = sub.add_parser("policy", help="API Management policy tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     pcheck = policy_sub.add_parser("check", help="run a policy's inbound section against a token, offline")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import jwt
 from playwright.sync_api import Playwright
 from spa_support import chromium_with_home, nss_home, printed, sign_in_in_popup
 
@@ -161,3 +162,8 @@ def test_driving_mockidp_from_tests_runs_as_written(live: LiveServer) -> None:
     outs = [subprocess.run(["bash", "-c", c.replace(".venv/bin/mockidp", f"{sys.executable} -m mockidp") + where],
                            capture_output=True, text=True, timeout=30, check=True).stdout for c in cli]
     assert json.loads(outs[1])["now"] == 1900003600 and "clock" in json.loads(outs[2])["reset"]
+    assert json.loads(outs[3])["code"] == 50196 and json.loads(outs[3])["remaining"] == 2
+    assert json.loads(outs[4]) == {"value": []}
+    assert {k["role"] for k in json.loads(outs[5])["value"]} >= {"active"}
+    forged = outs[6].strip()
+    assert forged.count(".") == 2 and jwt.decode(forged, options={"verify_signature": False})["exp"] < time.time()

@@ -33,7 +33,7 @@ class Served:
     block the server), read with `output()`. `preexec_fn` runs in the child before it starts (limits)."""
 
     def __init__(self, data_dir: Path, *extra: str, port: int | None = None,
-                 preexec_fn: Callable[[], None] | None = None) -> None:
+                 preexec_fn: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or _port()
         self.gateway_port = _port()  # the demo seed has a gateway: its own free port, never 8444 of a neighbour
         self.data_dir = data_dir
@@ -41,7 +41,7 @@ class Served:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir.parent / f"serve-{self.port}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("w")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}, **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mockidp", "serve", "--seed", str(DEMO_SEED), "--data-dir", str(data_dir),
              "--port", str(self.port), "--gateway-port", str(self.gateway_port), "--no-access-log", *extra],
