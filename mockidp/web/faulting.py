@@ -61,13 +61,14 @@ async def authorize(request: Request, rt: Runtime, *, tenant: str, version: int,
     Entra would refuse on its own (bad client, redirect URI) gets that refusal: the fault stays armed."""
     faults = rt.faults
     client_id = params.get("client_id", "")
-    if faults is None or not faults.pending("authorize", client_id, ""):
+    # In the thread pool, as the sign-in work after it: the pages' database work stays off the event loop.
+    if faults is None or not await run_in_threadpool(faults.pending, "authorize", client_id, ""):
         return None
     try:
         req = await run_in_threadpool(parse_authorize, rt.services, tenant, version, params)
     except (AadstsError, PageError, ClientError):
         return None
-    fault = faults.take("authorize", client_id, "")
+    fault = await run_in_threadpool(faults.take, "authorize", client_id, "")
     if fault is None:
         return None
     return await _injected(request, rt, fault, client_id=req.client_id, tenant=tenant, authorize=req)
