@@ -1,5 +1,6 @@
 """Faults a test armed through the control API (POST /_mockidp/control/faults): the next N requests to
-an endpoint, optionally of one client and one grant, answer with a chosen failure instead.
+an endpoint (token, devicecode, authorize), optionally of one client and (at the token endpoint) one grant,
+answer with a chosen failure instead.
 
 Kept in the database so that every worker and replica counts the same N: a request takes one use with a
 conditional UPDATE (`remaining > 0`), so 10 armed uses answer exactly 10 requests however many workers
@@ -21,7 +22,8 @@ from sqlmodel import Session, col, delete, select
 from mockidp.directory import tables as t
 from mockidp.directory.stamp import Stamp
 
-ENDPOINTS = ("token", "devicecode")
+ENDPOINTS = ("token", "devicecode", "authorize")
+GRANT_ENDPOINTS = ("token",)  # where a request names a grant_type; elsewhere a fault matches any
 KINDS = ("error", "status", "delay", "drop")
 MAX_ARMED = 100
 MAX_COUNT = 10_000
@@ -82,13 +84,21 @@ class FaultBook:
         """Read the list again at the next take (a replica's poll saw a change)."""
         self._seen = -1
 
-    def take(self, endpoint: str, client_id: str, grant_type: str) -> Fault | None:
-        """One use of the oldest armed fault this request matches, or None (the common case: no database)."""
+    def _current(self) -> tuple[Fault, ...]:
         stamp = self.stamp.value()
         if stamp != self._seen:
             with self._lock:
                 self._armed, self._seen = tuple(self.armed()), stamp
-        for fault in self._armed:
+        return self._armed
+
+    def pending(self, endpoint: str, client_id: str, grant_type: str) -> bool:
+        """Whether a fault may answer this request, without taking a use (the authorize endpoint checks the
+        request first: a fault answers only a request that Entra would have answered at its redirect URI)."""
+        return any(f.matches(endpoint, client_id, grant_type) for f in self._current())
+
+    def take(self, endpoint: str, client_id: str, grant_type: str) -> Fault | None:
+        """One use of the oldest armed fault this request matches, or None (the common case: no database)."""
+        for fault in self._current():
             if not fault.matches(endpoint, client_id, grant_type):
                 continue
             with Session(self.engine) as s, s.begin():

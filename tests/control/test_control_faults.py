@@ -129,9 +129,10 @@ def test_a_device_code_fault_and_reset_clearing_faults(served: Served) -> None:
     ({"error": "50196"}, "catalogue holds"), ({"status": 404}, "'status' is one of"),
     ({"status": 503, "retryAfter": -1}, "whole seconds"), ({"delaySeconds": 31}, "at most 30"),
     ({"drop": False}, "'drop' is true"), ({"error": 50196, "count": 0}, "'count'"),
-    ({"error": 50196, "endpoint": "authorize"}, "'endpoint'"), ({"error": 50196, "clientId": "x"}, "GUID"),
+    ({"error": 50196, "endpoint": "logout"}, "'endpoint'"), ({"error": 50196, "clientId": "x"}, "GUID"),
     ({"error": 50196, "params": {"a": 1}}, "'params'"), ({"status": 503, "params": {}}, "goes with 'error'"),
     ({"error": 50196, "color": "red"}, "Send {"),
+    ({"error": 50196, "endpoint": "authorize", "grantType": "authorization_code"}, "goes with the token endpoint"),
 ])
 def test_a_bad_fault_is_a_400_that_says_why_and_arms_nothing(served: Served, body: dict[str, object],
                                                            why: str) -> None:
@@ -139,3 +140,49 @@ def test_a_bad_fault_is_a_400_that_says_why_and_arms_nothing(served: Served, bod
         r = c.post("/_mockidp/control/faults", json=body)
         assert r.status_code == 400 and r.json()["error"] == "invalid_request" and why in r.json()["message"]
         assert c.get("/_mockidp/control/faults").json()["value"] == []
+
+
+AUTHORIZE = {"client_id": CLIENT, "response_type": "code", "redirect_uri": "http://localhost:5000/callback",
+             "scope": "openid", "state": "s-1"}
+
+
+def authorize(served: Served, **params: str) -> httpx.Response:
+    with served.client() as c:
+        return c.get(f"/{TENANT}/oauth2/v2.0/authorize", params={**AUTHORIZE, **params})
+
+
+def test_an_authorize_fault_is_entras_error_redirect_to_the_registered_uri(served: Served) -> None:
+    arm(served, endpoint="authorize", error=50196, clientId=CLIENT)
+    r = authorize(served)
+    assert r.status_code == 302
+    location = httpx.URL(r.headers["location"])
+    assert str(location).startswith("http://localhost:5000/callback?")
+    assert location.params["error"] == "invalid_request" and location.params["state"] == "s-1"
+    assert location.params["error_description"].startswith("AADSTS50196: The server terminated an operation")
+    assert location.params["error_uri"].endswith("/error?code=50196")
+    assert authorize(served).status_code == 200  # used up: the sign-in page again
+
+
+def test_an_authorize_status_fault_redirects_temporarily_unavailable(served: Served) -> None:
+    arm(served, endpoint="authorize", status=503, retryAfter=5)
+    location = httpx.URL(authorize(served).headers["location"])
+    assert location.params["error"] == "temporarily_unavailable"
+    assert location.params["error_description"].startswith("AADSTS90033: A transient error has occurred.")
+
+
+def test_an_authorize_fault_entra_never_redirects_is_its_error_page(served: Served) -> None:
+    arm(served, endpoint="authorize", error=50011, params={"uri": "http://localhost:5000/callback"})
+    r = authorize(served)
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
+    assert "AADSTS50011: The redirect URI &#39;http://localhost:5000/callback&#39;" in r.text \
+        or "AADSTS50011: The redirect URI 'http://localhost:5000/callback'" in r.text
+
+
+def test_a_request_entra_refuses_itself_keeps_the_authorize_fault_armed(served: Served) -> None:
+    arm(served, endpoint="authorize", error=50196)
+    r = authorize(served, redirect_uri="https://evil.example/cb")
+    assert r.status_code == 400 and "AADSTS50011" in r.text  # its own refusal, on the page
+    with served.client() as c:
+        assert [f["remaining"] for f in c.get("/_mockidp/control/faults").json()["value"]] == [1]
+    assert authorize(served).status_code == 302  # the next good request meets the fault
+    assert authorize(served).status_code == 200  # used up: the sign-in page

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockidp.clock import REAL_TIME, ClockSetting, SharedClock, entra_instant
-from mockidp.directory.faults import ENDPOINTS, MAX_COUNT, Fault
+from mockidp.directory.faults import ENDPOINTS, GRANT_ENDPOINTS, MAX_COUNT, Fault
 from mockidp.directory.signing_keys import StoredKey
 from mockidp.errors import catalogue
 from mockidp.oauth import trace
@@ -217,8 +217,9 @@ _STATUSES = (429, 500, 502, 503, 504)
 _MOST_DELAY = 30.0
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _GRANT = re.compile(r"^[A-Za-z0-9_:.-]{1,128}$")
-_FAULT_USAGE = ('Send {"endpoint": "token" | "devicecode", "clientId": GUID (optional), "grantType": GRANT '
-                '(optional), "count": N (default 1), and one of "error": AADSTS_CODE (with "params": {...}), '
+_FAULT_USAGE = ('Send {"endpoint": "token" | "devicecode" | "authorize", "clientId": GUID (optional), '
+                '"grantType": GRANT (optional, token endpoint), "count": N (default 1), and one of "error": '
+                'AADSTS_CODE (with "params": {...}), '
                 '"status": 429|500|502|503|504 (with "retryAfter": SECONDS), "delaySeconds": SECONDS (at most 30) '
                 'or "drop": true}.')
 
@@ -240,6 +241,9 @@ def fault_of(body: dict[str, Any], new_id: str) -> Fault:
         raise ControlRefused(400, "invalid_request", "'clientId' is an application (client) ID, a GUID.")
     if not isinstance(grant, str) or (grant and not _GRANT.match(grant)):
         raise ControlRefused(400, "invalid_request", "'grantType' is a grant_type value, e.g. client_credentials.")
+    if grant and endpoint not in GRANT_ENDPOINTS:
+        raise ControlRefused(400, "invalid_request", f"'grantType' goes with the token endpoint; a {endpoint} "
+                             "request names no grant.")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
         raise ControlRefused(400, "invalid_request", f"'count' is a whole number from 1 to {MAX_COUNT}.")
     kind, value = _fault_kind(kinds[0], body)

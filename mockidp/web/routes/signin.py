@@ -33,7 +33,7 @@ from mockidp.oauth.sessions import SessionAnswers, session_decision
 from mockidp.oauth.tenants import resolve_tenant
 from mockidp.oauth.user_tokens import SignIn
 from mockidp.oauth.users import check_password, find_user
-from mockidp.web import browser
+from mockidp.web import browser, faulting
 from mockidp.web.body import read_capped_body
 from mockidp.web.flows import AuthorizeFlow, BrowserFlow, asking_consent, flow_from_data, signed_in
 from mockidp.web.runtime import Runtime, runtime_of
@@ -143,6 +143,9 @@ async def _authorize(request: Request, tenant: str, version: int) -> Response:
         params = await _params(request, rt)
     except AadstsError as err:
         return browser.error_page(request, rt, err)
+    injected = await faulting.authorize(request, rt, tenant=tenant, version=version, params=params)
+    if injected is not None:
+        return injected
     return await run_in_threadpool(_authorize_sync, request, rt, tenant, version, params)
 
 
