@@ -20,6 +20,7 @@ from mockidp.clock import Clock, IdFactory, SharedClock
 from mockidp.directory.artefacts import PURGE_EVERY, Artefacts
 from mockidp.directory.control_state import ControlState
 from mockidp.directory.faults import FaultBook
+from mockidp.directory.live import LiveDirectory
 from mockidp.directory.model import DirectoryContent
 from mockidp.directory.signing_keys import SigningKeys, StoredKey
 from mockidp.directory.snapshot import Directory
@@ -68,7 +69,8 @@ def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
     if apply_seed and settings.seed:
         from mockidp.directory.seed import load_seed  # YAML and the seed schema: not in the workers
 
-        store.replace_directory(load_seed(settings.seed))  # raises SeedError: nothing half-loaded
+        # raises SeedError: nothing half-loaded; a restart discards what Graph wrote since the last one
+        store.replace_directory(load_seed(settings.seed), as_seed=True, now=time.time())
     return store
 
 
@@ -94,12 +96,13 @@ def _role(stored: str) -> Role:
 
 
 async def poll_control(control: ControlState, clock: SharedClock, faults: FaultBook, ring: KeyRing,
-                       stop: asyncio.Event) -> None:
+                       live: LiveDirectory, stop: asyncio.Event) -> None:
     """A replica learns of a control change made through another one within CONTROL_POLL seconds."""
     seen = -1
     while not stop.is_set():
         faults.forget()  # its next take reads the armed faults again
         ring.forget()  # and its next signature the keys (a rotation through another replica)
+        live.forget()  # and its next decision the directory's version (a Graph write, a reset)
         try:
             version = await asyncio.to_thread(control.version)
             if version != seen:
@@ -114,10 +117,11 @@ async def poll_control(control: ControlState, clock: SharedClock, faults: FaultB
 def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory | None = None,
                apply_seed: bool = True, purge_every: float = PURGE_EVERY) -> FastAPI:
     store = prepare(settings, apply_seed=apply_seed)
-    content = store.load_directory()
-    directory = Directory.build(content)
     control_state: ControlState | None = None
     stamp = Stamp(settings.data_dir)
+    live = LiveDirectory(store, stamp)
+    directory = live.current()
+    content = directory.content
     faults = FaultBook(store.engine, stamp)
     if clock is None:  # mockidp's own clock: the control API's setting, shared by every worker and replica
         control_state = ControlState(store.engine, stamp)
@@ -126,7 +130,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     ring = KeyRing(lambda: [RingKey(SigningKey(k.private_pem, k.cert_der), _role(k.role), k.published_until)
                             for k in signing_keys.load()], stamp.value, clock)
     ids = ids or IdFactory()
-    services = Services(directory, TokenIssuer(ring, clock, ids), clock, ids, Artefacts(store.engine))
+    services = Services(live, TokenIssuer(ring, clock, ids), clock, ids, Artefacts(store.engine))
     ca_path = settings.data_dir / CA_CERT
     if settings.tls:
         ensure_ca(settings.data_dir)
@@ -147,7 +151,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         polling = None
         if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
                 "sqlite"):  # replicas on other machines share the database, not the stamp
-            polling = asyncio.create_task(poll_control(control_state, clock, faults, ring, stop))
+            polling = asyncio.create_task(poll_control(control_state, clock, faults, ring, live, stop))
         yield
         stop.set()
         wake.set()
@@ -162,7 +166,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     sealer = Sealer(load_or_create_secret(settings.data_dir))
     app.state.runtime = Runtime(settings, services, ring, ca_path if ca_path.exists() else None, hosts,
                                 sealer, trace_store if settings.traces else None, control_state, faults,
-                                signing_keys)
+                                signing_keys, live)
     # the hot paths in front of the framework (issue 11), inside the decision trace (added after: outer)
     app.add_middleware(fast.FastPaths, runtime=app.state.runtime)
     if settings.traces:

@@ -157,7 +157,7 @@ def test_driving_mockidp_from_tests_runs_as_written(live: LiveServer) -> None:
     assert said[0]["now"] == 1900000000 and said[1]["now"] == 1900003600 and said[2]["frozen"] is True
     assert said[2]["nowUtc"] == "2030-03-17T18:46:40.0000000Z" and said[3]["frozen"] is False
     assert said[4]["kind"] == "error" and said[4]["code"] == 50196 and said[4]["remaining"] == 2
-    assert said[5] == {"reset": ["artefacts", "faults", "traces", "clock"]}
+    assert said[5] == {"reset": ["directory", "artefacts", "faults", "traces", "clock"]}
     where = f" --port {live.port} --data-dir {Path(live.ca).parent}"
     outs = [subprocess.run(["bash", "-c", c.replace(".venv/bin/mockidp", f"{sys.executable} -m mockidp") + where],
                            capture_output=True, text=True, timeout=30, check=True).stdout for c in cli]

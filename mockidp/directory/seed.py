@@ -25,6 +25,7 @@ from mockidp.directory import model as m
 from mockidp.directory import schema as s
 from mockidp.directory.apim_model import ApimServiceRecord
 from mockidp.directory.apim_seed import ServiceInput, resolve_services
+from mockidp.directory.builtin import GRAPH_APP, GRAPH_APP_ID, GRAPH_URI, graph_service_principal
 from mockidp.directory.certificates import parse_certificate
 from mockidp.directory.ids import derived_id
 from mockidp.directory.passwords import hash_password, secret_digest
@@ -265,6 +266,24 @@ def load_seed(paths: Iterable[str | Path]) -> m.DirectoryContent:
         raise SeedError(problems)
     content = _Resolver(docs).resolve()
     return content
+
+
+def resolve_application(data: dict[str, Any], tenant_id: str, *, where: str = "(request)") -> m.ApplicationRecord:
+    """One application read and checked as a seed file's would be: a Graph write (mockidp/graph/) goes through
+    the seed's own schema and rules. Raises SeedError."""
+    f = _File(where)
+    try:
+        a = s.Application.model_validate(data)
+    except ValidationError as exc:
+        raise SeedError([Problem(where, None, format_path(tuple(x for x in err["loc"] if not (
+            isinstance(x, str) and x.startswith("function-")))), _message(err)) for err in exc.errors()]) from None
+    if any(kc.key_file is not None for kc in a.key_credentials):  # a file of the server's: never over the wire
+        raise SeedError([Problem(where, None, "keyCredentials", "give the certificate as 'key'")])
+    r = _Resolver([])
+    record = r.application(f, (), a, tenant_id)
+    if r.problems:
+        raise SeedError(r.problems)
+    return record
 
 
 def _message(err: Any) -> str:
@@ -558,12 +577,18 @@ class _TenantScope:
         return list(self.users_by_upn.values())
 
     def app_sp(self, ref: str) -> m.ServicePrincipalRecord | None:
-        """An app of this tenant by displayName, appId or identifierUri."""
+        """An app of this tenant by displayName, appId or identifierUri; Microsoft Graph (present in every
+        tenant, directory/builtin.py) as the resource of its ReadWrite permissions."""
         for app_id, sp in self.sp_by_app.items():
             app = self.apps[app_id]
             if ref in (app.display_name, app_id, sp.display_name) or ref in app.identifier_uris:
                 return sp
+        if GRAPH_APP_ID not in self.apps and ref in (GRAPH_APP.display_name, GRAPH_APP_ID, GRAPH_URI):
+            return graph_service_principal(self.tid, derived_id(self.tid, "sp", GRAPH_APP_ID))
         return None
+
+    def app(self, app_id: str) -> m.ApplicationRecord:
+        return self.apps.get(app_id) or GRAPH_APP
 
     def assignments(self) -> list[m.AssignmentRecord]:
         out = []
@@ -579,7 +604,7 @@ class _TenantScope:
                 continue
             role_id = m.DEFAULT_ACCESS_ROLE_ID
             if a.app_role is not None:
-                app = self.apps[resource.app_id]
+                app = self.app(resource.app_id)
                 role = next((x for x in app.app_roles if a.app_role in (x.value, x.id)), None)
                 member = "Application" if principal_type == "ServicePrincipal" else "User"
                 if role is None:
@@ -618,10 +643,10 @@ class _TenantScope:
                 self.problem((*gp, "resource"), f"no application '{g.resource}' with a service principal here")
             if client is None or resource is None:
                 continue
-            known = {sc.value for sc in self.apps[resource.app_id].scopes}
+            known = {sc.value for sc in self.app(resource.app_id).scopes}
             for sc in g.scopes:
                 if sc not in known:
-                    self.problem((*gp, "scope"), f"{self.apps[resource.app_id].display_name} has no scope '{sc}'")
+                    self.problem((*gp, "scope"), f"{self.app(resource.app_id).display_name} has no scope '{sc}'")
             principal_id = None
             if g.principal is not None:
                 user = self.users_by_upn.get(g.principal.lower())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, delete, select
 
@@ -74,45 +75,115 @@ class Store:
             # an older data dir's table holds only a day of traces, and nothing reads it any more.
             conn.exec_driver_sql("DROP TABLE IF EXISTS decision_trace")
 
-    def replace_directory(self, content: m.DirectoryContent) -> None:
-        """Swap the seeded registrations in one transaction: readers see the old or the new seed."""
+    def replace_directory(self, content: m.DirectoryContent, *, as_seed: bool = False, now: float = 0.0) -> None:
+        """Swap the registrations in one transaction: readers see the old or the new directory. `as_seed` keeps
+        a copy that `restore_seed` brings back (a reset after Graph writes)."""
         with Session(self.engine) as session, session.begin():
-            for table in t.SEED_TABLES:
-                session.exec(delete(table))
-            for tenant in content.tenants:
-                session.add(t.TenantRow(id=tenant.id, display_name=tenant.display_name, data=_record(tenant)))
-            for app in content.applications:
-                session.add(t.ApplicationRow(app_id=app.app_id, tenant_id=app.tenant_id,
-                                             display_name=app.display_name, data=_record(app)))
-            for sp in content.service_principals:
-                session.add(t.ServicePrincipalRow(id=sp.id, tenant_id=sp.tenant_id, app_id=sp.app_id,
-                                                  data=_record(sp)))
-            for u in content.users:
-                session.add(t.UserRow(id=u.id, tenant_id=u.tenant_id, user_principal_name=u.user_principal_name,
-                                      data=_record(u)))
-            for g in content.groups:
-                session.add(t.GroupRow(id=g.id, tenant_id=g.tenant_id, data=_record(g)))
-            for a in content.assignments:
-                session.add(t.AssignmentRow(id=a.id, resource_sp_id=a.resource_sp_id, principal_id=a.principal_id,
-                                            data=_record(a)))
-            for gr in content.grants:
-                session.add(t.GrantRow(id=gr.id, client_sp_id=gr.client_sp_id, resource_sp_id=gr.resource_sp_id,
-                                       data=_record(gr)))
-            for service in content.api_management:
-                session.add(t.ApimServiceRow(name=service.name, data=service.as_json()))
+            _write(session, content)
+            if as_seed:
+                session.merge(t.DirectorySourceRow(name=SEED, data=content_json(content)))
+            _bump(session, now)
+
+    def change_directory(self, change: Callable[[m.DirectoryContent], m.DirectoryContent], *,
+                         now: float) -> m.DirectoryContent:
+        """Read, change and write the directory in one write transaction (a Graph write, directory/writes.py):
+        two writes at once both count, and whatever `change` raises leaves the directory as it was."""
+        with Session(self.engine) as session, session.begin():
+            session.exec(select(t.ControlRow).where(t.ControlRow.name == DIRECTORY).with_for_update()).first()
+            changed = change(_load(session))
+            _write(session, changed)
+            _bump(session, now)
+        return changed
+
+    def restore_seed(self, *, now: float) -> bool:
+        """The directory back to the seed it started with; False when none was kept (no --seed)."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(t.DirectorySourceRow, SEED)
+            if row is None:
+                return False
+            _write(session, content_of(row.data))
+            _bump(session, now)
+        return True
+
+    def directory_version(self) -> int:
+        with Session(self.engine) as session:
+            row = session.get(t.ControlRow, DIRECTORY)
+            return 0 if row is None else row.version
 
     def load_directory(self) -> m.DirectoryContent:
-        with Session(self.engine) as session:
-            def rows(table: Any) -> list[dict[str, Any]]:
-                return [r.data for r in session.exec(select(table))]
+        return self.load_versioned()[1]
 
-            return m.DirectoryContent(
-                tenants=tuple(_build(m.TenantRecord, d) for d in rows(t.TenantRow)),
-                applications=tuple(_application(d) for d in rows(t.ApplicationRow)),
-                service_principals=tuple(_build(m.ServicePrincipalRecord, d) for d in rows(t.ServicePrincipalRow)),
-                users=tuple(_build(m.UserRecord, d) for d in rows(t.UserRow)),
-                groups=tuple(_build(m.GroupRecord, d) for d in rows(t.GroupRow)),
-                assignments=tuple(_build(m.AssignmentRecord, d) for d in rows(t.AssignmentRow)),
-                grants=tuple(_build(m.GrantRecord, d) for d in rows(t.GrantRow)),
-                api_management=tuple(ApimServiceRecord.from_json(d) for d in rows(t.ApimServiceRow)),
-            )
+    def load_versioned(self) -> tuple[int, m.DirectoryContent]:
+        """The directory and the version it was written with, read in one transaction."""
+        with Session(self.engine) as session:
+            row = session.get(t.ControlRow, DIRECTORY)
+            return (0 if row is None else row.version), _load(session)
+
+
+SEED = "seed"
+DIRECTORY = "directory"  # the control_state row whose version names the directory now written
+
+
+def _bump(session: Session, now: float) -> None:
+    """A new directory version; versions only grow, across the control state's kinds (control_state.py)."""
+    newest = session.exec(select(func.max(t.ControlRow.version))).first() or 0
+    row = session.get(t.ControlRow, DIRECTORY) or t.ControlRow(name=DIRECTORY, version=0, value="{}", changed_at=now)
+    row.version, row.changed_at = int(newest) + 1, now
+    session.add(row)
+
+
+_KINDS: tuple[tuple[str, type[SQLModel]], ...] = (
+    ("tenants", t.TenantRow), ("applications", t.ApplicationRow), ("service_principals", t.ServicePrincipalRow),
+    ("users", t.UserRow), ("groups", t.GroupRow), ("assignments", t.AssignmentRow), ("grants", t.GrantRow),
+    ("api_management", t.ApimServiceRow),
+)
+
+
+def content_json(content: m.DirectoryContent) -> dict[str, Any]:
+    out: dict[str, Any] = {kind: [_record(x) for x in getattr(content, kind)] for kind, _ in _KINDS[:-1]}
+    out["api_management"] = [x.as_json() for x in content.api_management]
+    return out
+
+
+def content_of(data: dict[str, Any]) -> m.DirectoryContent:
+    return m.DirectoryContent(
+        tenants=tuple(_build(m.TenantRecord, d) for d in data["tenants"]),
+        applications=tuple(_application(d) for d in data["applications"]),
+        service_principals=tuple(_build(m.ServicePrincipalRecord, d) for d in data["service_principals"]),
+        users=tuple(_build(m.UserRecord, d) for d in data["users"]),
+        groups=tuple(_build(m.GroupRecord, d) for d in data["groups"]),
+        assignments=tuple(_build(m.AssignmentRecord, d) for d in data["assignments"]),
+        grants=tuple(_build(m.GrantRecord, d) for d in data["grants"]),
+        api_management=tuple(ApimServiceRecord.from_json(d) for d in data["api_management"]),
+    )
+
+
+def _load(session: Session) -> m.DirectoryContent:
+    return content_of({kind: [r.data for r in session.exec(select(table))]  # type: ignore[attr-defined]
+                       for kind, table in _KINDS})
+
+
+def _write(session: Session, content: m.DirectoryContent) -> None:
+    for table in t.SEED_TABLES:
+        session.exec(delete(table))
+    for tenant in content.tenants:
+        session.add(t.TenantRow(id=tenant.id, display_name=tenant.display_name, data=_record(tenant)))
+    for app in content.applications:
+        session.add(t.ApplicationRow(app_id=app.app_id, tenant_id=app.tenant_id,
+                                     display_name=app.display_name, data=_record(app)))
+    for sp in content.service_principals:
+        session.add(t.ServicePrincipalRow(id=sp.id, tenant_id=sp.tenant_id, app_id=sp.app_id, data=_record(sp)))
+    for u in content.users:
+        session.add(t.UserRow(id=u.id, tenant_id=u.tenant_id, user_principal_name=u.user_principal_name,
+                              data=_record(u)))
+    for g in content.groups:
+        session.add(t.GroupRow(id=g.id, tenant_id=g.tenant_id, data=_record(g)))
+    for a in content.assignments:
+        session.add(t.AssignmentRow(id=a.id, resource_sp_id=a.resource_sp_id, principal_id=a.principal_id,
+                                    data=_record(a)))
+    for gr in content.grants:
+        session.add(t.GrantRow(id=gr.id, client_sp_id=gr.client_sp_id, resource_sp_id=gr.resource_sp_id,
+                               data=_record(gr)))
+    for service in content.api_management:
+        session.add(t.ApimServiceRow(name=service.name, data=service.as_json()))
+    session.flush()  # the deletes and inserts in order, before anything reads them back

@@ -71,6 +71,15 @@ class ApimServiceRow(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class DirectorySourceRow(SQLModel, table=True):
+    """The seed's directory as it was loaded (`seed`), kept whole so that a reset can bring it back after
+    Graph writes changed the tables above (directory/store.py)."""
+
+    __tablename__ = "directory_source"
+    name: str = Field(primary_key=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
 SEED_TABLES: tuple[type[SQLModel], ...] = (
     TenantRow, ApplicationRow, ServicePrincipalRow, UserRow, GroupRow, AssignmentRow, GrantRow, ApimServiceRow,
 )

@@ -8,16 +8,22 @@ from dataclasses import dataclass
 from mockidp.clock import Clock, IdFactory
 from mockidp.directory.artefacts import Artefacts
 from mockidp.directory.snapshot import Directory
+from mockidp.directory.source import DirectorySource
 from mockidp.tokens.issuer import TokenIssuer
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    directory: Directory
+    live: DirectorySource  # the directory follows Graph writes and resets (directory/live.py)
     issuer: TokenIssuer
     clock: Clock
     ids: IdFactory
     artefacts: Artefacts
+
+    @property
+    def directory(self) -> Directory:
+        """The directory as of now: read it once per decision, not once per worker."""
+        return self.live.current()
 
 
 @dataclass(frozen=True, slots=True)

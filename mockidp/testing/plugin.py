@@ -232,7 +232,8 @@ class Mockidp:
         return list(self._ok(*self.server.request("GET", "/_mockidp/control/faults"))["value"])
 
     def reset(self) -> None:
-        """Back to the seed: clock, codes, refresh tokens, sessions, consents, lockouts, faults, traces."""
+        """Back to the seed: directory (Graph writes undone), clock, codes, refresh tokens, sessions, consents,
+        lockouts, faults, traces."""
         self._ok(*self.server.request("POST", "/_mockidp/control/reset", json_body={}))
 
     def trace(self, trace_id: str) -> dict[str, Any]:

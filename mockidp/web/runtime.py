@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from mockidp.directory.control_state import ControlState
 from mockidp.directory.faults import FaultBook
+from mockidp.directory.live import LiveDirectory
 from mockidp.directory.signing_keys import SigningKeys
 from mockidp.directory.traces import TraceStore
 from mockidp.oauth.context import Services
@@ -40,6 +41,7 @@ class Runtime:
     control: ControlState | None = None  # None when the embedding code gave its own clock
     faults: FaultBook | None = None
     signing_keys: SigningKeys | None = None
+    live: LiveDirectory | None = None  # the directory Graph writes change (directory/live.py)
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
 
     @property

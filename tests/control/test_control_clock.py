@@ -80,7 +80,7 @@ def test_what_mockidp_stored_expires_by_the_controlled_clock_and_reset_forgets_i
         refresh["refresh_token"] = again.json()["refresh_token"]
         assert c.post(f"/{TENANT}/oauth2/v2.0/token", data=refresh).status_code == 200
     r = _post(served, "reset", {})
-    assert r.status_code == 200 and r.json() == {"reset": ["artefacts", "faults", "traces", "clock"]}
+    assert r.status_code == 200 and r.json() == {"reset": ["directory", "artefacts", "faults", "traces", "clock"]}
     with served.client() as c:
         assert c.get("/_mockidp/control/clock").json()["frozen"] is False
         assert c.get("/_mockidp/traces").json()["value"] == []

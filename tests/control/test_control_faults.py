@@ -118,7 +118,8 @@ def test_a_device_code_fault_and_reset_clearing_faults(served: Served) -> None:
         r = c.post(f"/{TENANT}/oauth2/v2.0/devicecode", data={"client_id": CLIENT, "scope": "openid"})
         assert r.status_code == 500 and r.json()["error_codes"] == [90033]
         assert token(served).status_code == 200  # the token endpoint is another endpoint
-        assert c.post("/_mockidp/control/reset").json()["reset"] == ["artefacts", "faults", "traces", "clock"]
+        cleared = c.post("/_mockidp/control/reset").json()["reset"]
+        assert cleared == ["directory", "artefacts", "faults", "traces", "clock"]
         assert c.get("/_mockidp/control/faults").json()["value"] == []
         assert c.post(f"/{TENANT}/oauth2/v2.0/devicecode", data={"client_id": CLIENT, "scope": "openid"}) \
             .status_code == 200

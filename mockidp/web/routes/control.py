@@ -12,7 +12,7 @@ lives in the database (directory/control_state.py), so every worker and replica 
 - POST /_mockidp/control/keys/rotate {"overlapSeconds": N, "announce": bool}, GET /_mockidp/control/keys:
   the signing keys (directory/signing_keys.py, tokens/key_ring.py).
 - POST /_mockidp/control/reset: the clock back to real time, every code, refresh token, device code,
-  session, user consent, lockout, trace and fault gone; the seeded directory stays as loaded.
+  session, user consent, lockout, trace and fault gone; the directory back to the seed (Graph writes undone).
 """
 
 from __future__ import annotations
@@ -196,6 +196,10 @@ async def reset(request: Request) -> Response:
     await _json_body(request)  # bounded, even though nothing in it is read
     cleared = ["artefacts"]
     await run_in_threadpool(rt.services.artefacts.clear)
+    if rt.live is not None and await run_in_threadpool(rt.live.store.restore_seed, now=time.time()):
+        rt.live.stamp.bump()  # every worker of this machine follows; replicas by their poll
+        await run_in_threadpool(rt.live.refresh)
+        cleared.insert(0, "directory")
     if rt.faults is not None:
         await run_in_threadpool(rt.faults.clear)
         cleared.append("faults")
