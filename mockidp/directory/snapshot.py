@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from mockidp.directory.builtin import GRAPH_APP, GRAPH_APP_ID, graph_service_principal
+from mockidp.directory.builtin import (
+    FIRST_PARTY,
+    GRAPH_APP,
+    GRAPH_APP_ID,
+    first_party_service_principal,
+    graph_service_principal,
+)
 from mockidp.directory.ids import derived_id
 from mockidp.directory.model import (
     ApplicationRecord,
@@ -50,6 +56,11 @@ class Directory:
         if GRAPH_APP_ID not in d.applications:  # every Entra tenant has Microsoft Graph
             d.applications[GRAPH_APP_ID] = GRAPH_APP
             sps += [graph_service_principal(t.id, derived_id(t.id, "sp", GRAPH_APP_ID)) for t in content.tenants]
+        for builtin in FIRST_PARTY:  # and the Azure resources managed identities ask for (directory/builtin.py)
+            if builtin.app_id not in d.applications:
+                d.applications[builtin.app_id] = builtin
+                sps += [first_party_service_principal(builtin, t.id, derived_id(t.id, "sp", builtin.app_id))
+                        for t in content.tenants]
         for sp in sps:
             d.service_principals[(sp.tenant_id, sp.app_id)] = sp
             app = d.applications[sp.app_id]
