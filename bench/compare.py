@@ -183,7 +183,7 @@ def signing_limit(seconds: int) -> tuple[float, float]:
 
 def token_shape(running: Running, scenario: run.Scenario) -> str:
     """alg, typ and length of the target's access token: the comparison is fair only if all are RS256 JWTs."""
-    status, body = request(url_for(running, scenario), scenario)
+    status, body = run.request(url_for(running, scenario), scenario)
     token = str(json.loads(body)["access_token"])
     head = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     return f"{head.get('alg')} {head.get('typ')}, {len(token)} chars (HTTP {status})"
@@ -193,25 +193,9 @@ def url_for(running: Running, scenario: run.Scenario) -> str:
     return (running.gateway_url if scenario.gateway else running.base_url) + scenario.path
 
 
-def request(url: str, scenario: run.Scenario) -> tuple[int, bytes]:
-    import urllib.error
-    import urllib.request
-    data = scenario.body.encode() if scenario.method == "POST" else None
-    req = urllib.request.Request(url, data=data, method=scenario.method)
-    if scenario.content_type:
-        req.add_header("Content-Type", scenario.content_type)
-    for name, value in scenario.headers:
-        req.add_header(name, value)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return int(response.status), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 def measure(wrk: str, running: Running, scenario: run.Scenario, *, seconds: int, connections: int,
             warmup: int) -> Sample:
-    status, body = request(url_for(running, scenario), scenario)
+    status, body = run.request(url_for(running, scenario), scenario)
     if status != 200 or scenario.expect.encode() not in body:
         raise RuntimeError(f"{running.target.name} {scenario.name}: preflight got {status}: {body[:300]!r}")
     port = running.gateway_port if scenario.gateway else running.port

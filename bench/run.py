@@ -362,19 +362,24 @@ def url_of(server: Server, scenario: Scenario) -> str:
     return (server.gateway_url if scenario.gateway else server.base_url) + scenario.path
 
 
+def request(url: str, scenario: Scenario) -> tuple[int, bytes]:
+    """One request of a scenario by hand: its status and body (also bench/compare.py's check)."""
+    data = scenario.body.encode() if scenario.method == "POST" else None
+    req = urllib.request.Request(url, data=data, method=scenario.method)
+    if scenario.content_type:
+        req.add_header("Content-Type", scenario.content_type)
+    for name, value in scenario.headers:
+        req.add_header(name, value)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
 def preflight(server: Server, scenario: Scenario) -> None:
     """One request by hand before loading: the scenario must answer 200 with the expected body."""
-    data = scenario.body.encode() if scenario.method == "POST" else None
-    request = urllib.request.Request(url_of(server, scenario), data=data, method=scenario.method)
-    if scenario.content_type:
-        request.add_header("Content-Type", scenario.content_type)
-    for name, value in scenario.headers:
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, body = int(response.status), response.read()
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read()
+    status, body = request(url_of(server, scenario), scenario)
     if status != 200 or scenario.expect.encode() not in body:
         raise RuntimeError(f"{scenario.name}: preflight got {status}: {body[:300]!r}")
     json.loads(body)

@@ -277,6 +277,18 @@ def _reset(args: argparse.Namespace) -> int:
     return _control(args, "reset", {})
 
 
+def _name_values(items: Sequence[str] | None, flag: str) -> dict[str, str] | None:
+    """Repeated NAME=VALUE flags as a dict (names stripped); None, said on stderr, when one has no '='."""
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            print(f"{flag} is name=value, not {item!r}", file=sys.stderr)
+            return None
+        pairs[name.strip()] = value
+    return pairs
+
+
 def _fault(args: argparse.Namespace) -> int:
     """`mockidp fault [arm] --error 50196 --count 2`, `mockidp fault list`, `mockidp fault clear`: the body of
     POST /_mockidp/control/faults from flags of the same names; the server checks it (one rule, control.py)."""
@@ -292,13 +304,9 @@ def _fault(args: argparse.Namespace) -> int:
             body[name] = value
     if args.drop:
         body["drop"] = True
-    params: dict[str, str] = {}
-    for item in args.params or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            print(f"mockidp fault: --param is name=value, not {item!r}", file=sys.stderr)
-            return 2
-        params[name] = value
+    params = _name_values(args.params, "mockidp fault: --param")
+    if params is None:
+        return 2
     if params:
         body["params"] = params
     if not {"error", "status", "delaySeconds", "drop"} & set(body):
@@ -360,13 +368,9 @@ def _policy_check(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"mockidp policy check: cannot read {args.policy}: {exc}", file=sys.stderr)
         return 2
-    named: dict[str, str] = {}
-    for item in args.named_values or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            print(f"mockidp policy check: --named-value is name=value, not {item!r}", file=sys.stderr)
-            return 2
-        named[name.strip()] = value
+    named = _name_values(args.named_values, "mockidp policy check: --named-value")
+    if named is None:
+        return 2
     token = (sys.stdin.read() if args.token == "-" else args.token).strip()
     discovery = None
     jwks = _published_keys(settings)  # the stored keys, a rotation's too
