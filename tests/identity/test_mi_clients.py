@@ -1,6 +1,8 @@
 """Managed identities through the real, unmodified clients (issue 10): azure-identity's ManagedIdentityCredential
 (both endpoint shapes, system- and user-assigned), DefaultAzureCredential in a subprocess with only environment
-variables, MSAL Python's ManagedIdentityClient; Entra's and Azure's refusals as those clients surface them.
+variables, MSAL Python's ManagedIdentityClient, @azure/identity in Node (tests/node/mi/managed-identity.mjs;
+Node trusts the mock's CA through NODE_EXTRA_CA_CERTS only; needs `npm ci` in tests/node, a missing install
+fails rather than skips); Entra's and Azure's refusals as those clients surface them.
 
 The clients find the endpoints only through the environment (IDENTITY_ENDPOINT + IDENTITY_HEADER, or
 AZURE_POD_IDENTITY_AUTHORITY_HOST), as on Azure; each test sets it with monkeypatch."""
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError, ManagedIdentityCredential
 
 from mockidp.oauth.managed_identity import header_secret
-from tests.conftest import DEMO_SEED, LiveServer
+from tests.conftest import DEMO_SEED, ROOT, LiveServer
 from tests.identity.test_managed_identities import (
     FUNC_CLIENT,
     FUNC_ID,
@@ -243,3 +246,40 @@ def test_default_azure_credential_with_only_environment_variables(live: LiveServ
         "AZURE_POD_IDENTITY_AUTHORITY_HOST": f"{live.origin}/_mockidp/imds/batch-vm",
         "AZURE_CLIENT_ID": REPORTING_CLIENT}, tmp_path)  # DefaultAzureCredential's user-assigned identity
     assert verified(live, vm["token"])["oid"] == REPORTING_PRINCIPAL
+
+
+# --------------------------------------------------------------------------------- @azure/identity (Node)
+
+NODE_DIR = ROOT / "tests" / "node"
+SCRIPT = NODE_DIR / "mi" / "managed-identity.mjs"
+
+
+def run_node(live: LiveServer, variables: dict[str, str], *args: str) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH: install Node.js 20+ and run `npm ci` in tests/node")
+    if not (NODE_DIR / "node_modules" / "@azure" / "identity").is_dir():
+        pytest.fail("@azure/identity is not installed: run `npm ci` in tests/node")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NODE_TLS_REJECT_UNAUTHORIZED", "NODE_OPTIONS", *ENDPOINT_VARS)}
+    env.update({"NODE_EXTRA_CA_CERTS": live.ca, "NO_COLOR": "1", **variables})
+    done = subprocess.run([node, str(SCRIPT), *args], cwd=NODE_DIR, env=env, capture_output=True, text=True,
+                          timeout=90, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_node_azure_identity_app_service_and_imds(live: LiveServer) -> None:
+    function = {"IDENTITY_ENDPOINT": f"{live.origin}/msi/token", "IDENTITY_HEADER": secret(live, "orders-func")}
+    system = run_node(live, function, "api://orders-api/.default")
+    assert "token" in system, system
+    claims = jwt.decode(system["token"], options={"verify_signature": False})
+    assert claims["azp"] == FUNC_CLIENT and claims["roles"] == ["Orders.Read"]
+    assert system["expiresOnTimestamp"] == claims["exp"] * 1000  # expires_on read as Azure writes it
+    vm = {"AZURE_POD_IDENTITY_AUTHORITY_HOST": f"{live.origin}/_mockidp/imds/batch-vm"}
+    user = run_node(live, vm, "https://vault.azure.net/.default", REPORTING_CLIENT)
+    assert "token" in user, user
+    assert jwt.decode(user["token"], options={"verify_signature": False})["appid"] == REPORTING_CLIENT
+    refused = run_node(live, function, "api://orders-api/.default", UNASSIGNED_CLIENT)
+    assert refused["error"] in ("CredentialUnavailableError", "AuthenticationError"), refused
+    assert "Unable to load the proper Managed Identity." in refused["message"], refused
