@@ -270,3 +270,25 @@ def test_managed_identities_are_service_principals_of_type_managed_identity() ->
         "orders-func": (FUNC_PRINCIPAL, (REPORTING_PRINCIPAL,)),
         "batch-vm": (None, (REPORTING_PRINCIPAL, sps["unassigned-identity"].id)),
     }
+
+
+def test_the_console_shows_identities_as_enterprise_applications_only(mi: Harness) -> None:
+    tenant = mi.client.get(f"/_mockidp/console/tenants/{TENANT}")
+    assert tenant.status_code == 200
+    assert f"app-registrations/{ORDERS_API}" in tenant.text
+    assert f"app-registrations/{FUNC_CLIENT}" not in tenant.text  # Entra hides a managed identity's application
+    assert f"enterprise-applications/{FUNC_CLIENT}" in tenant.text
+    assert mi.client.get(f"/_mockidp/console/tenants/{TENANT}/app-registrations/{FUNC_CLIENT}").status_code == 404
+    page = mi.client.get(f"/_mockidp/console/tenants/{TENANT}/enterprise-applications/{REPORTING_CLIENT}")
+    assert page.status_code == 200
+    assert "Managed Identity (user-assigned)" in page.text and REPORTING_ID in page.text
+    orders = mi.client.get(f"/_mockidp/console/tenants/{TENANT}/enterprise-applications/{ORDERS_API}")
+    assert "orders-func" in orders.text and "Orders.Read" in orders.text  # its assignment, by the identity's name
+
+
+def test_the_decoder_explains_the_managed_identity_claims(mi: Harness) -> None:
+    token = app_service(mi, "https://vault.azure.net", client_id=REPORTING_CLIENT).json()["access_token"]
+    page = mi.client.post("/_mockidp/console/decoder", data={"token": token})
+    assert page.status_code == 200
+    assert "The ARM resource id of the managed identity this token was issued to" in page.text
+    assert "used this user-assigned managed identity" in page.text
