@@ -59,8 +59,9 @@ def header_secret(key: bytes, resource_name: str) -> str:
 def caller_by_secret(directory: Directory, key: bytes, secret: str | None) -> AzureResourceRecord | None:
     if not secret:
         return None
+    given = secret.strip()[:64].encode("utf-8", "replace")  # bytes: compare_digest refuses non-ASCII text
     for resource in directory.azure_resources.values():
-        if hmac.compare_digest(header_secret(key, resource.name), secret.strip()[:64]):
+        if hmac.compare_digest(header_secret(key, resource.name).encode(), given):
             return resource
     return None
 

@@ -292,3 +292,35 @@ def test_the_decoder_explains_the_managed_identity_claims(mi: Harness) -> None:
     assert page.status_code == 200
     assert "The ARM resource id of the managed identity this token was issued to" in page.text
     assert "used this user-assigned managed identity" in page.text
+
+
+def test_hostile_requests_get_the_endpoints_envelopes(mi: Harness) -> None:
+    """Odd header bytes, huge or repeated parameters, odd paths and methods: the endpoint's own refusals, no 500."""
+    odd_header = mi.client.get("/msi/token", params={"resource": "api://orders-api", "api-version": "2019-08-01"},
+                               headers=[(b"X-IDENTITY-HEADER", b"\xff\xfe" * 40)])
+    assert odd_header.status_code == 401 and odd_header.json()["statusCode"] == 401
+    huge = app_service(mi, "api://" + "x" * 60_000)
+    assert huge.status_code == 400 and huge.json()["message"].startswith("AADSTS500011: ")
+    assert len(huge.content) < 4096
+    repeated = mi.client.get("/msi/token?api-version=2019-08-01&resource=api://nothing&resource=api://orders-api",
+                             headers={"X-IDENTITY-HEADER": secret(mi, "orders-func")})
+    assert repeated.status_code == 200 and repeated.json()["resource"] == "api://orders-api"
+    undecodable = app_service(mi, "api://orders-api", client_id="%ff\u0000")
+    assert undecodable.status_code == 400 and undecodable.json()["statusCode"] == 400
+    for path in (f"/_mockidp/imds/..%2f..{IMDS}", f"/_mockidp/imds/{'a' * 3000}{IMDS}", f"/_mockidp/imds/%00{IMDS}"):
+        r = mi.client.get(path, params={"api-version": "2018-02-01", "resource": "https://vault.azure.net"},
+                          headers={"Metadata": "true"})
+        assert r.status_code in (400, 404), (path, r.status_code)
+        assert r.status_code == 404 or r.json()["error_description"] == "Identity not found"
+    for method in ("POST", "PUT", "DELETE", "PATCH", "HEAD"):
+        r = mi.client.request(method, f"/_mockidp/imds/batch-vm{IMDS}", headers={"Metadata": "true"})
+        assert r.status_code == 400, method
+
+
+def test_a_disabled_identity_gets_no_token(tmp_path: Path) -> None:
+    seed = tmp_path / "off.yaml"
+    seed.write_text("tenants:\n  - displayName: Dark\n    managedIdentities:\n"
+                    "      - {type: SystemAssigned, resource: off-vm, accountEnabled: false}\n")
+    off = Harness(tmp_path / "data", [seed])
+    r = imds(off, "https://vault.azure.net", caller="off-vm")
+    assert r.status_code == 400 and r.json()["error_description"] == "Identity not found"

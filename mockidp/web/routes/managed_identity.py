@@ -95,3 +95,10 @@ async def imds(request: Request) -> Response:
 @router.api_route(IMDS_PREFIX + "/{resource}" + IMDS_PATH, methods=METHODS)
 async def imds_of(request: Request, resource: str) -> Response:
     return _answer(runtime_of(request), request, mi.IMDS, resource[:64])
+
+
+@router.api_route(IMDS_PREFIX + "/{rest:path}", methods=METHODS)
+async def imds_elsewhere(request: Request, rest: str) -> Response:
+    """Any other path under the IMDS prefix ('..%2f', a name with '/', no token path): no resource calls from
+    there, and IMDS says so in its own envelope (the Entra routes' 404 handler would read a tenant into it)."""
+    return _answer(runtime_of(request), request, mi.IMDS, "/" + rest[:63])
