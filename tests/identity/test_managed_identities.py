@@ -324,3 +324,16 @@ def test_a_disabled_identity_gets_no_token(tmp_path: Path) -> None:
     off = Harness(tmp_path / "data", [seed])
     r = imds(off, "https://vault.azure.net", caller="off-vm")
     assert r.status_code == 400 and r.json()["error_description"] == "Identity not found"
+
+
+def test_the_token_paths_answer_with_a_trailing_slash_too(mi: Harness) -> None:
+    """MSAL Node asks IMDS for .../oauth2/token/; App Service on Windows sets IDENTITY_ENDPOINT to .../MSI/token/."""
+    r = mi.client.get(f"/_mockidp/imds/batch-vm{IMDS}/", params={"api-version": "2018-02-01",
+                      "resource": "https://vault.azure.net", "client_id": REPORTING_CLIENT},
+                      headers={"Metadata": "true"}, follow_redirects=False)
+    assert r.status_code == 200 and r.json()["client_id"] == REPORTING_CLIENT
+    t = mi.client.get(f"/_mockidp/traces/{r.headers['x-ms-request-id']}")
+    assert t.status_code == 200 and t.json()["outcome"] == "success"
+    a = mi.client.get("/msi/token/", params={"resource": "api://orders-api", "api-version": "2019-08-01"},
+                      headers={"X-IDENTITY-HEADER": secret(mi, "orders-func")}, follow_redirects=False)
+    assert a.status_code == 200 and a.json()["client_id"] == FUNC_CLIENT

@@ -83,16 +83,20 @@ def _answer(rt: Runtime, request: Request, shape: str, caller_name: str | None =
 
 
 @router.api_route("/msi/token", methods=METHODS)
+@router.api_route("/msi/token/", methods=METHODS)
 async def app_service(request: Request) -> Response:
     return _answer(runtime_of(request), request, mi.APP_SERVICE)
 
 
+# MSAL Node asks for the token path with a trailing '/': IMDS answers both, and so does mockidp (no redirect)
 @router.api_route(IMDS_PATH, methods=METHODS)
+@router.api_route(IMDS_PATH + "/", methods=METHODS)
 async def imds(request: Request) -> Response:
     return _answer(runtime_of(request), request, mi.IMDS)
 
 
 @router.api_route(IMDS_PREFIX + "/{resource}" + IMDS_PATH, methods=METHODS)
+@router.api_route(IMDS_PREFIX + "/{resource}" + IMDS_PATH + "/", methods=METHODS)
 async def imds_of(request: Request, resource: str) -> Response:
     return _answer(runtime_of(request), request, mi.IMDS, resource[:64])
 
