@@ -72,3 +72,20 @@ def test_both_workers_accept_the_secret_and_answer_both_shapes(served: Served,
                                        headers={"Connection": "close"}) as credential:
             token = credential.get_token("api://orders-api/.default")
         assert jwt.decode(token.token, options={"verify_signature": False})["roles"] == ["Reports.Write"]
+
+
+def test_a_reset_keeps_the_seeded_identities(served: Served) -> None:
+    """The control API's reset brings the seed's directory back (restore_seed): the resources and identities
+    with it, on both workers."""
+    found = variables(identities(served, "--resource", "orders-func").stdout)
+    with served.client() as client:
+        reset = client.post("/_mockidp/control/reset")
+        assert reset.status_code == 200, reset.text
+        assert "directory" in reset.json()["reset"]
+        for _ in range(6):
+            r = client.get("/msi/token", params={"resource": "https://vault.azure.net", "api-version": "2019-08-01",
+                                                 "client_id": REPORTING_CLIENT},
+                           headers={"X-IDENTITY-HEADER": found["IDENTITY_HEADER"]})
+            assert r.status_code == 200, r.text
+            assert jwt.decode(r.json()["access_token"], options={"verify_signature": False})["xms_mirid"].endswith(
+                "/userAssignedIdentities/reporting-identity")
