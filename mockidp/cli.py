@@ -170,10 +170,12 @@ def _seed_check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s); the seed would not load", file=sys.stderr)
         return 1
-    print(f"seed ok: {len(content.tenants)} tenants, {len(content.applications)} applications, "
+    identities = sum(1 for sp in content.service_principals if sp.is_managed_identity)
+    print(f"seed ok: {len(content.tenants)} tenants, {len(content.applications) - identities} applications, "
           f"{len(content.service_principals)} service principals, {len(content.users)} users, "
           f"{len(content.groups)} groups, {len(content.assignments)} app role assignments, "
-          f"{len(content.grants)} permission grants")
+          f"{len(content.grants)} permission grants"
+          + (f", {identities} managed identities of {len(content.azure_resources)} resources" if identities else ""))
     return 0
 
 

@@ -89,3 +89,12 @@ def test_a_reset_keeps_the_seeded_identities(served: Served) -> None:
             assert r.status_code == 200, r.text
             assert jwt.decode(r.json()["access_token"], options={"verify_signature": False})["xms_mirid"].endswith(
                 "/userAssignedIdentities/reporting-identity")
+
+
+def test_seed_check_counts_the_identities() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}
+    done = subprocess.run([sys.executable, "-m", "mockidp", "seed", "check", str(IDENTITIES_SEED)],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("seed ok: 1 tenants, 1 applications, 4 service principals, 0 users, 0 groups, "
+                                   "2 app role assignments, 0 permission grants, 3 managed identities of 2 resources")
