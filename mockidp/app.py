@@ -34,7 +34,19 @@ from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.key_ring import KeyRing, RingKey, Role
 from mockidp.tokens.keys import SigningKey, load_or_create_signing_key
 from mockidp.web import access_log, errors, fast, tracing
-from mockidp.web.routes import admin, console, control, device, discovery, instance, logout, signin, token, traces
+from mockidp.web.routes import (
+    admin,
+    console,
+    control,
+    device,
+    discovery,
+    instance,
+    logout,
+    managed_identity,
+    signin,
+    token,
+    traces,
+)
 from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
 
@@ -163,10 +175,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         store.engine.dispose()  # close pooled connections (PostgreSQL) when the worker stops
 
     app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    sealer = Sealer(load_or_create_secret(settings.data_dir))
+    secret = load_or_create_secret(settings.data_dir)
     app.state.runtime = Runtime(settings, services, ring, ca_path if ca_path.exists() else None, hosts,
-                                sealer, trace_store if settings.traces else None, control_state, faults,
-                                signing_keys, live)
+                                Sealer(secret), trace_store if settings.traces else None, control_state, faults,
+                                signing_keys, live, identity_key=secret)
     # the hot paths in front of the framework (issue 11), inside the decision trace (added after: outer)
     app.add_middleware(fast.FastPaths, runtime=app.state.runtime)
     if settings.traces:
@@ -174,7 +186,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     errors.install(app)
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()
-    for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control):
+    for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control,
+                   managed_identity):
         app.include_router(module.router)
     app.state.gateway = gateway
     return app

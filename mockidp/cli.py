@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mockidp.directory.model import DirectoryContent
 from mockidp.directory.seed import SeedError, load_seed
 from mockidp.local_ca import ensure_ca
 from mockidp.settings import Settings
@@ -53,12 +54,14 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.update(settings.to_env())
     scheme = "https" if settings.tls else "http"
     shown_host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
-    origin = settings.public_url or f"{scheme}://{shown_host}:{settings.port}"
+    origin = _origin(settings)
     print(f"mockidp: {len(content.tenants)} tenants, {len(content.applications)} applications, "
           f"{len(content.users)} users; serving {origin} with {settings.workers} worker(s)", file=sys.stderr)
     for tenant in content.tenants:
         print(f"  tenant {tenant.display_name}: {origin}/{tenant.id}/v2.0/.well-known/openid-configuration",
               file=sys.stderr)
+    for line in _identity_lines(content, settings, origin):
+        print(f"  {line}", file=sys.stderr)
     gateway = bool(settings.gateway_port and content.api_management)
     if gateway:
         gateway_host = f"{shown_host}:{settings.gateway_port}"
@@ -86,6 +89,73 @@ def _serve(args: argparse.Namespace) -> int:
     )
 
 
+def _origin(settings: Settings) -> str:
+    shown_host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
+    return settings.public_url or f"{'https' if settings.tls else 'http'}://{shown_host}:{settings.port}"
+
+
+def _identity_variables(content: DirectoryContent, settings: Settings, origin: str) -> dict[str, dict[str, str]]:
+    """Per simulated Azure resource, the environment a workload on it sets to reach its managed identities:
+    the App Service shape and the IMDS shape (docs/managed-identities.md)."""
+    from mockidp.oauth.managed_identity import header_secret
+    from mockidp.web.sealing import load_or_create_secret
+
+    if not content.azure_resources:
+        return {}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = load_or_create_secret(settings.data_dir)  # the server's own: the secrets are the ones it accepts
+    return {r.name: {"IDENTITY_ENDPOINT": f"{origin}/msi/token", "IDENTITY_HEADER": header_secret(key, r.name),
+                     "AZURE_POD_IDENTITY_AUTHORITY_HOST": f"{origin}/_mockidp/imds/{r.name}"}
+            for r in content.azure_resources}
+
+
+def _identity_lines(content: DirectoryContent, settings: Settings, origin: str) -> list[str]:
+    names = {sp.id: sp.display_name for sp in content.service_principals}
+    every = _identity_variables(content, settings, origin)
+    lines = []
+    for resource in content.azure_resources:
+        variables = every[resource.name]
+        kinds = ([f"system-assigned {names.get(resource.system_identity, '?')}"] if resource.system_identity else []) \
+            + [f"user-assigned {names.get(i, '?')}" for i in resource.user_identities]
+        lines.append(f"managed identities of {resource.name} ({', '.join(kinds) or 'none'}):")
+        lines.append(f"  App Service: IDENTITY_ENDPOINT={variables['IDENTITY_ENDPOINT']} "
+                     f"IDENTITY_HEADER={variables['IDENTITY_HEADER']}")
+        lines.append(f"  IMDS: AZURE_POD_IDENTITY_AUTHORITY_HOST={variables['AZURE_POD_IDENTITY_AUTHORITY_HOST']}")
+    return lines
+
+
+def _identities(args: argparse.Namespace) -> int:
+    """The variables of each simulated resource (or, with --resource, of one, as NAME=value lines for
+    `export $(...)`), from the seed given or else the directory the data dir's database holds."""
+    settings = _settings(args)
+    if args.seed:
+        try:
+            content = load_seed(args.seed)
+        except SeedError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return 1
+    else:
+        from mockidp.directory.store import Store, make_engine
+
+        store = Store(make_engine(settings.resolved_database_url))
+        store.create_schema()
+        content = store.load_directory()
+    origin = args.url.rstrip("/") if args.url else _origin(settings)
+    if args.resource is None:
+        lines = _identity_lines(content, settings, origin)
+        print("\n".join(lines) if lines else "no managed identities in this directory")
+        return 0
+    variables = _identity_variables(content, settings, origin).get(args.resource)
+    if variables is None:
+        print(f"mockidp: no resource '{args.resource[:64]}' has a managed identity", file=sys.stderr)
+        return 1
+    wanted = ("AZURE_POD_IDENTITY_AUTHORITY_HOST",) if args.shape == "imds" else ("IDENTITY_ENDPOINT",
+                                                                                 "IDENTITY_HEADER")
+    print("\n".join(f"{name}={variables[name]}" for name in wanted))
+    return 0
+
+
 def _ca(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(ensure_ca(settings.data_dir).resolve())
@@ -100,10 +170,12 @@ def _seed_check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s); the seed would not load", file=sys.stderr)
         return 1
-    print(f"seed ok: {len(content.tenants)} tenants, {len(content.applications)} applications, "
+    identities = sum(1 for sp in content.service_principals if sp.is_managed_identity)
+    print(f"seed ok: {len(content.tenants)} tenants, {len(content.applications) - identities} applications, "
           f"{len(content.service_principals)} service principals, {len(content.users)} users, "
           f"{len(content.groups)} groups, {len(content.assignments)} app role assignments, "
-          f"{len(content.grants)} permission grants")
+          f"{len(content.grants)} permission grants"
+          + (f", {identities} managed identities of {len(content.azure_resources)} resources" if identities else ""))
     return 0
 
 
@@ -547,6 +619,19 @@ def parser() -> argparse.ArgumentParser:
                                          "https://localhost:PORT)")
     pcheck.add_argument("--port", type=int)
     pcheck.set_defaults(run=_policy_check)
+    identities = sub.add_parser("identities", help="print the environment each simulated Azure resource needs "
+                                "to reach its managed identities (IDENTITY_ENDPOINT/IDENTITY_HEADER or "
+                                "AZURE_POD_IDENTITY_AUTHORITY_HOST)")
+    identities.add_argument("--seed", action="append", type=Path, help="seed file or folder (default: the "
+                            "directory stored in the data dir)")
+    _common(identities)
+    identities.add_argument("--database-url", dest="database_url")
+    identities.add_argument("--public-url", dest="public_url")
+    identities.add_argument("--url", help="origin the workload reaches mockidp at (default https://localhost:PORT)")
+    identities.add_argument("--resource", help="one resource: its variables alone, NAME=value per line")
+    identities.add_argument("--shape", choices=("app-service", "imds"), default="app-service",
+                            help="with --resource: App Service (default) or IMDS variables")
+    identities.set_defaults(run=_identities)
     health = sub.add_parser("health", help="exit 0 when the local server answers /_mockidp/health")
     _common(health)
     health.set_defaults(run=_health)

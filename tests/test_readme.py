@@ -167,3 +167,33 @@ def test_driving_mockidp_from_tests_runs_as_written(live: LiveServer) -> None:
     assert {k["role"] for k in json.loads(outs[5])["value"]} >= {"active"}
     forged = outs[6].strip()
     assert forged.count(".") == 2 and jwt.decode(forged, options={"verify_signature": False})["exp"] < time.time()
+
+
+IDENTITIES_SEED = ROOT / "seed" / "identities.yaml"
+
+
+def test_managed_identity_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    """'A Function calls an API with its managed identity': the bash block as written, against a server of both
+    seeds; only the commands' paths, the port and the CA are the test's."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"```bash\n\.venv/bin/pip install azure-identity pyjwt\n(.*?\nMI)\n```", readme, re.S)
+    assert found is not None
+    shown = re.search(r"azure-identity reports what App Service answers:\n\n```\n(.*?)\n```", readme, re.S)
+    assert shown is not None
+    demo = ROOT / "seed" / "demo.yaml"
+    with LiveServer(tmp_path / "data", [demo, IDENTITIES_SEED]) as server:
+        script = found.group(1).replace(".venv/bin/python", sys.executable).replace(".mockidp/ca.pem", server.ca)
+        script = script.replace(
+            ".venv/bin/mockidp identities",
+            f"{sys.executable} -m mockidp identities --data-dir {server.settings.data_dir} --port {server.port}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MOCKIDP_", "IDENTITY_", "MSI_", "AZURE_"))
+               and k not in ("REQUESTS_CA_BUNDLE", "IMDS_ENDPOINT")}
+        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, env=env,
+                             cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    function, vault, refused = out.stdout.strip().splitlines()
+    rg = "/subscriptions/2b0c9a3e-0000-4000-8000-000000000001/resourcegroups/orders-rg/providers"
+    assert function == f"2.0 0f5e2a61-7c1d-4b9e-a3f2-5d6c7b8a9e01 ['Orders.Read'] {rg}/Microsoft.Web/sites/orders-func"
+    assert vault == (f"1.0 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c02 None {rg}/Microsoft.ManagedIdentity/"
+                     "userAssignedIdentities/reporting-identity")
+    assert refused == shown.group(1)

@@ -101,6 +101,23 @@ class ServicePrincipalRecord:
     display_name: str
     app_role_assignment_required: bool
     account_enabled: bool
+    # Graph's servicePrincipalType: "Application", or "ManagedIdentity" for a managed identity, whose
+    # alternativeNames are then Graph's ("isExplicit=False" system-assigned / "=True" user-assigned, then
+    # its ARM resource id: the token's xms_mirid).
+    service_principal_type: str = "Application"
+    alternative_names: tuple[str, ...] = ()
+
+    @property
+    def is_managed_identity(self) -> bool:
+        return self.service_principal_type == "ManagedIdentity"
+
+    @property
+    def mi_resource_id(self) -> str:
+        return self.alternative_names[1] if len(self.alternative_names) > 1 else ""
+
+    @property
+    def user_assigned(self) -> bool:
+        return "isExplicit=True" in self.alternative_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +165,18 @@ class GrantRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AzureResourceRecord:
+    """A simulated Azure resource that calls the managed-identity endpoints (a Function App, a VM): its
+    system-assigned identity and the user-assigned ones attached to it, as service principal ids."""
+
+    name: str  # unique in the directory: the IMDS path selector and the identity header's subject
+    tenant_id: str
+    resource_id: str  # ARM id: xms_mirid of its system-assigned identity, xms_az_rid of the others
+    system_identity: str | None
+    user_identities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DirectoryContent:
     """Everything the seed defines, ready to be stored or indexed."""
 
@@ -159,3 +188,4 @@ class DirectoryContent:
     assignments: tuple[AssignmentRecord, ...] = ()
     grants: tuple[GrantRecord, ...] = ()
     api_management: tuple[ApimServiceRecord, ...] = ()  # the gateway's services (apim_model.py)
+    azure_resources: tuple[AzureResourceRecord, ...] = ()  # callers of the managed-identity endpoints

@@ -313,6 +313,43 @@ class PermissionGrant(SeedModel):
         return self.scope.split() if isinstance(self.scope, str) else list(self.scope)
 
 
+_RESOURCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # an Azure resource name, usable as a URL path segment
+
+
+class ManagedIdentity(SeedModel):
+    """A managed identity: a service principal of type ManagedIdentity (mockidp/oauth/managed_identity.py).
+
+    SystemAssigned: the identity of one Azure resource (`resource`, e.g. a Function App), named after it as
+    in Entra. UserAssigned: its own resource (`name`), attached to the resources listed in `assignedTo`.
+    Omitted ids are derived from the tenant and the name, as for apps."""
+
+    type: Literal["SystemAssigned", "UserAssigned"]
+    name: str | None = Field(default=None, pattern=_RESOURCE_NAME)  # UserAssigned: the identity's name
+    resource: str | None = Field(default=None, pattern=_RESOURCE_NAME)  # SystemAssigned: the resource's name
+    resource_id: str | None = Field(default=None, max_length=1024)  # its ARM id: the token's xms_mirid
+    client_id: str | None = None
+    principal_id: str | None = None
+    assigned_to: list[str] = Field(default_factory=list, max_length=64)  # UserAssigned: resources that use it
+    account_enabled: bool = True
+
+    _guid = field_validator("client_id", "principal_id")(_check_guid)
+
+    @model_validator(mode="after")
+    def _kind(self) -> ManagedIdentity:
+        if self.type == "SystemAssigned" and (self.resource is None or self.name is not None or self.assigned_to):
+            raise ValueError("a SystemAssigned identity names its 'resource' (no 'name' or 'assignedTo')")
+        if self.type == "UserAssigned" and (self.name is None or self.resource is not None):
+            raise ValueError("a UserAssigned identity has a 'name' (and 'assignedTo' resources, no 'resource')")
+        return self
+
+    @field_validator("resource_id")
+    @classmethod
+    def _arm_id(cls, v: str | None) -> str | None:
+        if v is not None and (not v.lower().startswith("/subscriptions/") or any(c.isspace() for c in v)):
+            raise ValueError("resourceId is an ARM id: /subscriptions/<id>/resourcegroups/<group>/providers/...")
+        return v
+
+
 class Tenant(SeedModel):
     display_name: str = Field(min_length=1, max_length=256)
     tenant_id: str | None = None
@@ -324,6 +361,7 @@ class Tenant(SeedModel):
     groups: list[Group] = Field(default_factory=list)
     app_role_assignments: list[AppRoleAssignment] = Field(default_factory=list)
     oauth2_permission_grants: list[PermissionGrant] = Field(default_factory=list)
+    managed_identities: list[ManagedIdentity] = Field(default_factory=list)
 
     _guid = field_validator("tenant_id")(_check_guid)
 

@@ -341,6 +341,16 @@ class _Resolver:
                     names.add(a.display_name)
                     apps[record.app_id] = record
                     app_where[record.app_id] = (f, ap)
+                for mi_index, mi in enumerate(t.managed_identities):
+                    mp: Path_ = (*tp, "managedIdentities", mi_index)
+                    record = managed_identity_application(tid, mi)
+                    if record.display_name in names:
+                        self.problem(f, (*mp, "name" if mi.name else "resource"),
+                                     "an application or managed identity of this tenant has this name")
+                    elif record.app_id in apps:
+                        self.problem(f, (*mp, "clientId"), f"clientId {record.app_id} is registered twice")
+                    names.add(record.display_name)
+                    apps[record.app_id] = record
         # Pass 2: everything that lives in one tenant and refers to apps, users and groups.
         content = m.DirectoryContent(tenants=tuple(tenants), applications=tuple(apps.values()))
         sps: list[m.ServicePrincipalRecord] = []
@@ -348,6 +358,7 @@ class _Resolver:
         groups: list[m.GroupRecord] = []
         assignments: list[m.AssignmentRecord] = []
         grants: list[m.GrantRecord] = []
+        resources: dict[str, m.AzureResourceRecord] = {}
         for f, tp, t, tid in plan:
             scope = _TenantScope(self, f, tp, t, tid, apps)
             sps += scope.service_principals()
@@ -355,13 +366,17 @@ class _Resolver:
             users += scope.users()
             assignments += scope.assignments()
             grants += scope.grants()
+            for res in scope.azure_resources():
+                if res.name in resources:  # the IMDS path and the identity header name it alone
+                    scope.problem(("managedIdentities",), f"resource name '{res.name}' is used in two tenants")
+                resources[res.name] = res
         services = self.api_management()
         if self.problems:
             raise SeedError(self.problems)
         return m.DirectoryContent(
             tenants=content.tenants, applications=content.applications, service_principals=tuple(sps),
             users=tuple(users), groups=tuple(groups), assignments=tuple(assignments), grants=tuple(grants),
-            api_management=services,
+            api_management=services, azure_resources=tuple(resources.values()),
         )
 
     def _text_line(self, f: _File) -> Callable[[Path_], int]:
@@ -463,6 +478,40 @@ class _Resolver:
         )
 
 
+def default_resource_id(tid: str, kind: str, name: str) -> str:
+    """The ARM id of a resource the seed names without one: a subscription derived from the tenant, resource
+    group 'mockidp', lowercase 'resourcegroups' as in the ids Entra puts in tokens."""
+    return f"/subscriptions/{derived_id(tid, 'subscription')}/resourcegroups/mockidp/providers/{kind}/{name}"
+
+
+def managed_identity_application(tid: str, mi: s.ManagedIdentity) -> m.ApplicationRecord:
+    """The application object behind a managed identity's service principal (Entra hides it): its clientId as
+    appId, no credential, no API of its own; it exists so that lookups by client id find it as they find apps."""
+    name = mi.name or mi.resource or ""
+    app_id = mi.client_id or derived_id(tid, "mi-client", mi.type, name)
+    return m.ApplicationRecord(
+        app_id=app_id, object_id=derived_id(tid, "application", app_id), tenant_id=tid, display_name=name,
+        identifier_uris=(), sign_in_audience="AzureADMyOrg", access_token_version=1, scopes=(), app_roles=(),
+        group_membership_claims=None, secrets=(), certificates=(), web_redirect_uris=(), spa_redirect_uris=(),
+        public_redirect_uris=(), implicit_id_token=False, implicit_access_token=False,
+        is_fallback_public_client=False, pre_authorized=(), logout_url=None,
+    )
+
+
+def managed_identity_principal(tid: str, mi: s.ManagedIdentity) -> m.ServicePrincipalRecord:
+    """A managed identity's service principal: type ManagedIdentity, Graph's alternativeNames (the kind, the ARM
+    id: system-assigned, the resource's own; user-assigned, the identity's)."""
+    name = mi.name or mi.resource or ""
+    app_id = mi.client_id or derived_id(tid, "mi-client", mi.type, name)
+    user = mi.type == "UserAssigned"
+    resource_id = mi.resource_id or default_resource_id(
+        tid, "Microsoft.ManagedIdentity/userAssignedIdentities" if user else "Microsoft.Web/sites", name)
+    return m.ServicePrincipalRecord(
+        mi.principal_id or derived_id(tid, "sp", app_id), tid, app_id, name, False, mi.account_enabled,
+        service_principal_type="ManagedIdentity",
+        alternative_names=(f"isExplicit={user}", resource_id))
+
+
 def redirect_uri_problem(uri: str, *, public: bool, personal: bool = False) -> str | None:
     """Entra's reply-URL rules (docs/entra-behaviour.md#redirect-uris): at most 256 characters, no
     fragment, no wildcard, https except for localhost; public clients may also use custom schemes;
@@ -531,6 +580,9 @@ class _TenantScope:
             self.sp_by_app[fsp.app_id] = m.ServicePrincipalRecord(
                 fsp.id or derived_id(self.tid, "sp", fsp.app_id), self.tid, fsp.app_id,
                 fsp.display_name or app.display_name, fsp.app_role_assignment_required, fsp.account_enabled)
+        for mi in self.t.managed_identities:
+            sp = managed_identity_principal(self.tid, mi)
+            self.sp_by_app[sp.app_id] = sp
         # identifierUris are unique among the resources of one tenant
         owner: dict[str, str] = {}
         for app_id in self.sp_by_app:
@@ -595,7 +647,7 @@ class _TenantScope:
         for i, a in enumerate(self.t.app_role_assignments):
             ap: Path_ = ("appRoleAssignments", i)
             resource = self.app_sp(a.resource)
-            if resource is None:
+            if resource is None or resource.is_managed_identity:
                 self.problem((*ap, "resource"), f"no application '{a.resource}' with a service principal here")
                 continue
             principal_type, principal_id = self.principal(a.principal)
@@ -630,6 +682,35 @@ class _TenantScope:
         if sp is not None:
             return "ServicePrincipal", sp.id
         return "", None
+
+    def azure_resources(self) -> list[m.AzureResourceRecord]:
+        """The resources calling the managed-identity endpoints: each SystemAssigned identity's resource and
+        every resource a UserAssigned identity is assigned to."""
+        system: dict[str, tuple[str, str]] = {}  # resource name -> (its ARM id, its identity's SP id)
+        users: dict[str, list[str]] = {}
+        for i, mi in enumerate(self.t.managed_identities):
+            sp = managed_identity_principal(self.tid, mi)
+            if mi.type == "SystemAssigned":
+                name = mi.resource or ""
+                if name in system:
+                    self.problem(("managedIdentities", i, "resource"), "this resource has one system-assigned "
+                                 "identity already")
+                system[name] = (sp.mi_resource_id, sp.id)
+                users.setdefault(name, [])
+            for ri, name in enumerate(mi.assigned_to):
+                if sp.id in users.setdefault(name, []):
+                    self.problem(("managedIdentities", i, "assignedTo", ri), "listed twice")
+                users[name].append(sp.id)
+        out = []
+        for name, attached in users.items():
+            if not re.fullmatch(s._RESOURCE_NAME, name):
+                self.problem(("managedIdentities",), f"'{name[:64]}' is not a resource name (letters, digits, "
+                             "'.', '-', '_')")
+                continue
+            resource_id, identity = system.get(name, (default_resource_id(self.tid, "Microsoft.Web/sites", name),
+                                                      None))
+            out.append(m.AzureResourceRecord(name, self.tid, resource_id, identity, tuple(attached)))
+        return out
 
     def grants(self) -> list[m.GrantRecord]:
         out = []

@@ -17,6 +17,7 @@ from mockidp.directory.ids import derived_id
 from mockidp.directory.model import (
     ApplicationRecord,
     AssignmentRecord,
+    AzureResourceRecord,
     DirectoryContent,
     GrantRecord,
     GroupRecord,
@@ -42,6 +43,8 @@ class Directory:
     groups: dict[str, GroupRecord] = field(default_factory=dict)
     grants: dict[tuple[str, str], tuple[GrantRecord, ...]] = field(default_factory=dict)
     assignments: dict[tuple[str, str], tuple[AssignmentRecord, ...]] = field(default_factory=dict)
+    azure_resources: dict[str, AzureResourceRecord] = field(default_factory=dict)
+    principals: dict[str, ServicePrincipalRecord] = field(default_factory=dict)  # by object id
 
     @classmethod
     def build(cls, content: DirectoryContent) -> Directory:
@@ -63,6 +66,9 @@ class Directory:
                         for t in content.tenants]
         for sp in sps:
             d.service_principals[(sp.tenant_id, sp.app_id)] = sp
+            d.principals[sp.id] = sp
+            if sp.is_managed_identity:  # a principal only: no token is ever issued for it as the resource
+                continue
             app = d.applications[sp.app_id]
             d.resources[(sp.tenant_id, sp.app_id)] = sp
             for uri in app.identifier_uris:
@@ -81,6 +87,7 @@ class Directory:
         for a in content.assignments:
             grouped[(a.resource_sp_id, a.principal_id)].append(a)
         d.assignments = {k: tuple(v) for k, v in grouped.items()}
+        d.azure_resources = {r.name: r for r in content.azure_resources}
         return d
 
     def tenant_by_domain(self, domain: str) -> TenantRecord | None:

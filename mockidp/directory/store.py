@@ -135,7 +135,7 @@ def _bump(session: Session, now: float) -> None:
 _KINDS: tuple[tuple[str, type[SQLModel]], ...] = (
     ("tenants", t.TenantRow), ("applications", t.ApplicationRow), ("service_principals", t.ServicePrincipalRow),
     ("users", t.UserRow), ("groups", t.GroupRow), ("assignments", t.AssignmentRow), ("grants", t.GrantRow),
-    ("api_management", t.ApimServiceRow),
+    ("azure_resources", t.AzureResourceRow), ("api_management", t.ApimServiceRow),
 )
 
 
@@ -155,6 +155,8 @@ def content_of(data: dict[str, Any]) -> m.DirectoryContent:
         assignments=tuple(_build(m.AssignmentRecord, d) for d in data["assignments"]),
         grants=tuple(_build(m.GrantRecord, d) for d in data["grants"]),
         api_management=tuple(ApimServiceRecord.from_json(d) for d in data["api_management"]),
+        # a seed kept before managed identities existed has none
+        azure_resources=tuple(_build(m.AzureResourceRecord, d) for d in data.get("azure_resources", ())),
     )
 
 
@@ -186,4 +188,6 @@ def _write(session: Session, content: m.DirectoryContent) -> None:
                                data=_record(gr)))
     for service in content.api_management:
         session.add(t.ApimServiceRow(name=service.name, data=service.as_json()))
+    for res in content.azure_resources:
+        session.add(t.AzureResourceRow(name=res.name, tenant_id=res.tenant_id, data=_record(res)))
     session.flush()  # the deletes and inserts in order, before anything reads them back

@@ -80,8 +80,18 @@ class DirectorySourceRow(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class AzureResourceRow(SQLModel, table=True):
+    """A simulated Azure resource with managed identities (model.AzureResourceRecord)."""
+
+    __tablename__ = "azure_resource"
+    name: str = Field(primary_key=True)
+    tenant_id: str = Field(index=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
 SEED_TABLES: tuple[type[SQLModel], ...] = (
     TenantRow, ApplicationRow, ServicePrincipalRow, UserRow, GroupRow, AssignmentRow, GrantRow, ApimServiceRow,
+    AzureResourceRow,
 )
 
 

@@ -1135,6 +1135,67 @@ TRANSIENT = ErrorSpec(
     ),
 )
 
+# --- managed-identity endpoints (mockidp/oauth/managed_identity.py) -------------------------------------
+# Not Entra's envelope: the App Service / Functions endpoint answers {"statusCode","message","correlationId"}
+# and IMDS {"error","error_description"}. Each refusal of theirs is one IdentityEndpointError; a refusal that
+# is Entra's own (500011, 501051, 7000112) is its AADSTS entry above, carried in the endpoint's envelope
+# (`message` / `error_description` the AADSTS message; IMDS's `error` the entry's, status the entry's: a choice,
+# evidence I, but for 500011, which IMDS documents as `invalid_resource`).
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityEndpointError:
+    name: str
+    status: int
+    message: str  # App Service: `message`; IMDS: `error_description`
+    when: str
+    error: str = ""  # IMDS only: its `error`
+    evidence: str = "V"
+    captures: tuple[str, ...] = ()
+
+
+MI_APP_SERVICE_NOT_FOUND = IdentityEndpointError(
+    "MI_APP_SERVICE_NOT_FOUND", 400, "Unable to load the proper Managed Identity.",
+    "App Service / Functions: the resource has no system-assigned identity and none was selected, or the "
+    "client_id / principal_id / object_id / mi_res_id names no identity assigned to this resource.",
+    captures=('an App Service (Linux, Kestrel) answer published in a public repository: {"statusCode":400,'
+              '"message":"Unable to load the proper Managed Identity.","correlationId":"a90d4b60-..."}',),
+)
+MI_APP_SERVICE_BAD_HEADER = IdentityEndpointError(
+    "MI_APP_SERVICE_BAD_HEADER", 401, "The X-IDENTITY-HEADER header is missing or invalid.",
+    "App Service / Functions: X-IDENTITY-HEADER missing, or not the secret of any simulated resource "
+    "(`mockidp identities` prints them). Azure's answer is not confirmed: status and text are a choice.",
+    evidence="I",
+)
+MI_APP_SERVICE_BAD_REQUEST = IdentityEndpointError(
+    "MI_APP_SERVICE_BAD_REQUEST", 400, "{detail}",
+    "App Service / Functions: no `resource` or `api-version`, or more than one of client_id, principal_id, "
+    "object_id and mi_res_id (the docs allow one). The texts are a choice.",
+    evidence="I",
+)
+MI_IMDS_NOT_FOUND = IdentityEndpointError(
+    "MI_IMDS_NOT_FOUND", 400, "Identity not found",
+    "IMDS: the calling resource has no system-assigned identity and none was selected, the client_id / "
+    "object_id / msi_res_id names none assigned to it, or no resource is calling (the path names none, and "
+    "the directory has more than one).",
+    error="invalid_request",
+    captures=('IMDS answers published in public repositories and SDK fixtures: 400 {"error":"invalid_request",'
+              '"error_description":"Identity not found"}',),
+)
+MI_IMDS_NO_METADATA = IdentityEndpointError(
+    "MI_IMDS_NO_METADATA", 400, "Required metadata header not specified",
+    "IMDS: no `Metadata: true` header (it must be lowercase true).",
+    error="bad_request_102", evidence="D",
+)
+MI_IMDS_BAD_REQUEST = IdentityEndpointError(
+    "MI_IMDS_BAD_REQUEST", 400, "{detail}",
+    "IMDS: no `resource` or `api-version`, or more than one of client_id, object_id and msi_res_id. `error` and "
+    "texts are a choice.",
+    error="invalid_request", evidence="I",
+)
+MI_IMDS_INVALID_RESOURCE = "invalid_resource"  # IMDS's `error` for AADSTS500011 (D: how-to-use-vm-token)
+
+
 # --- last resort ---------------------------------------------------------------------------------
 SERVER_ERROR = ErrorSpec(
     50000, "server_error", 500,

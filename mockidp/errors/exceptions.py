@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockidp.clock import entra_timestamp
-from mockidp.errors.catalogue import EMAIL_HIDDEN, ErrorSpec
+from mockidp.errors.catalogue import EMAIL_HIDDEN, ErrorSpec, IdentityEndpointError
 
 
 class AadstsError(Exception):
@@ -83,3 +83,27 @@ def render_envelope(err: AadstsError, ctx: ErrorContext) -> dict[str, Any]:
 def oauth_error(err: AadstsError, *, at_token_endpoint: bool) -> str:
     spec = err.spec
     return err.error or (spec.token_error if (at_token_endpoint and spec.token_error) else spec.error)
+
+
+class IdentityEndpointRefused(Exception):
+    """A refusal of a managed-identity endpoint (catalogue IdentityEndpointError), in that endpoint's envelope;
+    `aadsts` is Entra's own refusal when the endpoint passes one on (oauth/managed_identity.py)."""
+
+    def __init__(self, spec: IdentityEndpointError | None, *, aadsts: AadstsError | None = None,
+                 **params: Any) -> None:
+        self.spec = spec
+        self.aadsts = aadsts
+        self.params = params
+        super().__init__(spec.name if spec else f"AADSTS{aadsts.spec.code if aadsts else 0}")
+
+    @property
+    def status(self) -> int:
+        if self.spec is not None:
+            return self.spec.status
+        return self.aadsts.spec.status if self.aadsts else 400
+
+    @property
+    def message(self) -> str:
+        if self.spec is not None:
+            return self.spec.message.format(**self.params)
+        return self.aadsts.message if self.aadsts else ""

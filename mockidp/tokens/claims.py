@@ -62,6 +62,10 @@ def access_token_claims(
         rest["roles"] = list(auth.roles)
     if auth.client_capabilities:
         rest["xms_cc"] = list(auth.client_capabilities)
+    if auth.mi_resource_id:
+        rest["xms_mirid"] = auth.mi_resource_id
+    if auth.calling_resource_id:
+        rest["xms_az_rid"] = auth.calling_resource_id
     user = auth.user
     if user is None:
         rest["sub"] = auth.subject_id

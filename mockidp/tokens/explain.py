@@ -78,6 +78,9 @@ CLAIM_MEANINGS = {
     "at_hash": "Hash of the access token issued beside this ID token.",
     "xms_cc": "Client capabilities the client declared (cp1: it handles continuous access evaluation claims "
               "challenges), which made this a long-lived CAE token.",
+    "xms_mirid": "The ARM resource id of the managed identity this token was issued to (a system-assigned "
+                 "identity's is its resource's).",
+    "xms_az_rid": "The ARM resource id of the Azure resource that used this user-assigned managed identity.",
     "auth_time": "When the user last entered credentials.",
     "login_hint": "An opaque hint for signing the same user in again.",
     "hasgroups": "The user has too many groups to list: query Microsoft Graph for them.",

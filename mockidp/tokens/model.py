@@ -37,3 +37,5 @@ class Authorization:
     user: UserIdentity | None = None
     header_nonce: bool = False  # Microsoft Graph's tokens: a hashed-nonce signature (see Signer.sign)
     client_capabilities: tuple[str, ...] = ()  # CAE (oauth/cae.py): the token's `xms_cc`
+    mi_resource_id: str | None = None  # a managed identity's ARM id: `xms_mirid` (oauth/managed_identity.py)
+    calling_resource_id: str | None = None  # the resource using a user-assigned identity: `xms_az_rid`

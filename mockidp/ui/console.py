@@ -108,8 +108,13 @@ class Console:
                             "Groups": sum(1 for g in self.d.content.groups if g.tenant_id == t.id)}))
         return out
 
+    def _managed_identity(self, app: ApplicationRecord) -> bool:
+        """A managed identity's hidden application: Entra lists it under Enterprise applications only."""
+        sp = self.d.service_principal(app.tenant_id, app.app_id)
+        return sp is not None and sp.is_managed_identity
+
     def registrations(self, tenant_id: str) -> list[ApplicationRecord]:
-        return [a for a in self.d.content.applications if a.tenant_id == tenant_id]
+        return [a for a in self.d.content.applications if a.tenant_id == tenant_id and not self._managed_identity(a)]
 
     def enterprise_apps(self, tenant_id: str) -> list[ServicePrincipalRecord]:
         sps = [sp for (tid, _), sp in self.d.service_principals.items() if tid == tenant_id]
@@ -119,7 +124,7 @@ class Console:
 
     def registration(self, tenant_id: str, app_id: str) -> ApplicationRecord | None:
         app = self.d.applications.get(app_id.lower())
-        return app if app is not None and app.tenant_id == tenant_id else None
+        return app if app is not None and app.tenant_id == tenant_id and not self._managed_identity(app) else None
 
     def registration_rows(self, app: ApplicationRecord) -> list[Row]:
         tid = app.tenant_id
@@ -192,6 +197,16 @@ class Console:
         return self.d.service_principal(tenant_id, app_id.lower())
 
     def enterprise_rows(self, sp: ServicePrincipalRecord) -> list[Row]:
+        if sp.is_managed_identity:
+            kind = "user-assigned" if sp.user_assigned else "system-assigned"
+            return [
+                Row("Application type", f"Managed Identity ({kind})",
+                    "Its tokens come from the managed-identity endpoints (IDENTITY_ENDPOINT or IMDS), never from "
+                    "a secret; `mockidp identities` prints the variables."),
+                Row("Application ID", sp.app_id, "Its client id: appid / azp of its tokens."),
+                Row("Object ID", sp.id, "oid and sub of its tokens."),
+                Row("Resource ID", sp.mi_resource_id, "xms_mirid of its tokens."),
+            ]
         required = sp.app_role_assignment_required
         return [
             Row("Application ID", sp.app_id),

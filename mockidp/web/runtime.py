@@ -42,6 +42,7 @@ class Runtime:
     faults: FaultBook | None = None
     signing_keys: SigningKeys | None = None
     live: LiveDirectory | None = None  # the directory Graph writes change (directory/live.py)
+    identity_key: bytes = b""  # the data dir's secret the managed-identity header secrets derive from
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
 
     @property

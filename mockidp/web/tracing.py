@@ -22,8 +22,9 @@ log = logging.getLogger("mockidp")
 Scope = dict[str, Any]
 # Microsoft's endpoints whose requests decide something, and mockidp's sign-in form targets.
 TRACED_SUFFIXES = ("/oauth2/v2.0/token", "/oauth2/token", "/oauth2/v2.0/authorize", "/oauth2/authorize",
-                   "/oauth2/v2.0/devicecode", "/oauth2/devicecode")
-TRACED_PATHS = ("/_mockidp/login", "/_mockidp/consent", "/_mockidp/control/tokens")
+                   "/oauth2/v2.0/devicecode", "/oauth2/devicecode", "/metadata/identity/oauth2/token",
+                   "/metadata/identity/oauth2/token/")
+TRACED_PATHS = ("/_mockidp/login", "/_mockidp/consent", "/_mockidp/control/tokens", "/msi/token", "/msi/token/")
 DEVICE_PAGE = "/device"
 TRACE_PAGE = "/_mockidp/console/traces"  # the console's page of one trace: TRACE_PAGE/{id}
 

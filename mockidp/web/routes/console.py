@@ -127,7 +127,7 @@ async def enterprise(request: Request, tenant_id: str, app_id: str) -> Response:
         return _not_found(request, "This enterprise application")
     home_app = console.d.applications.get(sp.app_id)
     # Microsoft Graph's registration is Microsoft's, in no seeded tenant
-    registered = home_app is not None and home_app.tenant_id in console.d.tenants
+    registered = home_app is not None and home_app.tenant_id in console.d.tenants and not sp.is_managed_identity
     permissions = [c for c in console.consents(t.id) if c.client == sp.display_name]
     return _page(request, "enterprise.html", sp.display_name, section=t.id, tenant=t, sp=sp,
                  rows=console.enterprise_rows(sp), assigned=console.assigned(sp), permissions=permissions,
