@@ -3,10 +3,11 @@
     .venv/bin/python bench/cpu.py [--duration 6] [--rounds 3] [--scenario token ...]
 
 Starts `mockidp serve` (2 workers as bench/compare.py serves it, TLS off, the demo seed) as bench/run.py
-does, loads each scenario with wrk (1 thread, 16 connections) and reports the workers' CPU time (utime
-+ stime from /proc) divided by the requests wrk completed: the median of the rounds. Requests per second move with whatever else runs
-on the machine; CPU per request moves much less, so it is the figure to compare before and after a change
-(bench/compare.py measures the ratios against the peers, on a quiet machine).
+does, loads each scenario with wrk (1 thread, 16 connections) and reports the workers' CPU time (utime +
+stime from /proc) divided by the requests wrk completed: the median of the rounds. Requests per second
+move with whatever else runs on the machine; CPU per request moves much less, so it is the figure to
+compare before and after a change (bench/compare.py measures the ratios against the peers, on a quiet
+machine).
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mockidp.directory.seed import SeedError, load_seed
 from mockidp.local_ca import ensure_ca
 from mockidp.settings import Settings
 
@@ -36,8 +35,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mockidp.app import prepare, server_names
+    # The seed's schema and YAML here, not at the top: each spawned worker imports this module again (the
+    # console script's __main__) and never reads a seed (issue 11: about 0.1 s of every worker's start).
+    from mockidp.directory.seed import SeedError
     from mockidp.local_ca import ensure_server_certificate
+    from mockidp.preparation import prepare, server_names
     from mockidp.web.serving import Limits, serve
 
     settings = _settings(args)
@@ -93,6 +95,8 @@ def _ca(args: argparse.Namespace) -> int:
 
 
 def _seed_check(args: argparse.Namespace) -> int:
+    from mockidp.directory.seed import SeedError, load_seed
+
     try:
         content = load_seed(args.files)
     except SeedError as exc:
