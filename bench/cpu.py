@@ -4,10 +4,10 @@
 
 Starts `mockidp serve` (2 workers as bench/compare.py serves it, TLS off, the demo seed) as bench/run.py
 does, loads each scenario with wrk (1 thread, 16 connections) and reports the workers' CPU time (utime +
-stime from /proc) divided by the requests wrk completed: the median of the rounds. Requests per second
-move with whatever else runs on the machine; CPU per request moves much less, so it is the figure to
-compare before and after a change (bench/compare.py measures the ratios against the peers, on a quiet
-machine).
+stime from /proc) divided by the requests wrk completed, the median of the rounds, then each worker's peak
+RSS. Requests per second move with whatever else runs on the machine; CPU per request moves much less, so
+it is the figure to compare before and after a change (bench/compare.py measures the ratios against the
+peers, on a quiet machine).
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def main() -> int:
             print(f"  {scenario.name:<10} {statistics.median(costs):6.3f} ms CPU/request "
                   f"(rounds {', '.join(f'{c:.3f}' for c in costs)}; {statistics.median(rates):,.0f} req/s here)",
                   flush=True)
+        peaks = [run.vm_hwm_mb(pid) for pid in workers]
+        print(f"  peak RSS per worker (VmHWM): {', '.join(f'{mb:.1f} MB' for mb in peaks if mb is not None)}")
     return 0
 
 
