@@ -7,12 +7,10 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -22,17 +20,17 @@ from mockidp.directory.control_state import ControlState
 from mockidp.directory.faults import FaultBook
 from mockidp.directory.live import LiveDirectory
 from mockidp.directory.model import DirectoryContent
-from mockidp.directory.signing_keys import SigningKeys, StoredKey
+from mockidp.directory.signing_keys import SigningKeys
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.stamp import Stamp
-from mockidp.directory.store import Store, make_engine
 from mockidp.directory.traces import TraceStore
-from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
+from mockidp.local_ca import CA_CERT, ensure_ca
 from mockidp.oauth.context import Services
+from mockidp.preparation import prepare, server_names
 from mockidp.settings import Settings
 from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.key_ring import KeyRing, RingKey, Role
-from mockidp.tokens.keys import SigningKey, load_or_create_signing_key
+from mockidp.tokens.keys import SigningKey
 from mockidp.web import access_log, errors, fast, tracing
 from mockidp.web.routes import (
     admin,
@@ -56,34 +54,6 @@ if TYPE_CHECKING:
     from mockidp.web.gateway.edge import Gateway
 
 log = logging.getLogger("mockidp")
-
-
-def server_names(settings: Settings) -> list[str]:
-    names = list(settings.hostnames)
-    if settings.public_url:
-        names.append(urlsplit(settings.public_url).hostname or "")
-    if settings.host not in ("0.0.0.0", "::", ""):
-        names.append(settings.host)
-    return [n for n in names if n]
-
-
-def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
-    """Once per start, before workers fork: data dir, keys, CA, seed validated and stored whole."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    load_or_create_signing_key(settings.data_dir)
-    load_or_create_secret(settings.data_dir)
-    if settings.tls:
-        ensure_server_certificate(settings.data_dir, server_names(settings))
-    store = Store(make_engine(settings.resolved_database_url))
-    store.create_schema()
-    key = load_or_create_signing_key(settings.data_dir)  # the first key; then the database holds them
-    SigningKeys(store.engine).adopt(StoredKey(key.kid, key.private_pem, key.cert_der), now=time.time())
-    if apply_seed and settings.seed:
-        from mockidp.directory.seed import load_seed  # YAML and the seed schema: not in the workers
-
-        # raises SeedError: nothing half-loaded; a restart discards what Graph wrote since the last one
-        store.replace_directory(load_seed(settings.seed), as_seed=True, now=time.time())
-    return store
 
 
 async def purge_on_schedule(artefacts: Artefacts, traces: TraceStore, clock: Clock, every: float,

@@ -11,14 +11,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from mockidp.directory.model import DirectoryContent
-from mockidp.directory.seed import SeedError, load_seed
 from mockidp.local_ca import ensure_ca
 from mockidp.settings import Settings
+
+if TYPE_CHECKING:
+    from mockidp.directory.model import DirectoryContent
 
 log = logging.getLogger("mockidp")
 
@@ -37,8 +38,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mockidp.app import prepare, server_names
+    # The seed's schema and YAML here, not at the top: each spawned worker imports this module again (the
+    # console script's __main__) and never reads a seed (issue 11: about 0.1 s of every worker's start).
+    from mockidp.directory.seed import SeedError
     from mockidp.local_ca import ensure_server_certificate
+    from mockidp.preparation import prepare, server_names
     from mockidp.web.serving import Limits, serve
 
     settings = _settings(args)
@@ -127,6 +131,8 @@ def _identity_lines(content: DirectoryContent, settings: Settings, origin: str) 
 def _identities(args: argparse.Namespace) -> int:
     """The variables of each simulated resource (or, with --resource, of one, as NAME=value lines for
     `export $(...)`), from the seed given or else the directory the data dir's database holds."""
+    from mockidp.directory.seed import SeedError, load_seed
+
     settings = _settings(args)
     if args.seed:
         try:
@@ -163,6 +169,8 @@ def _ca(args: argparse.Namespace) -> int:
 
 
 def _seed_check(args: argparse.Namespace) -> int:
+    from mockidp.directory.seed import SeedError, load_seed
+
     try:
         content = load_seed(args.files)
     except SeedError as exc:

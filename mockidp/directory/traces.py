@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Table, delete, func, insert, literal_column, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
@@ -178,7 +178,9 @@ class TraceStore:
 
     def _insert_new(self) -> Any:
         dialect = self.engine.dialect.name
-        if dialect == "postgresql":
+        if dialect == "postgresql":  # imported here: its dialect module costs a SQLite server 20 ms at start
+            from sqlalchemy.dialects import postgresql
+
             return postgresql.insert(self._shapes).on_conflict_do_nothing(index_elements=["digest"])
         if dialect == "sqlite":
             return sqlite.insert(self._shapes).on_conflict_do_nothing(index_elements=["digest"])

@@ -5,6 +5,8 @@ cryptography, as it does for client assertions (tokens/assertions.py); this modu
 
 from __future__ import annotations
 
+import functools
+import json
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,8 +31,20 @@ def from_jwk(jwk: dict[str, Any]) -> ForeignKey | None:
     if jwk.get("use") not in (None, "sig"):
         return None
     try:
+        canonical = json.dumps(jwk, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return _imported(canonical)
+
+
+@functools.lru_cache(maxsize=256)
+def _imported(canonical: str) -> ForeignKey | None:
+    """Parsed once per distinct JWK: a gateway checks every request against the same few JWKS members, and
+    importing one (base64 to integers, the public key built) was about a twentieth of a gateway request's
+    CPU (issue 11). The keys are only ever used to verify; 256 bounds what a changing JWKS can leave."""
+    try:
         with _issuers_key_sizes():
-            key = JWKRegistry.import_key(jwk)
+            key = JWKRegistry.import_key(json.loads(canonical))
     except (JoseError, ValueError, KeyError, TypeError):
         return None
     return key if isinstance(key, RSAKey | ECKey | OctKey) else None

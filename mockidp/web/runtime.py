@@ -53,7 +53,8 @@ class Runtime:
 
     def origin(self, request: Request) -> str:
         """--public-url, else the scheme and Host the client used (when it is a plausible host)."""
-        return self.origin_for(request.url.scheme, request.headers.get("host", ""))
+        # the scope's scheme, as request.url has it, without building the URL (a token request's hot path)
+        return self.origin_for(request.scope.get("scheme", "http"), request.headers.get("host", ""))
 
     def origin_for(self, scheme: str, host: str) -> str:
         if self.settings.public_url:

@@ -12,6 +12,7 @@ import pytest
 from mockidp.testing import forms
 from mockidp.testing.entra import assert_entra_error
 from mockidp.testing.jwts import claims_of, header_of
+from mockidp.web.routes.token import runs_inline
 from tests.conftest import (
     BACKEND1_URI,
     BACKEND2,
@@ -219,3 +220,13 @@ def test_client_failures(tmp_path, signing_dir, client, secret, code, error, sta
                 "any user in the tenant. You may have sent your authentication request to the wrong tenant.",
     }
     assert_entra_error(r, code, status=status, error=error, message=messages[code])
+
+
+def test_only_client_credentials_with_a_secret_run_on_the_event_loop() -> None:
+    assert runs_inline({"grant_type": "client_credentials", "client_id": CLIENT, "client_secret": "s"})
+    assert runs_inline({"grant_type": "client_credentials", "client_id": CLIENT})  # Basic auth
+    # a client assertion may fetch another issuer's keys (federated credentials): the thread pool
+    assert not runs_inline({"grant_type": "client_credentials", "client_id": CLIENT, "client_assertion": "ey",
+                            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+    for grant in ("authorization_code", "refresh_token", "password", "urn:ietf:params:oauth:grant-type:jwt-bearer", ""):
+        assert not runs_inline({"grant_type": grant, "client_id": CLIENT})

@@ -21,6 +21,14 @@ router = APIRouter(tags=["token"])
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 
 
+def runs_inline(params: dict[str, str]) -> bool:
+    """The hook between the hot path and the thread pool: client credentials with a secret are CPU only
+    (one signature) and run on the event loop, without a thread hop (issue 11). A client assertion may make
+    the decision fetch keys from another issuer (federated credentials) and every other grant reads and
+    writes the database or hashes passwords: those run in the thread pool."""
+    return params.get("grant_type") == "client_credentials" and "client_assertion" not in params
+
+
 async def answer(request: Request, tenant: str, version: int) -> Response:
     """The token endpoint, for the routes below and the fast path (web/fast.py); errors raise AadstsError."""
     rt = runtime_of(request)
@@ -45,9 +53,8 @@ async def answer(request: Request, tenant: str, version: int) -> Response:
         basic=BasicCredentials(*basic) if basic else None, origin_header=origin,
         client_ip=request.client.host if request.client else None,
     )
-    if params.get("grant_type") == "client_credentials":
-        return token_success(rt, token(req, rt.services), cors=answer_cors)  # hot path: no thread hop
-    # User grants read and write the database (codes, refresh tokens) and hash passwords: thread pool.
+    if runs_inline(params):
+        return token_success(rt, token(req, rt.services), cors=answer_cors)
     return token_success(rt, await run_in_threadpool(token, req, rt.services), cors=answer_cors)
 
 
