@@ -33,6 +33,7 @@ from mockidp.settings import Settings
 from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.key_ring import KeyRing, RingKey, Role
 from mockidp.tokens.keys import SigningKey, load_or_create_signing_key
+from mockidp.tokens.remote_metadata import IssuerKeys
 from mockidp.web import access_log, errors, fast, tracing
 from mockidp.web.routes import admin, console, control, device, discovery, instance, logout, signin, token, traces
 from mockidp.web.runtime import Runtime
@@ -130,10 +131,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     ring = KeyRing(lambda: [RingKey(SigningKey(k.private_pem, k.cert_der), _role(k.role), k.published_until)
                             for k in signing_keys.load()], stamp.value, clock)
     ids = ids or IdFactory()
-    services = Services(live, TokenIssuer(ring, clock, ids), clock, ids, Artefacts(store.engine))
     ca_path = settings.data_dir / CA_CERT
     if settings.tls:
         ensure_ca(settings.data_dir)
+    federation = IssuerKeys({}, verify=ssl.create_default_context(cafile=str(ca_path)) if ca_path.exists() else True,
+                            timeout=settings.federation_fetch_timeout)
+    services = Services(live, TokenIssuer(ring, clock, ids), clock, ids, Artefacts(store.engine), federation)
     trace_store = TraceStore(store.engine)
     wake = asyncio.Event()
     hosts = {"localhost", "127.0.0.1", *(n.lower() for n in server_names(settings))}

@@ -28,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     for name in ("seed", "host", "port", "gateway_port", "tls", "data_dir", "database_url", "public_url", "hostnames",
                  "workers", "access_log", "traces", "log_level", "max_body_bytes", "device_code_interval",
                  "max_header_bytes", "max_headers", "header_timeout", "body_timeout", "keep_alive_timeout",
-                 "tls_handshake_timeout"):
+                 "tls_handshake_timeout", "federation_fetch_timeout"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -452,7 +452,7 @@ def parser() -> argparse.ArgumentParser:
                        help="largest request line and headers (default 32768)")
     serve.add_argument("--max-headers", dest="max_headers", type=int, help="most header fields (default 100)")
     for flag, default in (("header-timeout", 10), ("body-timeout", 10), ("keep-alive-timeout", 5),
-                          ("tls-handshake-timeout", 5)):
+                          ("tls-handshake-timeout", 5), ("federation-fetch-timeout", 5)):
         serve.add_argument(f"--{flag}", dest=flag.replace("-", "_"), type=float, help=f"seconds (default {default})")
     serve.set_defaults(run=_serve)
     ca = sub.add_parser("ca", help="print the path of the local CA certificate (creating it if needed)")

@@ -45,9 +45,10 @@ async def answer(request: Request, tenant: str, version: int) -> Response:
         basic=BasicCredentials(*basic) if basic else None, origin_header=origin,
         client_ip=request.client.host if request.client else None,
     )
-    if params.get("grant_type") == "client_credentials":
+    if params.get("grant_type") == "client_credentials" and "client_assertion" not in params:
         return token_success(rt, token(req, rt.services), cors=answer_cors)  # hot path: no thread hop
-    # User grants read and write the database (codes, refresh tokens) and hash passwords: thread pool.
+    # User grants read and write the database (codes, refresh tokens) and hash passwords; an assertion may
+    # be another issuer's, whose keys are fetched over HTTP (oauth/federation.py): thread pool.
     return token_success(rt, await run_in_threadpool(token, req, rt.services), cors=answer_cors)
 
 
