@@ -29,13 +29,27 @@ from mockidp.directory.store import Store, make_engine
 from mockidp.directory.traces import TraceStore
 from mockidp.local_ca import CA_CERT, ensure_ca, ensure_server_certificate
 from mockidp.oauth.context import Services
+from mockidp.oauth.workload_issuers import WorkloadIssuers
 from mockidp.settings import Settings
 from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.key_ring import KeyRing, RingKey, Role
-from mockidp.tokens.keys import SigningKey, load_or_create_signing_key
+from mockidp.tokens.keys import ISSUER_CERT_FILE, ISSUER_KEY_FILE, SigningKey, load_or_create_signing_key
 from mockidp.tokens.remote_metadata import IssuerKeys
+from mockidp.tokens.signer import Signer
 from mockidp.web import access_log, errors, fast, tracing
-from mockidp.web.routes import admin, console, control, device, discovery, instance, logout, signin, token, traces
+from mockidp.web.routes import (
+    admin,
+    console,
+    control,
+    device,
+    discovery,
+    instance,
+    issuers,
+    logout,
+    signin,
+    token,
+    traces,
+)
 from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
 
@@ -60,6 +74,7 @@ def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
     """Once per start, before workers fork: data dir, keys, CA, seed validated and stored whole."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     load_or_create_signing_key(settings.data_dir)
+    load_or_create_signing_key(settings.data_dir, ISSUER_KEY_FILE, ISSUER_CERT_FILE)  # before workers fork
     load_or_create_secret(settings.data_dir)
     if settings.tls:
         ensure_server_certificate(settings.data_dir, server_names(settings))
@@ -134,8 +149,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     ca_path = settings.data_dir / CA_CERT
     if settings.tls:
         ensure_ca(settings.data_dir)
-    federation = IssuerKeys({}, verify=ssl.create_default_context(cafile=str(ca_path)) if ca_path.exists() else True,
-                            timeout=settings.federation_fetch_timeout)
+    issuer_key = load_or_create_signing_key(settings.data_dir, ISSUER_KEY_FILE, ISSUER_CERT_FILE)
+    workload_issuers = WorkloadIssuers(Signer(issuer_key), issuer_key.public_jwk(), clock)
+    verify: Any = ssl.create_default_context(cafile=str(ca_path)) if ca_path.exists() else True
+    federation = IssuerKeys(workload_issuers.keys_by_issuer(), verify=verify, timeout=settings.federation_fetch_timeout)
     services = Services(live, TokenIssuer(ring, clock, ids), clock, ids, Artefacts(store.engine), federation)
     trace_store = TraceStore(store.engine)
     wake = asyncio.Event()
@@ -177,9 +194,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     errors.install(app)
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()
-    for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control):
+    for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control, issuers):
         app.include_router(module.router)
     app.state.gateway = gateway
+    app.state.workload_issuers = workload_issuers  # /_mockidp/issuers and the control API's federation tokens
     return app
 
 

@@ -1,4 +1,5 @@
-"""The `mockidp` command: serve, ca, seed check, health; clock, reset, fault, keys, forge drive a running one."""
+"""The `mockidp` command: serve, ca, seed check, health; clock, reset, fault, keys, forge, federation token drive a
+running one."""
 
 from __future__ import annotations
 
@@ -341,6 +342,22 @@ def _forge(args: argparse.Namespace) -> int:
     return _control(args, "tokens", body, show=lambda answer: str(answer["access_token"]))
 
 
+def _federation_token(args: argparse.Namespace) -> int:
+    """`mockidp federation token --issuer github --subject repo:org/app:ref:refs/heads/main --out FILE`."""
+    body: dict[str, object] = {"issuer": args.issuer, "subject": args.subject}
+    for name, value in (("audience", args.audience), ("lifetimeSeconds", args.lifetime)):
+        if value is not None:
+            body[name] = value
+
+    def show(answer: dict[str, Any]) -> str:
+        if args.out is None:
+            return str(answer["token"])
+        args.out.write_text(str(answer["token"]))
+        return f"wrote a token of {answer['issuer']} for {answer['subject']} to {args.out}"
+
+    return _control(args, "federation/tokens", body, show=show)
+
+
 def _policy_check(args: argparse.Namespace) -> int:
     """`mockidp policy check POLICY.xml --token JWT` (or `-`): the inbound section offline against the token,
     each check printed with its fix; mockidp's own openid-config is read from the data dir and the stored
@@ -532,6 +549,18 @@ def parser() -> argparse.ArgumentParser:
     forge_cmd.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
     _common(forge_cmd)
     forge_cmd.set_defaults(run=_forge)
+    federation = sub.add_parser("federation", help="workload identity federation: the built-in issuers' tokens")
+    federation_sub = federation.add_subparsers(dest="federation_command", required=True)
+    ftoken = federation_sub.add_parser("token", help="a token of a built-in issuer, as a CI runner or kubelet "
+                                       "hands it to the workload (for AZURE_FEDERATED_TOKEN_FILE)")
+    ftoken.add_argument("--issuer", required=True, choices=("github", "kubernetes"))
+    ftoken.add_argument("--subject", required=True, help="e.g. repo:org/app:ref:refs/heads/main")
+    ftoken.add_argument("--audience", help="default api://AzureADTokenExchange")
+    ftoken.add_argument("--lifetime", type=int, metavar="SECONDS", help="60 to 86400 (default: the issuer's)")
+    ftoken.add_argument("--out", type=Path, metavar="FILE", help="write the token to FILE (else print it)")
+    ftoken.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
+    _common(ftoken)
+    ftoken.set_defaults(run=_federation_token)
     policy = sub.add_parser("policy", help="API Management policy tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     pcheck = policy_sub.add_parser("check", help="run a policy's inbound section against a token, offline")
