@@ -26,11 +26,14 @@ from mockidp.directory.stamp import Stamp
 from mockidp.directory.traces import TraceStore
 from mockidp.local_ca import CA_CERT, ensure_ca
 from mockidp.oauth.context import Services
+from mockidp.oauth.workload_issuers import WorkloadIssuers
 from mockidp.preparation import prepare, server_names
 from mockidp.settings import Settings
 from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.key_ring import KeyRing, RingKey, Role
-from mockidp.tokens.keys import SigningKey
+from mockidp.tokens.keys import ISSUER_CERT_FILE, ISSUER_KEY_FILE, SigningKey, load_or_create_signing_key
+from mockidp.tokens.remote_metadata import IssuerKeys
+from mockidp.tokens.signer import Signer
 from mockidp.web import access_log, errors, fast, tracing
 from mockidp.web.routes import (
     admin,
@@ -39,6 +42,7 @@ from mockidp.web.routes import (
     device,
     discovery,
     instance,
+    issuers,
     logout,
     managed_identity,
     signin,
@@ -112,10 +116,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     ring = KeyRing(lambda: [RingKey(SigningKey(k.private_pem, k.cert_der), _role(k.role), k.published_until)
                             for k in signing_keys.load()], stamp.value, clock)
     ids = ids or IdFactory()
-    services = Services(live, TokenIssuer(ring, clock, ids), clock, ids, Artefacts(store.engine))
     ca_path = settings.data_dir / CA_CERT
     if settings.tls:
         ensure_ca(settings.data_dir)
+    issuer_key = load_or_create_signing_key(settings.data_dir, ISSUER_KEY_FILE, ISSUER_CERT_FILE)
+    workload_issuers = WorkloadIssuers(Signer(issuer_key), issuer_key.public_jwk(), clock)
+    verify: Any = ssl.create_default_context(cafile=str(ca_path)) if ca_path.exists() else True
+    federation = IssuerKeys(workload_issuers.keys_by_issuer(), verify=verify, timeout=settings.federation_fetch_timeout)
+    services = Services(live, TokenIssuer(ring, clock, ids), clock, ids, Artefacts(store.engine), federation)
     trace_store = TraceStore(store.engine)
     wake = asyncio.Event()
     hosts = {"localhost", "127.0.0.1", *(n.lower() for n in server_names(settings))}
@@ -157,9 +165,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()
     for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control,
-                   managed_identity):
+                   managed_identity, issuers):
         app.include_router(module.router)
     app.state.gateway = gateway
+    app.state.workload_issuers = workload_issuers  # /_mockidp/issuers and the control API's federation tokens
     return app
 
 

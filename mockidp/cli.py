@@ -1,4 +1,5 @@
-"""The `mockidp` command: serve, ca, seed check, health; clock, reset, fault, keys, forge drive a running one."""
+"""The `mockidp` command: serve, ca, seed check, health; clock, reset, fault, keys, forge, federation token drive a
+running one."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     for name in ("seed", "host", "port", "gateway_port", "tls", "data_dir", "database_url", "public_url", "hostnames",
                  "workers", "access_log", "traces", "log_level", "max_body_bytes", "device_code_interval",
                  "max_header_bytes", "max_headers", "header_timeout", "body_timeout", "keep_alive_timeout",
-                 "tls_handshake_timeout"):
+                 "tls_handshake_timeout", "federation_fetch_timeout"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -421,6 +422,22 @@ def _forge(args: argparse.Namespace) -> int:
     return _control(args, "tokens", body, show=lambda answer: str(answer["access_token"]))
 
 
+def _federation_token(args: argparse.Namespace) -> int:
+    """`mockidp federation token --issuer github --subject repo:org/app:ref:refs/heads/main --out FILE`."""
+    body: dict[str, object] = {"issuer": args.issuer, "subject": args.subject}
+    for name, value in (("audience", args.audience), ("lifetimeSeconds", args.lifetime)):
+        if value is not None:
+            body[name] = value
+
+    def show(answer: dict[str, Any]) -> str:
+        if args.out is None:
+            return str(answer["token"])
+        args.out.write_text(str(answer["token"]))
+        return f"wrote a token of {answer['issuer']} for {answer['subject']} to {args.out}"
+
+    return _control(args, "federation/tokens", body, show=show)
+
+
 def _policy_check(args: argparse.Namespace) -> int:
     """`mockidp policy check POLICY.xml --token JWT` (or `-`): the inbound section offline against the token,
     each check printed with its fix; mockidp's own openid-config is read from the data dir and the stored
@@ -532,7 +549,7 @@ def parser() -> argparse.ArgumentParser:
                        help="largest request line and headers (default 32768)")
     serve.add_argument("--max-headers", dest="max_headers", type=int, help="most header fields (default 100)")
     for flag, default in (("header-timeout", 10), ("body-timeout", 10), ("keep-alive-timeout", 5),
-                          ("tls-handshake-timeout", 5)):
+                          ("tls-handshake-timeout", 5), ("federation-fetch-timeout", 5)):
         serve.add_argument(f"--{flag}", dest=flag.replace("-", "_"), type=float, help=f"seconds (default {default})")
     serve.set_defaults(run=_serve)
     ca = sub.add_parser("ca", help="print the path of the local CA certificate (creating it if needed)")
@@ -612,6 +629,18 @@ def parser() -> argparse.ArgumentParser:
     forge_cmd.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
     _common(forge_cmd)
     forge_cmd.set_defaults(run=_forge)
+    federation = sub.add_parser("federation", help="workload identity federation: the built-in issuers' tokens")
+    federation_sub = federation.add_subparsers(dest="federation_command", required=True)
+    ftoken = federation_sub.add_parser("token", help="a token of a built-in issuer, as a CI runner or kubelet "
+                                       "hands it to the workload (for AZURE_FEDERATED_TOKEN_FILE)")
+    ftoken.add_argument("--issuer", required=True, choices=("github", "kubernetes"))
+    ftoken.add_argument("--subject", required=True, help="e.g. repo:org/app:ref:refs/heads/main")
+    ftoken.add_argument("--audience", help="default api://AzureADTokenExchange")
+    ftoken.add_argument("--lifetime", type=int, metavar="SECONDS", help="60 to 86400 (default: the issuer's)")
+    ftoken.add_argument("--out", type=Path, metavar="FILE", help="write the token to FILE (else print it)")
+    ftoken.add_argument("--url", help="mockidp's origin (default https://localhost:PORT)")
+    _common(ftoken)
+    ftoken.set_defaults(run=_federation_token)
     policy = sub.add_parser("policy", help="API Management policy tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     pcheck = policy_sub.add_parser("check", help="run a policy's inbound section against a token, offline")

@@ -12,7 +12,7 @@ from mockidp.directory.signing_keys import SigningKeys, StoredKey
 from mockidp.directory.store import Store, make_engine
 from mockidp.local_ca import ensure_server_certificate
 from mockidp.settings import Settings
-from mockidp.tokens.keys import load_or_create_signing_key
+from mockidp.tokens.keys import ISSUER_CERT_FILE, ISSUER_KEY_FILE, load_or_create_signing_key
 from mockidp.web.sealing import load_or_create_secret
 
 __all__ = ["prepare", "server_names"]
@@ -31,6 +31,7 @@ def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
     """Once per start, before workers fork: data dir, keys, CA, seed validated and stored whole."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     load_or_create_signing_key(settings.data_dir)
+    load_or_create_signing_key(settings.data_dir, ISSUER_KEY_FILE, ISSUER_CERT_FILE)  # before workers fork
     load_or_create_secret(settings.data_dir)
     if settings.tls:
         ensure_server_certificate(settings.data_dir, server_names(settings))

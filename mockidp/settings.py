@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     body_timeout: float = Field(10, gt=0, description="Seconds to send a request's body, after its headers.")
     keep_alive_timeout: float = Field(5, gt=0, description="Seconds a connection may stay open without a request.")
     tls_handshake_timeout: float = Field(5, gt=0, description="Seconds to complete the TLS handshake (and close).")
+    federation_fetch_timeout: float = Field(5, gt=0, le=60, description="Seconds to read an external issuer's "
+                                            "discovery document or JWKS (workload identity federation), each.")
     control_key: SecretStr | None = Field(None, description="Key that opens /_mockidp/control/ to callers other "
                                           "than loopback (header X-Mockidp-Control-Key).")
 
@@ -82,6 +84,7 @@ class Settings(BaseSettings):
             "MOCKIDP_HEADER_TIMEOUT": str(self.header_timeout), "MOCKIDP_BODY_TIMEOUT": str(self.body_timeout),
             "MOCKIDP_KEEP_ALIVE_TIMEOUT": str(self.keep_alive_timeout),
             "MOCKIDP_TLS_HANDSHAKE_TIMEOUT": str(self.tls_handshake_timeout),
+            "MOCKIDP_FEDERATION_FETCH_TIMEOUT": str(self.federation_fetch_timeout),
             "MOCKIDP_SEED": ",".join(str(p.resolve()) for p in self.seed),
             "MOCKIDP_HOSTNAMES": ",".join(self.hostnames),
             "MOCKIDP_CONTROL_KEY": self.control_key.get_secret_value() if self.control_key else "",

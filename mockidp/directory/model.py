@@ -57,6 +57,19 @@ class CertificateRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FederatedCredentialRecord:
+    """A federatedIdentityCredential (Graph's object): the external token whose iss, sub and aud match it
+    exactly stands for its owner (an application, or a user-assigned identity) at the token endpoint."""
+
+    id: str
+    name: str
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...]
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ApplicationRecord:
     app_id: str
     object_id: str
@@ -78,6 +91,7 @@ class ApplicationRecord:
     is_fallback_public_client: bool
     pre_authorized: tuple[tuple[str, tuple[str, ...]], ...]
     logout_url: str | None
+    federated_credentials: tuple[FederatedCredentialRecord, ...] = ()
 
     @property
     def is_public(self) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mockidp.directory.apim_schema import Service as ApimService
+from mockidp.directory.federated_credentials import DEFAULT_AUDIENCE
 from mockidp.directory.seed_base import SeedModel
 
 # Graph/AAD manifest properties a pasted manifest carries that change nothing here.
@@ -130,6 +131,16 @@ class KeyCredential(SeedModel):
         return self
 
 
+class FederatedIdentityCredential(SeedModel):
+    """Graph's federatedIdentityCredential; Entra's rules on it are in directory/federated_credentials.py."""
+
+    name: str
+    issuer: str
+    subject: str
+    audiences: list[str] = Field(default_factory=lambda: [DEFAULT_AUDIENCE])
+    description: str | None = None
+
+
 class ImplicitGrantSettings(SeedModel):
     enable_id_token_issuance: bool = False
     enable_access_token_issuance: bool = False
@@ -179,6 +190,7 @@ class Application(SeedModel):
     )
     password_credentials: list[PasswordCredential] = Field(default_factory=list)
     key_credentials: list[KeyCredential] = Field(default_factory=list)
+    federated_identity_credentials: list[FederatedIdentityCredential] = Field(default_factory=list)
     web: WebPlatform = Field(default_factory=WebPlatform)
     spa: RedirectPlatform = Field(default_factory=RedirectPlatform)
     public_client: RedirectPlatform = Field(default_factory=RedirectPlatform)

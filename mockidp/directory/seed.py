@@ -27,6 +27,7 @@ from mockidp.directory.apim_model import ApimServiceRecord
 from mockidp.directory.apim_seed import ServiceInput, resolve_services
 from mockidp.directory.builtin import GRAPH_APP, GRAPH_APP_ID, GRAPH_URI, graph_service_principal
 from mockidp.directory.certificates import parse_certificate
+from mockidp.directory.federated_credentials import resolve_credentials
 from mockidp.directory.ids import derived_id
 from mockidp.directory.passwords import hash_password, secret_digest
 
@@ -442,6 +443,9 @@ class _Resolver:
             certs.append(m.CertificateRecord(
                 kc.key_id or derived_id(app_id, "cert", cert.sha1), cert.sha1, cert.sha256,
                 cert.public_key_pem, start, end))
+        federated, fic_problems = resolve_credentials(app_id, a.federated_identity_credentials)
+        for path, message in fic_problems:
+            self.problem(f, (*ap, "federatedIdentityCredentials", *path), message)
         values: set[str] = set()
         roles = []
         for i, r in enumerate(a.app_roles):
@@ -474,7 +478,7 @@ class _Resolver:
             is_fallback_public_client=a.is_fallback_public_client,
             pre_authorized=tuple((p.app_id, tuple(p.delegated_permission_ids))
                                  for p in a.api.pre_authorized_applications),
-            logout_url=a.web.logout_url,
+            logout_url=a.web.logout_url, federated_credentials=federated,
         )
 
 

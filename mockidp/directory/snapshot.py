@@ -19,6 +19,7 @@ from mockidp.directory.model import (
     AssignmentRecord,
     AzureResourceRecord,
     DirectoryContent,
+    FederatedCredentialRecord,
     GrantRecord,
     GroupRecord,
     ServicePrincipalRecord,
@@ -45,6 +46,8 @@ class Directory:
     assignments: dict[tuple[str, str], tuple[AssignmentRecord, ...]] = field(default_factory=dict)
     azure_resources: dict[str, AzureResourceRecord] = field(default_factory=dict)
     principals: dict[str, ServicePrincipalRecord] = field(default_factory=dict)  # by object id
+    # owner's client id (an application's appId; a user-assigned identity's clientId) -> its credentials
+    federated_credentials: dict[str, tuple[FederatedCredentialRecord, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, content: DirectoryContent) -> Directory:
@@ -55,6 +58,8 @@ class Directory:
                 d.tenants_by_domain[domain.lower()] = t
         for app in content.applications:
             d.applications[app.app_id] = app
+            if app.federated_credentials:
+                d.federated_credentials[app.app_id] = app.federated_credentials
         sps = list(content.service_principals)
         if GRAPH_APP_ID not in d.applications:  # every Entra tenant has Microsoft Graph
             d.applications[GRAPH_APP_ID] = GRAPH_APP
@@ -106,6 +111,11 @@ class Directory:
 
     def user_by_upn(self, tenant_id: str, upn: str) -> UserRecord | None:
         return self.users_by_upn.get((tenant_id, upn.lower()))
+
+    def federated_credentials_of(self, owner_id: str) -> tuple[FederatedCredentialRecord, ...]:
+        """The federated identity credentials of the application or user-assigned identity whose client id
+        is `owner_id` (what a token request's client_id names)."""
+        return self.federated_credentials.get(owner_id, ())
 
     def assignments_of(self, resource_sp_id: str, principal_id: str) -> tuple[AssignmentRecord, ...]:
         return self.assignments.get((resource_sp_id, principal_id), ())

@@ -57,10 +57,11 @@ def _application(data: dict[str, Any]) -> m.ApplicationRecord:
     nested = {
         "scopes": m.ScopeRecord, "app_roles": m.AppRoleRecord,
         "secrets": m.SecretRecord, "certificates": m.CertificateRecord,
+        "federated_credentials": m.FederatedCredentialRecord,
     }
     values = {k: _tuples(v) for k, v in data.items() if k not in nested}
     for key, cls in nested.items():
-        values[key] = tuple(_build(cls, x) for x in data[key])
+        values[key] = tuple(_build(cls, x) for x in data.get(key, ()))  # a row stored before the key existed
     return m.ApplicationRecord(**values)
 
 

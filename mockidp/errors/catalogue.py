@@ -457,6 +457,123 @@ ASSERTION_AUDIENCE = ErrorSpec(
     ),
 )
 
+# --- workload identity federation (an external token as client_assertion) -------------------------
+# Check order (oauth/federation.py), as the reference infers it from the codes seen: a token Entra issued
+# (700222), then the app's records: none at all (70021, all three values), issuer (700211), audience
+# (700212), subject (700213), then the issuer's keys (501661, 7000272) and the time window (700024).
+# The HTTP status of each 7002xx is not confirmed; `invalid_client` (401) where a capture shows it.
+_WIF_DOC = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+_WIF_CHECK = "Check your federated identity credential Subject, Audience and Issuer against the presented assertion. "
+
+
+def _fic_fix(issuer: str, subject: str, audience: str) -> Fix:
+    return Fix(
+        "App registrations › <the app> › Certificates & secrets › Federated credentials › Add credential: "
+        "issuer, subject and audience exactly as the presented token has them (case-sensitive, no wildcards).",
+        "# application <the app>:\n"
+        "federatedIdentityCredentials:\n"
+        "  - name: <a-name>\n"
+        f"    issuer: \"{issuer}\"\n"
+        f"    subject: \"{subject}\"\n"
+        f"    audiences: [\"{audience}\"]",
+    )
+
+
+FEDERATED_NO_RECORD = ErrorSpec(
+    70021, "invalid_request", 400,
+    "No matching federated identity record found for presented assertion. Assertion Issuer: '{issuer}'. "
+    "Assertion Subject: '{subject}'. Assertion Audience: '{audience}'. "
+    "https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation",
+    "An external token (iss not the client_id) presented by an app that has no federated identity credential "
+    "at all. Entra answers the specific 7002xx codes when the app has credentials; 70021 remains for none.",
+    captures=(
+        "Azure/azure-workload-identity#340 (2022-09), the issue's title: \"AADSTS70021: No matching federated "
+        "identity record found for presented assertion.\" (the reference's AKS capture of 2023-03-23 carries "
+        "Issuer, Subject and Audience as in the template)",
+    ),
+    fix=_fic_fix("{issuer}", "{subject}", "{audience}"),
+)
+FEDERATED_ISSUER = ErrorSpec(
+    700211, "invalid_client", 401,
+    "No matching federated identity record found for presented assertion issuer '{issuer}'. "
+    "Please check your federated identity credential Subject, Audience and Issuer against the presented "
+    "assertion. " + _WIF_DOC,
+    "No federated identity credential of the app names the token's iss (exact comparison). The text after "
+    "the issuer was never captured: 700212's is assumed (I); error and status also assumed from 700212.",
+    evidence="I",
+    fix=_fic_fix("{issuer}", "<the token's sub>", "api://AzureADTokenExchange"),
+)
+FEDERATED_AUDIENCE = ErrorSpec(
+    700212, "invalid_client", 401,
+    "No matching federated identity record found for presented assertion audience '{audience}'. "
+    "Please check your federated identity credential Subject, Audience and Issuer against the presented "
+    "assertion. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation",
+    "Credentials name the token's issuer, but none lists one of the token's audiences (a list of audiences is "
+    "shown comma-separated: a choice).",
+    evidence="D",
+    fix=_fic_fix("<the token's iss>", "<the token's sub>", "{audience}"),
+)
+FEDERATED_SUBJECT = ErrorSpec(
+    700213, "invalid_client", 401,
+    "No matching federated identity record found for presented assertion subject '{subject}'. Please note "
+    "that the matching is done using a case-sensitive comparison. " + _WIF_CHECK + _WIF_DOC,
+    "Credentials name the token's issuer and audience, none its sub (case-sensitive, exact).",
+    evidence="D",
+    fix=_fic_fix("<the token's iss>", "{subject}", "api://AzureADTokenExchange"),
+)
+FEDERATED_ENTRA_ISSUER = ErrorSpec(
+    700222, "invalid_client", 401,
+    "AAD-issued tokens may not be used for federated identity flows.",
+    "The external token was issued by Entra (login.microsoftonline.com, login.windows.net, login.microsoft.com, "
+    "sts.windows.net) or by this mockidp: its own tokens are Entra's. error and status assumed.",
+    evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "present the token of the external issuer (the CI job's or the cluster's OIDC token), "
+        "not an access token Entra issued; an app's own credential goes as a certificate assertion.",
+        "",
+    ),
+)
+FEDERATED_ISSUER_UNREACHABLE = ErrorSpec(
+    501661, "invalid_request", 400,
+    "Request to External OIDC endpoint failed.",
+    "The issuer's {iss}/.well-known/openid-configuration or its jwks_uri could not be read (not answering, "
+    "not JSON, no jwks_uri, another issuer, not on this machine: mockidp runs offline). error and status "
+    "assumed; the reason is in the decision trace.",
+    evidence="D",
+    fix=Fix(
+        REQUEST_SIDE + "serve the issuer's discovery document and JWKS where the token's iss says (an issuer on "
+        "this machine, or one of mockidp's own: /_mockidp/issuers/github, /_mockidp/issuers/kubernetes).",
+        "",
+    ),
+)
+FEDERATED_KEY_NOT_FOUND = ErrorSpec(
+    7000272, "invalid_client", 401,
+    "The certificate with identifier {kid} used to sign the federated credential could not be found in the "
+    "metadata of identity provider {issuer}. Please validate that your Identity Provider's metadata exposes "
+    "the key used to sign the incoming token.",
+    "No key of the issuer's JWKS (its first 100, re-read once) has the token's kid, or the key with that kid "
+    "does not verify the signature (a choice: no separate wording for a bad signature was found).",
+    captures=(
+        "Azure/azure-workload-identity#1232 (2024-01-14): \"AADSTS7000272: The certificate with identifier "
+        "DFA184AB5E2B3F6529B8CFCE195305014236E297 used to sign the federated credential could not be found in "
+        "the metadata of identity provider https://oidc.svasys.com. Please validate that your Identity "
+        "Provider's metadata exposes the key used to sign the incoming token.\"",
+    ),
+    fix=Fix(
+        REQUEST_SIDE + "sign the external token with a key the issuer's JWKS publishes (its kid in the header).",
+        "",
+    ),
+)
+FEDERATED_TOKEN_TYPE = ErrorSpec(
+    5002727, "invalid_request", 400,
+    "Invalid JWT header type specified, must be 'JWT' or 'http://openid.net/specs/jwt/1.0'.",
+    "The external token's header has a typ other than JWT (or none: Kubernetes tokens carry none). Captured "
+    "(2021) in the reference's code index; a later variant reads \"...specified. Allowed types: ...\".",
+    evidence="V",
+    fix=Fix(REQUEST_SIDE + "send a token whose header typ is JWT (or no typ).", ""),
+)
+
+
 # --- scopes and resources ------------------------------------------------------------------------
 RESOURCE_NOT_FOUND = ErrorSpec(
     500011, "invalid_resource", 400,

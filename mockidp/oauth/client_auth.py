@@ -1,7 +1,8 @@
 """Step 2 of the token pipeline: which application is calling, and is it who it says it is.
 
 Secrets (client_secret_post and client_secret_basic) and certificate assertions (private_key_jwt,
-RS256 + x5t or PS256 + x5t#S256), checked as Entra checks them (docs/entra-behaviour.md#client-authentication).
+RS256 + x5t or PS256 + x5t#S256), checked as Entra checks them (docs/entra-behaviour.md#client-authentication);
+an assertion another issuer signed is a federated credential (oauth/federation.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 from mockidp.errors.catalogue import ErrorSpec
 from mockidp.oauth.context import TokenRequest
+from mockidp.oauth.federation import IssuerKeys, authenticate_federated, is_federated
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
 from mockidp.tokens.assertions import ASSERTION_ALGORITHMS, MalformedJwt, signature_valid, unverified_parts
 
@@ -98,9 +100,10 @@ def find_client(
 def authenticate_client(
     directory: Directory, tenant: ResolvedTenant, req: TokenRequest, *, client_id: str, now: float,
     missing_credential: ErrorSpec, public_allowed: Callable[[ApplicationRecord], bool] = lambda _: False,
-    for_user: bool = False,
+    for_user: bool = False, federation: IssuerKeys | None = None,
 ) -> Client:
-    """public_allowed: whether this grant, for this app, may go without a credential (public client flows)."""
+    """public_allowed: whether this grant, for this app, may go without a credential (public client flows);
+    federation: reads an external issuer's keys (workload identity federation, oauth/federation.py)."""
     app, sp = find_client(directory, tenant, client_id, for_user=for_user)
     params = req.params
     basic_id = canonical_guid(req.basic.client_id) if req.basic else None
@@ -134,7 +137,15 @@ def authenticate_client(
         raise AadstsError(catalogue.MALFORMED_REQUEST)
     audiences = {req.endpoint_url(req.tenant_segment), req.endpoint_url(tenant.segment)}
     # No secret reached here: the credential is the assertion.
-    _verify_assertion(app, credential, now=now, audiences=audiences)
+    try:
+        header, payload = unverified_parts(credential)
+    except MalformedJwt:
+        raise AadstsError(catalogue.MALFORMED_JWT) from None
+    if is_federated(payload, app.app_id):  # another issuer's token: workload identity federation
+        authenticate_federated(directory, app.app_id, credential, header, payload, now=now, keys=federation,
+                               own_origin=req.origin)
+        return Client(app, sp, "2")  # Entra's appidacr/azpacr for a federated credential: 2, as an assertion
+    _verify_assertion(app, credential, header, payload, now=now, audiences=audiences)
     return Client(app, sp, "2")
 
 
@@ -199,11 +210,8 @@ def _portal_date(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%m/%d/%Y %H:%M:%S")
 
 
-def _verify_assertion(app: ApplicationRecord, token: str, *, now: float, audiences: set[str]) -> None:
-    try:
-        header, payload = unverified_parts(token)
-    except MalformedJwt:
-        raise AadstsError(catalogue.MALFORMED_JWT) from None
+def _verify_assertion(app: ApplicationRecord, token: str, header: dict[str, Any], payload: dict[str, Any], *,
+                      now: float, audiences: set[str]) -> None:
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in ASSERTION_ALGORITHMS:
         raise AadstsError(catalogue.ASSERTION_ALGORITHM, alg=str(alg)[:32])

@@ -9,6 +9,7 @@ from mockidp.clock import Clock, IdFactory
 from mockidp.directory.artefacts import Artefacts
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.source import DirectorySource
+from mockidp.oauth.federation import IssuerKeys
 from mockidp.tokens.issuer import TokenIssuer
 
 
@@ -19,6 +20,7 @@ class Services:
     clock: Clock
     ids: IdFactory
     artefacts: Artefacts
+    federation: IssuerKeys | None = None  # external issuers' keys (workload identity federation)
 
     @property
     def directory(self) -> Directory:

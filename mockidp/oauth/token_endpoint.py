@@ -25,7 +25,7 @@ from mockidp.oauth.users import check_assignment
 from mockidp.tokens.issuer import APP_ONLY_LIFETIME
 from mockidp.tokens.model import Authorization
 
-_ACR = {"0": "none (a public client)", "1": "client secret", "2": "certificate assertion"}
+_ACR = {"0": "none (a public client)", "1": "client secret", "2": "certificate or federated assertion"}
 
 
 def token(req: TokenRequest, services: Services) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def token(req: TokenRequest, services: Services) -> dict[str, Any]:
     client = authenticate_client(
         services.directory, located.tenant, req, client_id=client_id, now=services.clock.now(),
         missing_credential=grant.missing_credential, public_allowed=lambda app: grant.public_allowed(app, located),
-        for_user=grant.for_user,
+        for_user=grant.for_user, federation=services.federation,
     )
     trace.step("client", client_id=client.app.app_id, name=client.app.display_name, tenant=located.tenant.tenant.id,
                authentication=_ACR[client.acr])

@@ -228,6 +228,27 @@ class Mockidp:
         body = {"overlapSeconds": overlap_seconds, "announce": announce}
         return list(self._ok(*self.server.request("POST", "/_mockidp/control/keys/rotate", json_body=body))["value"])
 
+    def federation_token(self, subject: str, *, issuer: str = "github", audience: str | None = None,
+                         lifetime: int | None = None) -> str:
+        """A token of mockidp's built-in GitHub Actions-like (or "kubernetes") issuer for `subject`, to match an
+        app's federatedIdentityCredentials (POST /_mockidp/control/federation/tokens)."""
+        body: dict[str, object] = {"issuer": issuer, "subject": subject}
+        if audience is not None:
+            body["audience"] = audience
+        if lifetime is not None:
+            body["lifetimeSeconds"] = lifetime
+        return str(self._ok(*self.server.request("POST", "/_mockidp/control/federation/tokens", json_body=body))[
+            "token"])
+
+    def workload_credential(self, tenant_id: str, client_id: str, token_file: str | Path, **kwargs: Any) -> Any:
+        """An azure-identity WorkloadIdentityCredential on this mockidp (trusting its CA) that reads its
+        assertion from `token_file`, e.g. one written with federation_token()."""
+        from azure.identity import WorkloadIdentityCredential
+
+        return WorkloadIdentityCredential(tenant_id=tenant_id, client_id=client_id, token_file_path=str(token_file),
+                                          authority=self.server.origin, disable_instance_discovery=True,
+                                          connection_verify=str(self.ca_path), **kwargs)
+
     def faults(self) -> list[dict[str, Any]]:
         return list(self._ok(*self.server.request("GET", "/_mockidp/control/faults"))["value"])
 

@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 
 KEY_FILE = "signing-key.pem"
 CERT_FILE = "signing-cert.pem"
+ISSUER_KEY_FILE, ISSUER_CERT_FILE = "issuer-key.pem", "issuer-cert.pem"  # the built-in workload issuers' key
 
 
 def b64url(data: bytes) -> str:
@@ -70,10 +71,11 @@ def generate_signing_key(now: dt.datetime | None = None) -> SigningKey:
     return SigningKey(pem, cert.public_bytes(serialization.Encoding.DER))
 
 
-def load_or_create_signing_key(data_dir: Path) -> SigningKey:
-    """Same key after a restart and in every worker: created under a file lock, then only read."""
+def load_or_create_signing_key(data_dir: Path, key_file: str = KEY_FILE, cert_file: str = CERT_FILE) -> SigningKey:
+    """Same key after a restart and in every worker: created under a file lock, then only read. Other file
+    names hold another key (the built-in workload issuers', ISSUER_KEY_FILE)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    key_path, cert_path = data_dir / KEY_FILE, data_dir / CERT_FILE
+    key_path, cert_path = data_dir / key_file, data_dir / cert_file
     with open(data_dir / ".keys.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (key_path.exists() and cert_path.exists()):

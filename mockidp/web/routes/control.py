@@ -9,6 +9,7 @@ lives in the database (directory/control_state.py), so every worker and replica 
 - GET|POST|DELETE /_mockidp/control/faults: the failures armed for the next matching requests
   (directory/faults.py, web/faulting.py).
 - POST /_mockidp/control/tokens: a forged token (oauth/forge.py), traced as forged.
+- POST /_mockidp/control/federation/tokens: a token of a built-in workload issuer (oauth/workload_issuers.py).
 - POST /_mockidp/control/keys/rotate {"overlapSeconds": N, "announce": bool}, GET /_mockidp/control/keys:
   the signing keys (directory/signing_keys.py, tokens/key_ring.py).
 - POST /_mockidp/control/reset: the clock back to real time, every code, refresh token, device code,
@@ -36,6 +37,7 @@ from mockidp.directory.signing_keys import StoredKey
 from mockidp.errors import catalogue
 from mockidp.oauth import trace
 from mockidp.oauth.forge import ForgeRefused, ForgeRequest, forge
+from mockidp.oauth.workload_issuers import DEFAULT_AUDIENCE, WorkloadIssuers
 from mockidp.tokens.keys import generate_signing_key
 from mockidp.web.responses import NO_STORE, json_response
 from mockidp.web.runtime import Runtime, dump, runtime_of
@@ -382,6 +384,37 @@ async def forge_token(request: Request) -> Response:
     body = {"token_type": "Bearer", "access_token": issued.jwt, "nbf": issued.not_before, "exp": issued.expires,
             "forged": True}
     return json_response(dump(body), request_id=trace.response_id(rt.services.ids.guid), headers=NO_STORE)
+
+
+# --- federation: tokens of the built-in workload issuers (oauth/workload_issuers.py) ---------------------
+
+_FEDERATION_FIELDS = ("issuer", "subject", "audience", "lifetimeSeconds")
+
+
+@router.post("/federation/tokens")
+async def federation_token(request: Request) -> Response:
+    """{"issuer": "github"|"kubernetes", "subject": ..., "audience"?: ..., "lifetimeSeconds"?: N}: the token
+    a GitHub runner or a kubelet would hand the workload, for AZURE_FEDERATED_TOKEN_FILE."""
+    body = await _json_body(request)
+    unknown = sorted(set(body) - set(_FEDERATION_FIELDS))
+    if unknown:
+        raise ControlRefused(400, "invalid_request", f"unknown field {unknown[0]!r}; a federation token request "
+                             f"takes {', '.join(_FEDERATION_FIELDS)}.")
+    name, subject = body.get("issuer"), body.get("subject")
+    audience, lifetime = body.get("audience", DEFAULT_AUDIENCE), body.get("lifetimeSeconds")
+    if not isinstance(name, str) or not isinstance(subject, str) or not isinstance(audience, str):
+        raise ControlRefused(400, "invalid_request", "'issuer' (github or kubernetes), 'subject' and 'audience' "
+                             "are strings.")
+    if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int)):
+        raise ControlRefused(400, "invalid_request", "'lifetimeSeconds' is a whole number of seconds.")
+    issuers: WorkloadIssuers = request.app.state.workload_issuers
+    try:
+        token, claims = issuers.mint(name, subject, audience=audience, lifetime=lifetime)
+    except ValueError as exc:
+        raise ControlRefused(400, "invalid_request", f"{exc}.") from None
+    answer = {"token": token, "issuer": claims["iss"], "subject": claims["sub"], "audience": claims["aud"],
+              "exp": claims["exp"]}
+    return json_response(dump(answer), request_id=runtime_of(request).services.ids.guid(), headers=NO_STORE)
 
 
 # --- signing keys ------------------------------------------------------------------------------------
