@@ -3,8 +3,8 @@ when a client presents one back (the on-behalf-of assertion).
 
 Signing is the token endpoint's hot path (issue 11): the compact JWS is built here and signed by the
 parsed `cryptography` key itself, with the header segments of the two fixed headers (v1, v2) encoded once
-per key. joserfc's layer (registry checks, key lookups, re-encoding the header) cost about a fifth of the
-non-signing time a token; its output is the same bytes (RS256 is deterministic; tests/token/
+per key. joserfc's layer (registry checks, key lookups, re-encoding the header) cost about 10 µs a token
+beside the 300 µs signature; its output is the same bytes (RS256 is deterministic; tests/token/
 test_signer.py compares). joserfc still verifies, where its checks are the point."""
 
 from __future__ import annotations
