@@ -343,6 +343,8 @@ class ManagedIdentity(SeedModel):
     principal_id: str | None = None
     assigned_to: list[str] = Field(default_factory=list, max_length=64)  # UserAssigned: resources that use it
     account_enabled: bool = True
+    # UserAssigned only, as in Azure: a workload outside Azure signs in as this identity (docs/federation.md).
+    federated_identity_credentials: list[FederatedIdentityCredential] = Field(default_factory=list)
 
     _guid = field_validator("client_id", "principal_id")(_check_guid)
 
@@ -352,6 +354,8 @@ class ManagedIdentity(SeedModel):
             raise ValueError("a SystemAssigned identity names its 'resource' (no 'name' or 'assignedTo')")
         if self.type == "UserAssigned" and (self.name is None or self.resource is not None):
             raise ValueError("a UserAssigned identity has a 'name' (and 'assignedTo' resources, no 'resource')")
+        if self.type == "SystemAssigned" and self.federated_identity_credentials:
+            raise ValueError("only a UserAssigned identity holds federatedIdentityCredentials (as in Azure)")
         return self
 
     @field_validator("resource_id")

@@ -12,7 +12,7 @@ import re
 import stat
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -345,6 +345,11 @@ class _Resolver:
                 for mi_index, mi in enumerate(t.managed_identities):
                     mp: Path_ = (*tp, "managedIdentities", mi_index)
                     record = managed_identity_application(tid, mi)
+                    federated, fic_problems = resolve_credentials(record.app_id, mi.federated_identity_credentials,
+                                                                  owner="managedIdentity")
+                    for path, message in fic_problems:
+                        self.problem(f, (*mp, "federatedIdentityCredentials", *path), message)
+                    record = replace(record, federated_credentials=federated)
                     if record.display_name in names:
                         self.problem(f, (*mp, "name" if mi.name else "resource"),
                                      "an application or managed identity of this tenant has this name")
