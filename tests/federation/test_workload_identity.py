@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,9 @@ def _closed_port() -> int:
 
 
 DEAD_ISSUER = f"http://127.0.0.1:{_closed_port()}"
+# A server that takes connections (the kernel's backlog) and never answers: only the timeout ends a read.
+_SILENT = socket.create_server(("127.0.0.1", 0), backlog=16)
+SILENT_ISSUER = f"http://127.0.0.1:{_SILENT.getsockname()[1]}"
 
 
 def seed(issuer: str) -> dict[str, Any]:
@@ -47,6 +51,7 @@ def seed(issuer: str) -> dict[str, Any]:
         {"appId": CI_JOB, "displayName": "ciJob", "federatedIdentityCredentials": [
             {"name": "main", "issuer": issuer, "subject": SUBJECT},
             {"name": "dead-issuer", "issuer": DEAD_ISSUER, "subject": SUBJECT},
+            {"name": "silent-issuer", "issuer": SILENT_ISSUER, "subject": SUBJECT},
         ]},
         {"appId": LONELY, "displayName": "lonelyJob"},
     ], "appRoleAssignments": [{"principal": "ciJob", "resource": "orders", "appRole": "Orders.Write"}]}]}
@@ -186,6 +191,23 @@ def test_an_unreachable_issuer(server: LiveServer, issuer: ExternalIssuer) -> No
     token = issuer.token(SUBJECT, iss=DEAD_ISSUER)
     text = refused(post(server, token), 501661, "invalid_request", 400)
     assert text.startswith("AADSTS501661: Request to External OIDC endpoint failed.")
+
+
+def test_a_silent_issuer_times_out_without_blocking_the_server(server: LiveServer, issuer: ExternalIssuer) -> None:
+    """--federation-fetch-timeout (2 s here) ends the read; meanwhile the event loop serves everyone else."""
+    result: dict[str, httpx.Response] = {}
+    started = time.monotonic()
+    waiting = threading.Thread(target=lambda: result.update(r=post(server, issuer.token(SUBJECT, iss=SILENT_ISSUER))))
+    waiting.start()
+    time.sleep(0.3)
+    with httpx.Client(verify=ssl.create_default_context(cafile=server.ca)) as c:
+        asked = time.monotonic()
+        assert c.get(f"{server.origin}/{TENANT}/v2.0/.well-known/openid-configuration").status_code == 200
+        assert time.monotonic() - asked < 1.0
+    assert waiting.is_alive()  # still waiting on the silent issuer
+    waiting.join(30)
+    assert 1.9 < time.monotonic() - started < 10
+    refused(result["r"], 501661, "invalid_request", 400)
 
 
 def test_a_discovery_document_of_another_issuer(server: LiveServer, issuer: ExternalIssuer) -> None:
