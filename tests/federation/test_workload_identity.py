@@ -59,7 +59,7 @@ def seed(issuer: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[ExternalIssuer]:
-    with ExternalIssuer() as running:
+    with _SILENT, ExternalIssuer() as running:  # the silent server closes with the module
         yield running
 
 
@@ -108,7 +108,8 @@ def test_workload_identity_credential_gets_the_apps_token(server: LiveServer, is
                                                           tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(issuer.token(SUBJECT))
-    access = credential(server, token_file).get_token(SCOPE)
+    with credential(server, token_file) as cred:  # closed: no idle connection keeps the server's shutdown waiting
+        access = cred.get_token(SCOPE)
     claims = jwt.decode(access.token, options={"verify_signature": False})
     assert (claims["aud"], claims["azp"], claims["azpacr"], claims["ver"]) == (ORDERS, CI_JOB, "2", "2.0")
     assert claims["roles"] == ["Orders.Write"]
@@ -121,7 +122,8 @@ def test_a_refusal_reaches_the_client_as_its_error(server: LiveServer, issuer: E
     token_file = tmp_path / "token"
     token_file.write_text(issuer.token("repo:Org/App:ref:refs/heads/main"))
     with pytest.raises(ClientAuthenticationError) as caught:
-        credential(server, token_file).get_token(SCOPE)
+        with credential(server, token_file) as cred:
+            cred.get_token(SCOPE)
     assert "AADSTS700213: No matching federated identity record found for presented assertion subject " \
            "'repo:Org/App:ref:refs/heads/main'. Please note that the matching is done using a case-sensitive " \
            "comparison." in str(caught.value)
@@ -239,7 +241,8 @@ def test_mockidps_own_access_token_is_no_federated_credential(server: LiveServer
                                                                tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(issuer.token(SUBJECT))
-    own = credential(server, token_file).get_token(SCOPE).token
+    with credential(server, token_file) as cred:
+        own = cred.get_token(SCOPE).token
     refused(post(server, own), 700222, "invalid_client", 401)
 
 
