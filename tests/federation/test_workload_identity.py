@@ -121,9 +121,8 @@ def test_a_refusal_reaches_the_client_as_its_error(server: LiveServer, issuer: E
                                                    tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(issuer.token("repo:Org/App:ref:refs/heads/main"))
-    with pytest.raises(ClientAuthenticationError) as caught:
-        with credential(server, token_file) as cred:
-            cred.get_token(SCOPE)
+    with credential(server, token_file) as cred, pytest.raises(ClientAuthenticationError) as caught:
+        cred.get_token(SCOPE)
     assert "AADSTS700213: No matching federated identity record found for presented assertion subject " \
            "'repo:Org/App:ref:refs/heads/main'. Please note that the matching is done using a case-sensitive " \
            "comparison." in str(caught.value)
