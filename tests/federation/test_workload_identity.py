@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,9 @@ def _closed_port() -> int:
 
 
 DEAD_ISSUER = f"http://127.0.0.1:{_closed_port()}"
+# A server that takes connections (the kernel's backlog) and never answers: only the timeout ends a read.
+_SILENT = socket.create_server(("127.0.0.1", 0), backlog=16)
+SILENT_ISSUER = f"http://127.0.0.1:{_SILENT.getsockname()[1]}"
 
 
 def seed(issuer: str) -> dict[str, Any]:
@@ -47,6 +51,7 @@ def seed(issuer: str) -> dict[str, Any]:
         {"appId": CI_JOB, "displayName": "ciJob", "federatedIdentityCredentials": [
             {"name": "main", "issuer": issuer, "subject": SUBJECT},
             {"name": "dead-issuer", "issuer": DEAD_ISSUER, "subject": SUBJECT},
+            {"name": "silent-issuer", "issuer": SILENT_ISSUER, "subject": SUBJECT},
         ]},
         {"appId": LONELY, "displayName": "lonelyJob"},
     ], "appRoleAssignments": [{"principal": "ciJob", "resource": "orders", "appRole": "Orders.Write"}]}]}
@@ -54,7 +59,7 @@ def seed(issuer: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[ExternalIssuer]:
-    with ExternalIssuer() as running:
+    with _SILENT, ExternalIssuer() as running:  # the silent server closes with the module
         yield running
 
 
@@ -103,7 +108,8 @@ def test_workload_identity_credential_gets_the_apps_token(server: LiveServer, is
                                                           tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(issuer.token(SUBJECT))
-    access = credential(server, token_file).get_token(SCOPE)
+    with credential(server, token_file) as cred:  # closed: no idle connection keeps the server's shutdown waiting
+        access = cred.get_token(SCOPE)
     claims = jwt.decode(access.token, options={"verify_signature": False})
     assert (claims["aud"], claims["azp"], claims["azpacr"], claims["ver"]) == (ORDERS, CI_JOB, "2", "2.0")
     assert claims["roles"] == ["Orders.Write"]
@@ -115,8 +121,8 @@ def test_a_refusal_reaches_the_client_as_its_error(server: LiveServer, issuer: E
                                                    tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(issuer.token("repo:Org/App:ref:refs/heads/main"))
-    with pytest.raises(ClientAuthenticationError) as caught:
-        credential(server, token_file).get_token(SCOPE)
+    with credential(server, token_file) as cred, pytest.raises(ClientAuthenticationError) as caught:
+        cred.get_token(SCOPE)
     assert "AADSTS700213: No matching federated identity record found for presented assertion subject " \
            "'repo:Org/App:ref:refs/heads/main'. Please note that the matching is done using a case-sensitive " \
            "comparison." in str(caught.value)
@@ -188,6 +194,23 @@ def test_an_unreachable_issuer(server: LiveServer, issuer: ExternalIssuer) -> No
     assert text.startswith("AADSTS501661: Request to External OIDC endpoint failed.")
 
 
+def test_a_silent_issuer_times_out_without_blocking_the_server(server: LiveServer, issuer: ExternalIssuer) -> None:
+    """--federation-fetch-timeout (2 s here) ends the read; meanwhile the event loop serves everyone else."""
+    result: dict[str, httpx.Response] = {}
+    started = time.monotonic()
+    waiting = threading.Thread(target=lambda: result.update(r=post(server, issuer.token(SUBJECT, iss=SILENT_ISSUER))))
+    waiting.start()
+    time.sleep(0.3)
+    with httpx.Client(verify=ssl.create_default_context(cafile=server.ca)) as c:
+        asked = time.monotonic()
+        assert c.get(f"{server.origin}/{TENANT}/v2.0/.well-known/openid-configuration").status_code == 200
+        assert time.monotonic() - asked < 1.0
+    assert waiting.is_alive()  # still waiting on the silent issuer
+    waiting.join(30)
+    assert 1.9 < time.monotonic() - started < 10
+    refused(result["r"], 501661, "invalid_request", 400)
+
+
 def test_a_discovery_document_of_another_issuer(server: LiveServer, issuer: ExternalIssuer) -> None:
     assert post(server, issuer.token(SUBJECT)).status_code == 200
     issuer.publish(issuer="https://elsewhere.example")
@@ -217,7 +240,8 @@ def test_mockidps_own_access_token_is_no_federated_credential(server: LiveServer
                                                                tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(issuer.token(SUBJECT))
-    own = credential(server, token_file).get_token(SCOPE).token
+    with credential(server, token_file) as cred:
+        own = cred.get_token(SCOPE).token
     refused(post(server, own), 700222, "invalid_client", 401)
 
 
