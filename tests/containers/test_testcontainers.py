@@ -109,3 +109,18 @@ def test_msal_gets_a_token_from_the_container_and_the_control_api_changes_a_deci
         # without the key the control API refuses: the test's host is not loopback inside the container
         idp.control_key = "wrong"
         assert idp.control("GET", "/_mockidp/control/faults")[0] == 401
+
+
+def _readme_block(marker: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(marker)
+    return text[start:text.index("```", start)]
+
+
+def test_readme_testcontainers_snippet_runs_as_written(docker_api: dict[str, str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCKIDP_IMAGE", IMAGE)
+    monkeypatch.chdir(ROOT)  # the snippet's seed="seed" is the repo's demo seed
+    code = _readme_block("# README: testcontainers")
+    assert "MockidpContainer" in code
+    exec(compile(code, "README.md", "exec"), {})  # its asserts are the test
