@@ -4,6 +4,8 @@ test starting from the seed (README, "pytest")."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import BACKEND2, CLIENT, CLIENT_SECRET, DEMO_SEED, REPORTING, REPORTING_SECRET, TENANT
@@ -14,6 +16,8 @@ USER_TESTS = f'''
 import time
 
 import jwt
+from pathlib import Path
+
 import pytest
 
 from mockidp.testing.plugin import MockidpError
@@ -101,3 +105,12 @@ def test_without_a_seed_the_fixture_says_what_to_set(pytester: pytest.Pytester) 
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     assert "set mockidp_seed in the pytest ini file" in result.stdout.str()
+
+
+def test_the_readmes_complete_example_runs_as_written_with_two_workers(pytester: pytest.Pytester) -> None:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("# test_login.py (README: complete plugin example)")
+    pytester.makeini(f"[pytest]\nmockidp_seed = {DEMO_SEED}\nmockidp_workers = 2\n")
+    pytester.makepyfile(test_login=text[start:text.index("```", start)])
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
