@@ -4,11 +4,13 @@ and a JWKS, and the tokens it signs (PyJWT, RS256). Tests can swap its key, brea
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -69,3 +71,13 @@ class ExternalIssuer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def federated_token_request(origin: str, tenant: str, client_id: str, scope: str, assertion: str,
+                            ca_path: str) -> httpx.Response:
+    """The raw client-credentials request with another issuer's token, for asserting Entra's body."""
+    with httpx.Client(verify=ssl.create_default_context(cafile=ca_path)) as c:
+        return c.post(f"{origin}/{tenant}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": client_id, "scope": scope,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion})

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import jwt
 import pytest
 from azure.identity import WorkloadIdentityCredential
 
+from tests.federation.issuer_support import federated_token_request
 from tests.federation.test_federation_seed import FEDERATION_SEED, PIPELINE
 from tests.serving.test_serve import Served
 
@@ -101,11 +100,7 @@ def test_a_kubernetes_token_for_a_pod_and_a_refusal_for_another_account(served: 
                                           authority=served.origin, disable_instance_discovery=True,
                                           connection_verify=ca)
         assert jwt.decode(cred.get_token(SCOPE).token, options={"verify_signature": False})["azp"] == WORKER
-    with httpx.Client(verify=ssl.create_default_context(cafile=ca)) as c:
-        refused = c.post(f"{served.origin}/{FABRIKAM}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": WORKER, "scope": SCOPE,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": other})
+    refused = federated_token_request(served.origin, FABRIKAM, WORKER, SCOPE, other, ca)
     assert refused.status_code == 401
     assert refused.json()["error_description"].startswith(
         "AADSTS700213: No matching federated identity record found for presented assertion subject "

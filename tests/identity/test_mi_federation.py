@@ -5,18 +5,17 @@ the identity's path and use Azure's words for a Managed Identity."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 import yaml
 from azure.identity import WorkloadIdentityCredential
 
 from mockidp.directory.seed import SeedError, load_seed
+from tests.federation.issuer_support import federated_token_request
 from tests.serving.test_serve import Served
 
 TENANT = "5c1e7a90-0000-4000-8000-0000000000e2"
@@ -100,12 +99,7 @@ def test_the_identitys_assignments_still_decide(served: Served, tmp_path: Path) 
 
 def test_another_branch_is_refused_with_the_subject(served: Served) -> None:
     other = github_token(served, "repo:fabrikam/infra:ref:refs/heads/feature")
-    ca = ssl.create_default_context(cafile=str(served.data_dir / "ca.pem"))
-    with httpx.Client(verify=ca) as c:
-        refused = c.post(f"{served.origin}/{TENANT}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": DEPLOYER, "scope": SCOPE,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": other})
+    refused = federated_token_request(served.origin, TENANT, DEPLOYER, SCOPE, other, str(served.data_dir / "ca.pem"))
     assert refused.status_code == 401
     assert refused.json()["error_description"].startswith(
         "AADSTS700213: No matching federated identity record found for presented assertion subject "
