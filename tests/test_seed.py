@@ -360,3 +360,9 @@ def test_a_seed_that_is_no_regular_file_is_refused_before_reading(tmp_path: Path
     assert time.monotonic() - started < CLI_BUDGET
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2_000:]
     assert out.stderr.splitlines()[0] == f"{seed}: (document): not a regular file"
+
+
+def test_the_seed_folder_loads_whole_as_the_image_loads_it() -> None:
+    # The Dockerfile checks and serves /seed, every file of seed/ together: their tenants must not collide.
+    content = load_seed([DEMO_SEED.parent])
+    assert len({t.id for t in content.tenants}) == len(content.tenants) >= 3
