@@ -40,6 +40,7 @@ from mockidp.web.routes import (
     control,
     device,
     discovery,
+    graph,
     instance,
     logout,
     managed_identity,
@@ -187,7 +188,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()
     for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control,
-                   managed_identity):
+                   managed_identity, graph):
         app.include_router(module.router)
     app.state.gateway = gateway
     return app

@@ -16,6 +16,7 @@ from typing import Any
 from mockidp.directory import model as m
 from mockidp.directory.passwords import secret_digest
 from mockidp.directory.seed import SeedError, resolve_application
+from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store
 
 Change = Callable[[m.DirectoryContent], m.DirectoryContent]
@@ -45,11 +46,12 @@ def check(content: m.DirectoryContent) -> m.DirectoryContent:
     _unique(problems, "servicePrincipal appId", [sp.app_id for sp in content.service_principals])
     _unique(problems, "appRoleAssignment id", [x.id for x in content.assignments])
     _unique(problems, "oauth2PermissionGrant id", [g.id for g in content.grants])
-    apps = {a.app_id: a for a in content.applications}
-    sps = {sp.id: sp for sp in content.service_principals}
+    built = Directory.build(content)  # with the built-in principals (Microsoft Graph, first-party resources)
+    apps = built.applications
+    sps = built.principals
     principals = {**{sp.id: "ServicePrincipal" for sp in sps.values()},
                   **{u.id: "User" for u in content.users}, **{g.id: "Group" for g in content.groups}}
-    for sp in content.service_principals:
+    for sp in sps.values():
         if sp.app_id not in apps:
             problems.append(f"servicePrincipal {sp.id}: no application with appId {sp.app_id}")
     for x in content.assignments:
@@ -149,6 +151,17 @@ def remove_password(object_id: str, key_id: str) -> Change:
             raise WriteError("invalid", f"No password credential with keyId {key_id}.")
         return _replace_app(content, app, dataclasses.replace(
             app, secrets=tuple(s for s in app.secrets if s.key_id != key_id)))
+    return change
+
+
+def update_application(object_id: str, body: Mapping[str, Any]) -> Change:
+    """PATCH /applications/{id}: a choice, only displayName is changed (the rest is refused, not ignored)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        name = body.get("displayName")
+        if set(body) - {"displayName"} or not isinstance(name, str) or not name:
+            raise WriteError("invalid", "mockidp updates the displayName (a non-empty string) of an application.")
+        return _replace_app(content, app, dataclasses.replace(app, display_name=name))
     return change
 
 

@@ -19,7 +19,7 @@ class QueryError(Exception):
     """A query option that is not served: the edge answers graph/errors.py's UNSUPPORTED_QUERY."""
 
 
-def _iso(t: float | None) -> str | None:
+def iso(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -35,10 +35,10 @@ def application(a: m.ApplicationRecord) -> Json:
             for s in a.scopes]},
         "appRoles": [{"allowedMemberTypes": list(r.allowed_member_types), "displayName": r.display_name,
                       "id": r.id, "isEnabled": r.is_enabled, "value": r.value} for r in a.app_roles],
-        "passwordCredentials": [{"displayName": None, "endDateTime": _iso(s.end), "hint": None,
-                                 "keyId": s.key_id, "secretText": None, "startDateTime": _iso(s.start)}
+        "passwordCredentials": [{"displayName": None, "endDateTime": iso(s.end), "hint": None,
+                                 "keyId": s.key_id, "secretText": None, "startDateTime": iso(s.start)}
                                 for s in a.secrets],
-        "keyCredentials": [{"endDateTime": _iso(c.end), "keyId": c.key_id, "startDateTime": _iso(c.start),
+        "keyCredentials": [{"endDateTime": iso(c.end), "keyId": c.key_id, "startDateTime": iso(c.start),
                             "type": "AsymmetricX509Cert", "usage": "Verify"} for c in a.certificates],
         "publicClient": {"redirectUris": list(a.public_redirect_uris)},
         "spa": {"redirectUris": list(a.spa_redirect_uris)},
