@@ -11,30 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
-
-TENANT = "72f988bf-0000-4000-8000-0000000000aa"
-ADMIN, ADMIN_SECRET = "0a0a0a0a-0000-4000-8000-000000000001", "graph-admin-secret-1"
-API = "0b0b0b0b-0000-4000-8000-000000000002"
-SEED = f"""
-tenants:
-  - tenantId: {TENANT}
-    displayName: GraphTest
-    domains: [graphtest.onmicrosoft.com]
-    applications:
-      - appId: {API}
-        displayName: orders-api
-        identifierUris: ["api://{API}"]
-        appRoles:
-          - {{value: Orders.Read, allowedMemberTypes: [Application], displayName: Read orders}}
-        servicePrincipal: {{appRoleAssignmentRequired: true}}
-      - appId: {ADMIN}
-        displayName: graph-admin
-        passwordCredentials:
-          - {{secretText: "{ADMIN_SECRET}", endDateTime: "2099-01-01T00:00:00Z"}}
-    appRoleAssignments:
-      - {{principal: graph-admin, resource: Microsoft Graph, appRole: Application.ReadWrite.All}}
-      - {{principal: graph-admin, resource: Microsoft Graph, appRole: AppRoleAssignment.ReadWrite.All}}
-"""
+from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
 
 
 @pytest.fixture(scope="module")
