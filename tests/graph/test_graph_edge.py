@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
-from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
+from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, READER, READER_SECRET, SEED, TENANT
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +111,25 @@ def test_paging_follows_the_next_link(graph: httpx.Client) -> None:
     assert len(first["value"]) == 1 and set(first["value"][0]) == {"id", "displayName"}
     second = graph.get(first["@odata.nextLink"]).json()
     assert second["value"] and second["value"][0]["id"] != first["value"][0]["id"]
+
+
+def test_patch_remove_password_and_a_caller_without_graph_roles(server: LiveServer, graph: httpx.Client) -> None:
+    app = graph.post("/applications", json={"displayName": "to-patch"}).json()
+    assert graph.patch(f"/applications/{app['id']}", json={"displayName": "patched"}).status_code == 204
+    assert graph.get(f"/applications/{app['id']}").json()["displayName"] == "patched"
+    refused = graph.patch(f"/applications/{app['id']}", json={"signInAudience": 7})
+    assert refused.status_code == 400 and error_of(refused) == "Request_BadRequest"
+    secret = graph.post(f"/applications/{app['id']}/addPassword", json={}).json()
+    sp = graph.post("/servicePrincipals", json={"appId": app["appId"]}).json()
+    assert graph.patch(f"/servicePrincipals/{sp['id']}", json={"appRoleAssignmentRequired": True}).status_code == 204
+    assert graph.get(f"/servicePrincipals/{sp['id']}").json()["appRoleAssignmentRequired"] is True
+    assert token_for(server, app["appId"], secret["secretText"], "https://graph.microsoft.com/.default").status_code \
+        == 200
+    removed = graph.post(f"/applications/{app['id']}/removePassword", json={"keyId": secret["keyId"]})
+    assert removed.status_code == 204
+    stale = token_for(server, app["appId"], secret["secretText"], "https://graph.microsoft.com/.default")
+    assert stale.status_code == 401 and "AADSTS7000215" in stale.json()["error_description"]
+    reader = token_for(server, READER, READER_SECRET, "https://graph.microsoft.com/.default").json()["access_token"]
+    denied = httpx.get(f"{server.origin}/graph/v1.0/applications", verify=tls(server),
+                       headers={"Authorization": f"Bearer {reader}"})
+    assert denied.status_code == 403 and error_of(denied) == "Authorization_RequestDenied"
