@@ -92,6 +92,16 @@ def test_bad_input_gets_graph_error_bodies(server: LiveServer, graph: httpx.Clie
     assert anonymous.status_code == 401 and error_of(anonymous) == "InvalidAuthenticationToken"
     other = token_for(server, ADMIN, ADMIN_SECRET, f"api://{API}/.default")
     assert other.status_code == 400  # the admin holds no role of the API: no token for it at all
+    for content in (b"[1, 2]", b"\xff\xfe{}", b"null"):
+        odd = graph.post("/applications", content=content, headers={"content-type": "application/json"})
+        assert odd.status_code == 400 and error_of(odd) == "BadRequest"
+    for top in ("0", "1000", "x"):
+        paged = graph.get("/applications", params={"$top": top})
+        assert paged.status_code == 400 and error_of(paged) == "Request_UnsupportedQuery"
+    bad_filter = graph.get("/servicePrincipals", params={"$filter": "startswith(displayName,'a')"})
+    assert bad_filter.status_code == 400 and error_of(bad_filter) == "Request_UnsupportedQuery"
+    options = graph.request("OPTIONS", "/applications")
+    assert options.status_code == 501 and error_of(options) == "NotImplemented"
     unknown = graph.get("/users")
     assert unknown.status_code == 501 and error_of(unknown) == "NotImplemented"
 

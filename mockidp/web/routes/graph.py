@@ -30,7 +30,7 @@ GRAPH_HOST = "graph.microsoft.com"
 APPS = "Application.ReadWrite.All"
 ASSIGN = "AppRoleAssignment.ReadWrite.All"
 SECRET_LIFETIME = 2 * 365 * 24 * 3600  # Graph's default password lifetime when endDateTime is not given
-METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT"]
+METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"]  # any other: the framework's 405
 
 
 class Refused(Exception):
