@@ -143,3 +143,13 @@ def test_patch_remove_password_and_a_caller_without_graph_roles(server: LiveServ
     denied = httpx.get(f"{server.origin}/graph/v1.0/applications", verify=tls(server),
                        headers={"Authorization": f"Bearer {reader}"})
     assert denied.status_code == 403 and error_of(denied) == "Authorization_RequestDenied"
+
+
+def test_the_control_reset_undoes_graph_writes(server: LiveServer, graph: httpx.Client) -> None:
+    made = graph.post("/applications", json={"displayName": "gone-after-reset"}).json()
+    assert graph.get(f"/applications/{made['id']}").status_code == 200
+    reset = httpx.post(f"{server.origin}/_mockidp/control/reset", verify=tls(server))
+    assert reset.status_code == 200 and "directory" in reset.json()["reset"]
+    after = graph.get(f"/applications/{made['id']}")
+    assert after.status_code == 404 and error_of(after) == "Request_ResourceNotFound"
+    assert any(a["appId"] == API for a in graph.get("/applications").json()["value"])
