@@ -41,6 +41,7 @@ from mockidp.web.routes import (
     control,
     device,
     discovery,
+    graph,
     instance,
     issuers,
     logout,
@@ -165,7 +166,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()
     for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control,
-                   managed_identity, issuers):
+                   managed_identity, issuers, graph):
         app.include_router(module.router)
     app.state.gateway = gateway
     app.state.workload_issuers = workload_issuers  # /_mockidp/issuers and the control API's federation tokens

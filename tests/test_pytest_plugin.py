@@ -114,3 +114,22 @@ def test_the_readmes_complete_example_runs_as_written_with_two_workers(pytester:
     pytester.makepyfile(test_login=text[start:text.index("```", start)])
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+def test_the_readme_graph_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    """README, "Changing the directory from a test (Microsoft Graph)": its seed and test, as written."""
+    import re
+
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = re.search(r"### Changing the directory from a test \(Microsoft Graph\)(.*?)\n## ", readme, re.S)
+    assert section is not None
+    seed = re.search(r"```yaml\n(.*?)```", section.group(1), re.S)
+    code = re.search(r"```python\n(.*?)```", section.group(1), re.S)
+    assert seed is not None and code is not None
+    (pytester.path / "seed.yaml").write_text(seed.group(1))
+    pytester.makeini("[pytest]\nmockidp_seed = seed.yaml\n")
+    pytester.makepyfile(test_graph_example=code.group(1))
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -35,7 +35,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +190,33 @@ class Mockidp:
         return ClientSecretCredential(tenant_id, client_id, client_secret, authority=self.server.origin,
                                       disable_instance_discovery=True, connection_verify=str(self.ca_path),
                                       **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def graph(self, tenant_id: str, client_id: str, client_secret: str) -> AsyncIterator[Any]:
+        """msgraph-sdk's GraphServiceClient on this mockidp's Graph ({origin}/graph/v1.0), signed in as the
+        app (it needs Graph's app roles in the seed, e.g. Application.ReadWrite.All); closed on exit."""
+        import httpx
+        from azure.identity.aio import ClientSecretCredential
+        from kiota_authentication_azure.azure_identity_authentication_provider import (
+            AzureIdentityAuthenticationProvider,
+        )
+        from msgraph import GraphRequestAdapter, GraphServiceClient
+        from msgraph_core import GraphClientFactory
+
+        credential = ClientSecretCredential(tenant_id, client_id, client_secret, authority=self.server.origin,
+                                            disable_instance_discovery=True, connection_verify=str(self.ca_path))
+        auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"],
+                                                   allowed_hosts=[urllib.parse.urlsplit(self.origin).hostname or ""])
+        transport = httpx.AsyncHTTPTransport(verify=self.server.ssl_context())
+        http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(transport=transport))
+        adapter = GraphRequestAdapter(auth, client=http)
+        adapter.base_url = f"{self.origin}/graph/v1.0"
+        try:
+            yield GraphServiceClient(request_adapter=adapter)
+        finally:
+            await http.aclose()
+            await transport.aclose()  # the SDK's middleware transport does not close the one it wraps
+            await credential.close()
 
     # --- the control API ----------------------------------------------------------------------------
 

@@ -1,0 +1,237 @@
+"""Graph writes as change functions over the directory (issue 9).
+
+Each write is a function DirectoryContent -> DirectoryContent, run by Store.change_directory inside one
+transaction: the changed directory is checked as a whole (every reference resolves, ids stay unique)
+before it is written, and a refused write raises WriteError, so nothing is half-applied.
+An application body goes through the seed's own schema and rules (seed.resolve_application).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mockidp.directory import model as m
+from mockidp.directory.passwords import secret_digest
+from mockidp.directory.seed import SeedError, resolve_application
+from mockidp.directory.snapshot import Directory
+from mockidp.directory.store import Store
+
+Change = Callable[[m.DirectoryContent], m.DirectoryContent]
+
+
+class WriteError(Exception):
+    """A refused write. `kind` names the reason for the surface's error catalogue (mockidp/graph/errors.py):
+    'invalid' (a bad body), 'not_found' (a referenced object is missing), 'conflict' (it exists already)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def apply(store: Store, change: Change, *, now: float) -> m.DirectoryContent:
+    """Run one write: the change, then the whole-directory check, in the store's one transaction."""
+    return store.change_directory(lambda content: check(change(content)), now=now)
+
+
+def check(content: m.DirectoryContent) -> m.DirectoryContent:
+    """The cross-reference rules the seed enforces, over the whole changed directory."""
+    problems: list[str] = []
+    _unique(problems, "application appId", [a.app_id for a in content.applications])
+    _unique(problems, "application id", [a.object_id for a in content.applications])
+    _unique(problems, "servicePrincipal id", [sp.id for sp in content.service_principals])
+    _unique(problems, "servicePrincipal appId", [sp.app_id for sp in content.service_principals])
+    _unique(problems, "appRoleAssignment id", [x.id for x in content.assignments])
+    _unique(problems, "oauth2PermissionGrant id", [g.id for g in content.grants])
+    built = Directory.build(content)  # with the built-in principals (Microsoft Graph, first-party resources)
+    apps = built.applications
+    sps = built.principals
+    principals = {**{sp.id: "ServicePrincipal" for sp in sps.values()},
+                  **{u.id: "User" for u in content.users}, **{g.id: "Group" for g in content.groups}}
+    for sp in sps.values():
+        if sp.app_id not in apps:
+            problems.append(f"servicePrincipal {sp.id}: no application with appId {sp.app_id}")
+    for x in content.assignments:
+        resource = sps.get(x.resource_sp_id)
+        if resource is None:
+            problems.append(f"appRoleAssignment {x.id}: no servicePrincipal {x.resource_sp_id}")
+        elif resource.app_id in apps and x.app_role_id != m.DEFAULT_ACCESS_ROLE_ID and x.app_role_id not in {
+                r.id for r in apps[resource.app_id].app_roles}:
+            problems.append(f"appRoleAssignment {x.id}: {x.app_role_id} is not an app role of the resource")
+        if principals.get(x.principal_id) != x.principal_type:
+            problems.append(f"appRoleAssignment {x.id}: no {x.principal_type} {x.principal_id}")
+    for g in content.grants:
+        for ref in (g.client_sp_id, g.resource_sp_id):
+            if ref not in sps:
+                problems.append(f"oauth2PermissionGrant {g.id}: no servicePrincipal {ref}")
+    if problems:
+        raise WriteError("invalid", "; ".join(problems))
+    return content
+
+
+def _unique(problems: list[str], what: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            problems.append(f"{what} {v} is used twice")
+        seen.add(v)
+
+
+def create_application(body: Mapping[str, Any], tenant_id: str, *, object_id: str | None = None) -> Change:
+    """POST /applications. Graph assigns appId and id; a body's appId is kept (the seed allows it)."""
+    data = {k: v for k, v in body.items() if k not in ("id", "@odata.type")}
+    data.setdefault("appId", str(uuid.uuid4()))
+    new_object_id = object_id or str(uuid.uuid4())
+
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        try:
+            record = resolve_application(data, tenant_id)
+        except SeedError as exc:
+            raise WriteError("invalid", "; ".join(f"{p.path}: {p.message}" if p.path else p.message
+                                                  for p in exc.problems)) from None
+        record = dataclasses.replace(record, object_id=new_object_id)
+        if any(a.app_id == record.app_id for a in content.applications):
+            raise WriteError("conflict", f"An application with appId {record.app_id} already exists.")
+        return dataclasses.replace(content, applications=(*content.applications, record))
+    return change
+
+
+def _application(content: m.DirectoryContent, object_id: str) -> m.ApplicationRecord:
+    for a in content.applications:
+        if a.object_id == object_id:
+            return a
+    raise WriteError("not_found", f"Resource '{object_id}' does not exist or one of its queried reference-property "
+                                  "objects are not present.")
+
+
+def _principal(content: m.DirectoryContent, sp_id: str) -> m.ServicePrincipalRecord:
+    for sp in content.service_principals:
+        if sp.id == sp_id:
+            return sp
+    raise WriteError("not_found", f"Resource '{sp_id}' does not exist or one of its queried reference-property "
+                                  "objects are not present.")
+
+
+def delete_application(object_id: str) -> Change:
+    """DELETE /applications/{id}: its service principal and what references that go with it."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        gone = {sp.id for sp in content.service_principals if sp.app_id == app.app_id}
+        return _without_principals(dataclasses.replace(
+            content, applications=tuple(a for a in content.applications if a is not app)), gone)
+    return change
+
+
+def _without_principals(content: m.DirectoryContent, gone: set[str]) -> m.DirectoryContent:
+    return dataclasses.replace(
+        content,
+        service_principals=tuple(sp for sp in content.service_principals if sp.id not in gone),
+        assignments=tuple(x for x in content.assignments
+                          if x.resource_sp_id not in gone and x.principal_id not in gone),
+        grants=tuple(g for g in content.grants if g.client_sp_id not in gone and g.resource_sp_id not in gone))
+
+
+def add_password(object_id: str, secret_text: str, *, key_id: str, start: float | None,
+                 end: float | None) -> Change:
+    """POST /applications/{id}/addPassword: only the digest is stored; Graph returns the text once."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        secret = m.SecretRecord(key_id=key_id, sha256=secret_digest(secret_text), start=start, end=end)
+        return _replace_app(content, app, dataclasses.replace(app, secrets=(*app.secrets, secret)))
+    return change
+
+
+def remove_password(object_id: str, key_id: str) -> Change:
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        if all(s.key_id != key_id for s in app.secrets):
+            raise WriteError("invalid", f"No password credential with keyId {key_id}.")
+        return _replace_app(content, app, dataclasses.replace(
+            app, secrets=tuple(s for s in app.secrets if s.key_id != key_id)))
+    return change
+
+
+def update_application(object_id: str, body: Mapping[str, Any]) -> Change:
+    """PATCH /applications/{id}: a choice, only displayName is changed (the rest is refused, not ignored)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        name = body.get("displayName")
+        if set(body) - {"displayName"} or not isinstance(name, str) or not name:
+            raise WriteError("invalid", "mockidp updates the displayName (a non-empty string) of an application.")
+        return _replace_app(content, app, dataclasses.replace(app, display_name=name))
+    return change
+
+
+def _replace_app(content: m.DirectoryContent, old: m.ApplicationRecord,
+                 new: m.ApplicationRecord) -> m.DirectoryContent:
+    return dataclasses.replace(content, applications=tuple(new if a is old else a for a in content.applications))
+
+
+def create_service_principal(app_id: str, tenant_id: str, *, sp_id: str | None = None) -> Change:
+    """POST /servicePrincipals {"appId": ...}: the application must exist, one principal per app."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = next((a for a in content.applications if a.app_id == app_id), None)
+        if app is None:
+            raise WriteError("invalid", f"The appId '{app_id}' of the service principal does not reference a "
+                                        "valid application object.")
+        if any(sp.app_id == app_id for sp in content.service_principals):
+            raise WriteError("conflict", "The service principal cannot be created, updated, or restored because "
+                                         "the service principal name is already in use.")
+        sp = m.ServicePrincipalRecord(id=sp_id or str(uuid.uuid4()), tenant_id=tenant_id, app_id=app_id,
+                                      display_name=app.display_name, app_role_assignment_required=False,
+                                      account_enabled=True)
+        return dataclasses.replace(content, service_principals=(*content.service_principals, sp))
+    return change
+
+
+def update_service_principal(sp_id: str, *, app_role_assignment_required: bool | None = None,
+                             account_enabled: bool | None = None) -> Change:
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        sp = _principal(content, sp_id)
+        new = dataclasses.replace(
+            sp,
+            app_role_assignment_required=sp.app_role_assignment_required if app_role_assignment_required is None
+            else app_role_assignment_required,
+            account_enabled=sp.account_enabled if account_enabled is None else account_enabled)
+        return dataclasses.replace(content, service_principals=tuple(
+            new if x is sp else x for x in content.service_principals))
+    return change
+
+
+def delete_service_principal(sp_id: str) -> Change:
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        return _without_principals(content, {_principal(content, sp_id).id})
+    return change
+
+
+def add_assignment(principal_id: str, resource_sp_id: str, app_role_id: str, *,
+                   assignment_id: str | None = None) -> Change:
+    """POST appRoleAssignedTo / appRoleAssignments: the principal's type is read from the directory."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        kinds = {**{sp.id: "ServicePrincipal" for sp in content.service_principals},
+                 **{u.id: "User" for u in content.users}, **{g.id: "Group" for g in content.groups}}
+        kind = kinds.get(principal_id)
+        if kind is None:
+            raise WriteError("not_found", f"Resource '{principal_id}' does not exist or one of its queried "
+                                          "reference-property objects are not present.")
+        resource = _principal(content, resource_sp_id)
+        if any(x.principal_id == principal_id and x.resource_sp_id == resource_sp_id and x.app_role_id == app_role_id
+               for x in content.assignments):
+            raise WriteError("conflict", "Permission being assigned already exists on the object")
+        x = m.AssignmentRecord(id=assignment_id or str(uuid.uuid4()), tenant_id=resource.tenant_id,
+                               principal_id=principal_id, principal_type=kind, resource_sp_id=resource_sp_id,
+                               app_role_id=app_role_id)
+        return dataclasses.replace(content, assignments=(*content.assignments, x))
+    return change
+
+
+def remove_assignment(assignment_id: str) -> Change:
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        if all(x.id != assignment_id for x in content.assignments):
+            raise WriteError("not_found", f"Resource '{assignment_id}' does not exist or one of its queried "
+                                          "reference-property objects are not present.")
+        return dataclasses.replace(content, assignments=tuple(x for x in content.assignments if x.id != assignment_id))
+    return change

@@ -1,0 +1,120 @@
+"""The issue's scenario with the real msgraph-sdk against `mockidp serve --workers 2`: create an app, its
+service principal and a role assignment to an API that requires one; MSAL gets a token with the role; after
+the assignment is deleted MSAL gets AADSTS501051 (whichever worker answers)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import msal
+import pytest
+import requests
+from azure.identity.aio import ClientSecretCredential
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+    AddPasswordPostRequestBody,
+)
+from msgraph.generated.models.app_role_assignment import AppRoleAssignment
+from msgraph.generated.models.application import Application
+from msgraph.generated.models.password_credential import PasswordCredential
+from msgraph.generated.models.service_principal import ServicePrincipal
+from msgraph.generated.service_principals.service_principals_request_builder import ServicePrincipalsRequestBuilder
+from msgraph_core import GraphClientFactory
+
+from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
+from tests.serving.test_serve import Served
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("sdk")
+    seed = tmp / "graph.yaml"
+    seed.write_text(SEED)
+    s = Served(tmp / "data", "--workers", "2", "--seed", str(seed))
+    try:
+        s.wait()
+        yield s
+    finally:
+        s.stop()
+
+
+def msal_token(served: Served, client_id: str, secret: str) -> dict[str, object]:
+    session = requests.Session()
+    session.verify = str(Path(served.data_dir) / "ca.pem")
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the mockidp CA
+    session.headers["Connection"] = "close"  # a new connection each time: either worker may answer
+    app = msal.ConfidentialClientApplication(client_id, client_credential=secret, authority=f"{served.origin}/{TENANT}",
+                                             instance_discovery=False, http_client=session)
+    result: dict[str, object] = app.acquire_token_for_client([f"api://{API}/.default"])
+    return result
+
+
+@contextlib.asynccontextmanager
+async def sdk(served: Served) -> AsyncIterator[GraphServiceClient]:
+    """msgraph-sdk as a user points it at mockidp: azure-identity against mockidp's authority, the local CA
+    trusted, the base URL {origin}/graph/v1.0."""
+    ca = str(Path(served.data_dir) / "ca.pem")
+    credential = ClientSecretCredential(TENANT, ADMIN, ADMIN_SECRET, authority=served.origin,
+                                        disable_instance_discovery=True, connection_verify=ca)
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"],
+                                               allowed_hosts=["localhost"])
+    transport = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=ca))
+    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(transport=transport))
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = f"{served.origin}/graph/v1.0"
+    try:
+        yield GraphServiceClient(request_adapter=adapter)
+    finally:
+        await http.aclose()
+        await transport.aclose()  # the SDK's middleware transport does not close the one it wraps
+        await credential.close()
+
+
+async def scenario(served: Served) -> tuple[str, str, str, str]:
+    async with sdk(served) as graph:
+        app = await graph.applications.post(Application(display_name="sdk-daemon"))
+        assert app is not None and app.id and app.app_id
+        secret = await graph.applications.by_application_id(app.id).add_password.post(
+            AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name="sdk")))
+        assert secret is not None and secret.secret_text
+        sp = await graph.service_principals.post(ServicePrincipal(app_id=app.app_id))
+        assert sp is not None and sp.id
+        query = ServicePrincipalsRequestBuilder.ServicePrincipalsRequestBuilderGetQueryParameters(
+            filter=f"appId eq '{API}'")
+        found = await graph.service_principals.get(RequestConfiguration(query_parameters=query))
+        assert found is not None and found.value and len(found.value) == 1
+        api = found.value[0]
+        assert api.id and api.app_role_assignment_required is True
+        apps = await graph.applications.get()
+        assert apps is not None and apps.value
+        roles = next(a for a in apps.value if a.app_id == API).app_roles
+        assert roles and roles[0].id
+        assigned = await graph.service_principals.by_service_principal_id(api.id).app_role_assigned_to.post(
+            AppRoleAssignment(principal_id=uuid.UUID(sp.id), resource_id=uuid.UUID(api.id), app_role_id=roles[0].id))
+        assert assigned is not None and assigned.id
+        return app.app_id, secret.secret_text, api.id, assigned.id
+
+
+async def delete_assignment(served: Served, resource: str, assignment: str) -> None:
+    async with sdk(served) as graph:
+        await graph.service_principals.by_service_principal_id(resource).app_role_assigned_to.by_app_role_assignment_id(
+            assignment).delete()
+
+
+def test_msgraph_sdk_assigns_and_unassigns_and_msal_follows(served: Served) -> None:
+    app_id, secret, resource, assignment = asyncio.run(scenario(served))
+    for _ in range(4):  # each on a new connection: both workers decide with the write
+        got = msal_token(served, app_id, secret)
+        assert "access_token" in got, got
+    asyncio.run(delete_assignment(served, resource, assignment))
+    for _ in range(4):
+        refused = msal_token(served, app_id, secret)
+        assert "AADSTS501051" in str(refused.get("error_description")), refused
