@@ -191,32 +191,10 @@ class Mockidp:
                                       disable_instance_discovery=True, connection_verify=str(self.ca_path),
                                       **kwargs)
 
-    @contextlib.asynccontextmanager
-    async def graph(self, tenant_id: str, client_id: str, client_secret: str) -> AsyncIterator[Any]:
+    def graph(self, tenant_id: str, client_id: str, client_secret: str) -> contextlib.AbstractAsyncContextManager[Any]:
         """msgraph-sdk's GraphServiceClient on this mockidp's Graph ({origin}/graph/v1.0), signed in as the
         app (it needs Graph's app roles in the seed, e.g. Application.ReadWrite.All); closed on exit."""
-        import httpx
-        from azure.identity.aio import ClientSecretCredential
-        from kiota_authentication_azure.azure_identity_authentication_provider import (
-            AzureIdentityAuthenticationProvider,
-        )
-        from msgraph import GraphRequestAdapter, GraphServiceClient
-        from msgraph_core import GraphClientFactory
-
-        credential = ClientSecretCredential(tenant_id, client_id, client_secret, authority=self.server.origin,
-                                            disable_instance_discovery=True, connection_verify=str(self.ca_path))
-        auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"],
-                                                   allowed_hosts=[urllib.parse.urlsplit(self.origin).hostname or ""])
-        transport = httpx.AsyncHTTPTransport(verify=self.server.ssl_context())
-        http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(transport=transport))
-        adapter = GraphRequestAdapter(auth, client=http)
-        adapter.base_url = f"{self.origin}/graph/v1.0"
-        try:
-            yield GraphServiceClient(request_adapter=adapter)
-        finally:
-            await http.aclose()
-            await transport.aclose()  # the SDK's middleware transport does not close the one it wraps
-            await credential.close()
+        return graph_client(self.origin, self.ca_path, tenant_id, client_id, client_secret)
 
     # --- the control API ----------------------------------------------------------------------------
 
@@ -331,3 +309,32 @@ def mockidp(mockidp_server: MockidpServer) -> Iterator[Mockidp]:
     status, body = mockidp_server.request("POST", "/_mockidp/control/reset", json_body={})
     if status != 200:
         raise MockidpError(status, body)
+
+
+@contextlib.asynccontextmanager
+async def graph_client(origin: str, ca_path: Path, tenant_id: str, client_id: str,
+                       client_secret: str) -> AsyncIterator[Any]:
+    """msgraph-sdk's GraphServiceClient on the Graph of the mockidp at `origin`, through azure-identity's
+    async ClientSecretCredential with mockidp as the authority and its CA trusted; closed on exit."""
+    import httpx
+    from azure.identity.aio import ClientSecretCredential
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph_core import GraphClientFactory
+
+    credential = ClientSecretCredential(tenant_id, client_id, client_secret, authority=origin,
+                                        disable_instance_discovery=True, connection_verify=str(ca_path))
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"],
+                                               allowed_hosts=[urllib.parse.urlsplit(origin).hostname or ""])
+    transport = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=str(ca_path)))
+    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(transport=transport))
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = f"{origin}/graph/v1.0"
+    try:
+        yield GraphServiceClient(request_adapter=adapter)
+    finally:
+        await http.aclose()
+        await transport.aclose()  # the SDK's middleware transport does not close the one it wraps
+        await credential.close()

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import msal
 import pytest
 import requests
-from azure.identity.aio import ClientSecretCredential
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
-from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph import GraphServiceClient
 from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
     AddPasswordPostRequestBody,
 )
@@ -27,8 +23,8 @@ from msgraph.generated.models.application import Application
 from msgraph.generated.models.password_credential import PasswordCredential
 from msgraph.generated.models.service_principal import ServicePrincipal
 from msgraph.generated.service_principals.service_principals_request_builder import ServicePrincipalsRequestBuilder
-from msgraph_core import GraphClientFactory
 
+from mockidp.testing.plugin import graph_client
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
 from tests.serving.test_serve import Served
 
@@ -57,25 +53,8 @@ def msal_token(served: Served, client_id: str, secret: str) -> dict[str, object]
     return result
 
 
-@contextlib.asynccontextmanager
-async def sdk(served: Served) -> AsyncIterator[GraphServiceClient]:
-    """msgraph-sdk as a user points it at mockidp: azure-identity against mockidp's authority, the local CA
-    trusted, the base URL {origin}/graph/v1.0."""
-    ca = str(Path(served.data_dir) / "ca.pem")
-    credential = ClientSecretCredential(TENANT, ADMIN, ADMIN_SECRET, authority=served.origin,
-                                        disable_instance_discovery=True, connection_verify=ca)
-    auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"],
-                                               allowed_hosts=["localhost"])
-    transport = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=ca))
-    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(transport=transport))
-    adapter = GraphRequestAdapter(auth, client=http)
-    adapter.base_url = f"{served.origin}/graph/v1.0"
-    try:
-        yield GraphServiceClient(request_adapter=adapter)
-    finally:
-        await http.aclose()
-        await transport.aclose()  # the SDK's middleware transport does not close the one it wraps
-        await credential.close()
+def sdk(served: Served) -> contextlib.AbstractAsyncContextManager[GraphServiceClient]:
+    return graph_client(served.origin, served.data_dir / "ca.pem", TENANT, ADMIN, ADMIN_SECRET)
 
 
 async def scenario(served: Served) -> tuple[str, str, str, str]:
