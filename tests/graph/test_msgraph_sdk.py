@@ -5,10 +5,12 @@ the assignment is deleted MSAL gets AADSTS501051 (whichever worker answers)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msal
 import pytest
@@ -88,12 +90,22 @@ async def delete_assignment(served: Served, resource: str, assignment: str) -> N
             assignment).delete()
 
 
+T = TypeVar("T")
+
+
+def in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    # a thread of its own: a test before this one may leave an event loop running in this thread (the whole
+    # suite did), and asyncio.run refuses to start inside it
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=120)
+
+
 def test_msgraph_sdk_assigns_and_unassigns_and_msal_follows(served: Served) -> None:
-    app_id, secret, resource, assignment = asyncio.run(scenario(served))
+    app_id, secret, resource, assignment = in_own_loop(scenario(served))
     for _ in range(4):  # each on a new connection: both workers decide with the write
         got = msal_token(served, app_id, secret)
         assert "access_token" in got, got
-    asyncio.run(delete_assignment(served, resource, assignment))
+    in_own_loop(delete_assignment(served, resource, assignment))
     for _ in range(4):
         refused = msal_token(served, app_id, secret)
         assert "AADSTS501051" in str(refused.get("error_description")), refused
