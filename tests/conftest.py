@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from mockidp.app import create_app
 from mockidp.clock import FrozenClock, SequentialIds
+from mockidp.directory.seed import SeedError, load_seed
 from mockidp.local_ca import ensure_server_certificate
 from mockidp.settings import Settings
 
@@ -135,3 +136,12 @@ def playwright() -> Iterator[Playwright]:
 
     with sync_playwright() as p:
         yield p
+
+
+def seed_problems(tmp_path: Path, text: str) -> list[str]:
+    """The problems load_seed reports for one seed file (s.yaml), in its order, the file named relatively."""
+    seed = tmp_path / "s.yaml"
+    seed.write_text(text)
+    with pytest.raises(SeedError) as info:
+        load_seed([seed])
+    return [str(p).replace(str(seed), "s.yaml") for p in info.value.problems]

@@ -17,7 +17,7 @@ from mockidp.directory.ids import derived_id
 from mockidp.directory.seed import SeedError, load_seed
 from mockidp.directory.store import Store, make_engine
 from mockidp.settings import Settings
-from tests.conftest import CLIENT_CERT, DEMO_SEED
+from tests.conftest import CLIENT_CERT, DEMO_SEED, seed_problems
 
 BROKEN = """\
 tenants:
@@ -39,16 +39,8 @@ tenants:
 """
 
 
-def _problems(tmp_path: Path, text: str) -> list[str]:
-    seed = tmp_path / "s.yaml"
-    seed.write_text(text)
-    with pytest.raises(SeedError) as info:
-        load_seed([seed])
-    return [str(p).replace(str(seed), "s.yaml") for p in info.value.problems]
-
-
 def test_schema_problems_are_all_reported_with_line_and_path(tmp_path: Path) -> None:
-    problems = _problems(tmp_path, BROKEN)
+    problems = seed_problems(tmp_path, BROKEN)
     assert "s.yaml:6: tenants[0].applications[0].appId: 'not-a-guid' is not a GUID" in problems
     assert "s.yaml:7: tenants[0].applications[0].colour: unknown key" in problems
     assert any(p.startswith("s.yaml:10: tenants[0].applications[1].passwordCredentials[0].secretText:")
@@ -59,7 +51,7 @@ def test_schema_problems_are_all_reported_with_line_and_path(tmp_path: Path) -> 
 def test_cross_reference_problems_are_all_reported(tmp_path: Path) -> None:
     text = BROKEN.replace("        appId: not-a-guid\n        colour: blue\n", "")
     text = text.replace("{secretText: short}", "{secretText: long-enough-secret}")
-    problems = _problems(tmp_path, text)
+    problems = seed_problems(tmp_path, text)
     assert problems == [
         "s.yaml:9: tenants[0].applications[1].web.redirectUris[0]: http is only allowed for localhost; use https",
         "s.yaml:9: tenants[0].applications[1].web.redirectUris[1]: a redirect URI cannot contain a fragment",
@@ -71,9 +63,9 @@ def test_cross_reference_problems_are_all_reported(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_errors_and_duplicate_keys_have_lines(tmp_path: Path) -> None:
-    assert _problems(tmp_path, "tenants:\n  - displayName: a\n    displayName: b\n") == [
+    assert seed_problems(tmp_path, "tenants:\n  - displayName: a\n    displayName: b\n") == [
         "s.yaml:3: tenants[0].displayName: duplicate key"]
-    assert _problems(tmp_path, "tenants: [\n")[0].startswith("s.yaml:2: (document): invalid YAML")
+    assert seed_problems(tmp_path, "tenants: [\n")[0].startswith("s.yaml:2: (document): invalid YAML")
 
 
 def test_legacy_manifest_names_are_accepted(tmp_path: Path) -> None:
@@ -156,7 +148,7 @@ def test_redirect_uris_a_browser_would_read_differently_are_refused(tmp_path: Pa
     uris = ["http://evil@localhost/cb", "http://127.0.0.1:1\\\\@localhost", "https://app.example/c b",
             "https://app.example/cb\\t"]
     listed = ", ".join(f'"{u}"' for u in uris)
-    problems = _problems(tmp_path, f"""\
+    problems = seed_problems(tmp_path, f"""\
 tenants:
   - displayName: Contoso
     applications:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from mockidp.directory.seed import SeedError, load_seed
+from mockidp.directory.seed import load_seed
 from mockidp.directory.store import Store, make_engine
-from tests.conftest import DEMO_SEED
+from tests.conftest import DEMO_SEED, seed_problems
 
 BROKEN = """\
 apiManagement:
@@ -58,11 +56,7 @@ apiManagement:
 
 
 def _problems(tmp_path: Path, text: str) -> list[str]:
-    seed = tmp_path / "s.yaml"
-    seed.write_text(text)
-    with pytest.raises(SeedError) as info:
-        load_seed([seed])
-    return sorted(str(p).replace(str(tmp_path) + "/", "") for p in info.value.problems)
+    return sorted(seed_problems(tmp_path, text))
 
 
 def test_schema_problems_of_the_section_are_all_reported(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import jwt
 import pytest
 
-from mockidp.directory.seed import SeedError, load_seed
+from mockidp.directory.seed import load_seed
 from mockidp.oauth.managed_identity import header_secret
-from tests.conftest import DEMO_SEED, FROZEN_AT, ROOT, Harness
+from tests.conftest import DEMO_SEED, FROZEN_AT, ROOT, Harness, seed_problems
 
 IDENTITIES_SEED = ROOT / "seed" / "identities.yaml"
 TENANT = "5c1e7a90-0000-4000-8000-0000000000f1"
@@ -195,16 +195,8 @@ def test_header_secrets_differ_per_resource_and_data_dir(mi: Harness, tmp_path: 
     assert header_secret(b"another data dir", "orders-func") != secret(mi, "orders-func")
 
 
-def _problems(tmp_path: Path, text: str) -> list[str]:
-    seed = tmp_path / "s.yaml"
-    seed.write_text(text)
-    with pytest.raises(SeedError) as info:
-        load_seed([seed])
-    return [str(p).replace(str(seed), "s.yaml") for p in info.value.problems]
-
-
 def test_seed_problems_name_their_path(tmp_path: Path) -> None:
-    problems = _problems(tmp_path, """\
+    problems = seed_problems(tmp_path, """\
 tenants:
   - displayName: T
     applications:
@@ -221,7 +213,7 @@ tenants:
     assert "s.yaml:9: tenants[0].managedIdentities[2].clientId: 'nope' is not a GUID" in problems
     assert "s.yaml:9: tenants[0].managedIdentities[2].resourceId: resourceId is an ARM id: /subscriptions/<id>/" \
         "resourcegroups/<group>/providers/..." in problems
-    cross = _problems(tmp_path, """\
+    cross = seed_problems(tmp_path, """\
 tenants:
   - displayName: T
     applications:
@@ -249,7 +241,7 @@ tenants:
 
 
 def test_the_same_resource_name_in_two_tenants_is_refused(tmp_path: Path) -> None:
-    problems = _problems(tmp_path, """\
+    problems = seed_problems(tmp_path, """\
 tenants:
   - displayName: A
     managedIdentities: [{type: SystemAssigned, resource: f}]
