@@ -39,6 +39,11 @@ def hashed_nonce(nonce: str) -> str:
     return b64url(hashlib.sha256(nonce.encode()).digest())
 
 
+def _check_alg(header: dict[str, str]) -> None:
+    if header.get("alg") != "RS256":
+        raise ValueError("this signer signs RS256 only")
+
+
 class InvalidSignature(ValueError):
     """The token was not signed by this signer's key (or is no JWS at all)."""
 
@@ -67,6 +72,7 @@ class Signer:
         if nonce is None:
             shown = signed = self._segment_of(header)
         else:
+            _check_alg(header)
             shown, signed = _segment(header), _segment({**header, "nonce": hashed_nonce(nonce)})
         signature = self._private.sign(f"{signed}.{payload}".encode(), _PADDING, hashes.SHA256())
         return f"{shown}.{payload}.{b64url(signature)}"
@@ -75,8 +81,7 @@ class Signer:
         key = tuple(header.items())
         segment = self._segments.get(key)
         if segment is None:
-            if header.get("alg") != "RS256":
-                raise ValueError("this signer signs RS256 only")
+            _check_alg(header)  # once per cached header: the hot path pays nothing for it
             segment = _segment(header)
             if len(self._segments) < _HEADER_CACHE_MAX:
                 self._segments[key] = segment

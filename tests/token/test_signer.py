@@ -51,3 +51,5 @@ def test_another_keys_token_and_other_algorithms_are_refused() -> None:
         signer.verify(other.sign(other.header(with_x5t=False), CLAIMS))
     with pytest.raises(ValueError, match="RS256"):
         signer.sign({"typ": "JWT", "alg": "HS256", "kid": signer.kid}, CLAIMS)
+    with pytest.raises(ValueError, match="RS256"):  # a Graph nonce header takes the other path: the same rule
+        signer.sign({"typ": "JWT", "nonce": "n", "alg": "none", "kid": signer.kid}, CLAIMS)
