@@ -7,27 +7,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mockidp.testing.plugin import Mockidp, MockidpServer
-from tests.conftest import DEMO_SEED, ROOT
-from tests.federation.test_federation_seed import FEDERATION_SEED, PIPELINE
+from mockidp.testing.plugin import Mockidp
+from tests.conftest import ROOT
+from tests.federation.conftest import FABRIKAM
+from tests.federation.test_federation_seed import PIPELINE
 
 NODE_DIR = ROOT / "tests" / "node"
-FABRIKAM = "5a8e0b6c-0000-4000-8000-00000000f1d0"
 
-
-@pytest.fixture(scope="module")
-def mockidp() -> Iterator[Mockidp]:
-    server = MockidpServer([DEMO_SEED, FEDERATION_SEED])
-    try:
-        server.wait_healthy()
-        yield Mockidp(server)
-    finally:
-        server.stop()
 
 
 def test_azure_identity_in_node(mockidp: Mockidp, tmp_path: Path) -> None:

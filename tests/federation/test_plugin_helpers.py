@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
 
-from mockidp.testing.plugin import Mockidp, MockidpError, MockidpServer
-from tests.conftest import DEMO_SEED
-from tests.federation.test_federation_seed import FEDERATION_SEED, PIPELINE
-
-FABRIKAM = "5a8e0b6c-0000-4000-8000-00000000f1d0"
-
-
-@pytest.fixture(scope="module")
-def mockidp() -> Iterator[Mockidp]:
-    server = MockidpServer([DEMO_SEED, FEDERATION_SEED])
-    try:
-        server.wait_healthy()
-        yield Mockidp(server)
-    finally:
-        server.stop()
+from mockidp.testing.plugin import Mockidp, MockidpError
+from tests.federation.conftest import FABRIKAM
+from tests.federation.test_federation_seed import PIPELINE
 
 
 def test_federation_token_and_workload_credential(mockidp: Mockidp, tmp_path: Path) -> None:
