@@ -6,9 +6,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import pytest
 import uvicorn
@@ -91,7 +91,35 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class LiveServer:
+class ThreadedServer:
+    """A uvicorn server over TLS in a thread of the test process: running inside `with`, stopped after it."""
+
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
+    sockets: Sequence[socket.socket] = ()  # sockets bound for the server, closed after it
+
+    @property
+    def origin(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("mockidp did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        for sock in self.sockets:
+            sock.close()
+
+
+class LiveServer(ThreadedServer):
     """A real uvicorn server over TLS in a thread; extra keyword arguments are Settings fields."""
 
     def __init__(self, data_dir: Path, seeds: list[Path], **settings: object) -> None:
@@ -105,22 +133,6 @@ class LiveServer:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    @property
-    def origin(self) -> str:
-        return f"https://localhost:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError("mockidp did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from mockidp.clock import FrozenClock
 from mockidp.local_ca import ensure_server_certificate
 from mockidp.settings import Settings
 from mockidp.web.serving import Limits, ServingConfig, bind_port
-from tests.conftest import DEMO_SEED, _free_port
+from tests.conftest import DEMO_SEED, ThreadedServer, _free_port
 
 LIMITS = Limits(max_header_bytes=32 * 1024, max_headers=100, header_timeout=10, body_timeout=10,
                 keep_alive_timeout=5, tls_handshake_timeout=5)
@@ -126,7 +126,7 @@ class KeyServer:
         self.server.server_close()
 
 
-class GatewayServer:
+class GatewayServer(ThreadedServer):
     """mockidp with its gateway over TLS: the app as `mockidp serve` runs it in a worker (app.served), on two
     sockets of one uvicorn server with serving.py's limits. Its clock only moves when a test moves it."""
 
@@ -146,27 +146,8 @@ class GatewayServer:
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": self.sockets}, daemon=True)
 
     @property
-    def origin(self) -> str:
-        return f"https://localhost:{self.port}"
-
-    @property
     def gateway(self) -> str:
         return f"https://localhost:{self.gateway_port}"
-
-    def __enter__(self) -> GatewayServer:
-        self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError("mockidp did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        for sock in self.sockets:
-            sock.close()
 
 
 @pytest.fixture(scope="session")
