@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -179,19 +180,21 @@ async def authorize_v1(request: Request, tenant: str) -> Response:
     return await _authorize(request, tenant, 1)
 
 
-async def _form(request: Request, rt: Runtime) -> dict[str, str]:
-    body = await read_capped_body(request, rt.settings.max_body_bytes)
-    return parse_form(body, request.headers.get("content-type"))
+async def _posted(request: Request, handle: Callable[[Request, Runtime, dict[str, str]], Response]) -> Response:
+    """A posted page form, read within the body limit, handled in the thread pool (the handlers hash
+    passwords and touch the database); a form that cannot be read is the page's error."""
+    rt = runtime_of(request)
+    try:
+        body = await read_capped_body(request, rt.settings.max_body_bytes)
+        form = parse_form(body, request.headers.get("content-type"))
+    except AadstsError as err:
+        return browser.error_page(request, rt, err)
+    return await run_in_threadpool(handle, request, rt, form)
 
 
 @router.post(LOGIN)
 async def login(request: Request) -> Response:
-    rt = runtime_of(request)
-    try:
-        form = await _form(request, rt)
-    except AadstsError as err:
-        return browser.error_page(request, rt, err)
-    return await run_in_threadpool(_sign_in, request, rt, form)
+    return await _posted(request, _sign_in)
 
 
 def _sign_in(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
@@ -243,12 +246,7 @@ def _after_sign_in(request: Request, rt: Runtime, ctx: BrowserFlow, user: UserRe
 
 @router.post(CONSENT)
 async def consent(request: Request) -> Response:
-    rt = runtime_of(request)
-    try:
-        form = await _form(request, rt)
-    except AadstsError as err:
-        return browser.error_page(request, rt, err)
-    return await run_in_threadpool(_consent, request, rt, form)
+    return await _posted(request, _consent)
 
 
 def _consent(request: Request, rt: Runtime, form: dict[str, str]) -> Response:
