@@ -47,7 +47,7 @@ GRAPH_APP = ApplicationRecord(
     app_roles=tuple(AppRoleRecord(role, v, ("Application",), v) for v, (role, _) in GRAPH_PERMISSIONS.items()),
     group_membership_claims=None, secrets=(), certificates=(), web_redirect_uris=(), spa_redirect_uris=(),
     public_redirect_uris=(), implicit_id_token=False, implicit_access_token=False, is_fallback_public_client=False,
-    pre_authorized=(), logout_url=None,
+    pre_authorized=(), logout_url=None, access_token_claims=("idtyp",),
 )
 
 
@@ -58,15 +58,16 @@ def graph_service_principal(tenant_id: str, sp_id: str) -> ServicePrincipalRecor
 _MICROSOFT_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"  # Microsoft Services: where first-party apps live
 
 
-def _first_party(app_id: str, name: str, *uris: str) -> ApplicationRecord:
-    """A Microsoft resource app: no scopes or roles of its own here, v1 tokens; each URI with and without '/'."""
+def _first_party(app_id: str, name: str, *uris: str, claims: tuple[str, ...] = ()) -> ApplicationRecord:
+    """A Microsoft resource app: no scopes or roles of its own here, v1 tokens; each URI with and without '/'.
+    `claims`: the optional claims its tokens carry (Resource Manager's always carry idtyp, as captured)."""
     forms = tuple(dict.fromkeys(f for u in uris for f in (u.rstrip("/"), u.rstrip("/") + "/")))
     return ApplicationRecord(
         app_id=app_id, object_id=app_id, tenant_id=_MICROSOFT_TENANT, display_name=name, identifier_uris=forms,
         sign_in_audience="AzureADMultipleOrgs", access_token_version=1, scopes=(), app_roles=(),
         group_membership_claims=None, secrets=(), certificates=(), web_redirect_uris=(), spa_redirect_uris=(),
         public_redirect_uris=(), implicit_id_token=False, implicit_access_token=False,
-        is_fallback_public_client=False, pre_authorized=(), logout_url=None,
+        is_fallback_public_client=False, pre_authorized=(), logout_url=None, access_token_claims=claims,
     )
 
 
@@ -74,7 +75,7 @@ FIRST_PARTY = (
     _first_party("cfa8b339-82a2-471a-a3c9-0fc0be7a4093", "Azure Key Vault", "https://vault.azure.net"),
     _first_party("e406a681-f3d4-42a8-90b6-c2b029497af1", "Azure Storage", "https://storage.azure.com"),
     _first_party("797f4846-ba00-4fd7-ba43-dac1f8f63013", "Windows Azure Service Management API",
-                 "https://management.azure.com", "https://management.core.windows.net"),
+                 "https://management.azure.com", "https://management.core.windows.net", claims=("idtyp",)),
     _first_party("022907d3-0f1b-48f7-badc-1ba6abab6d66", "Azure SQL Database", "https://database.windows.net"),
 )
 

@@ -92,6 +92,7 @@ class ApplicationRecord:
     pre_authorized: tuple[tuple[str, tuple[str, ...]], ...]
     logout_url: str | None
     federated_credentials: tuple[FederatedCredentialRecord, ...] = ()
+    access_token_claims: tuple[str, ...] = ()  # the optional claims its access tokens carry (optionalClaims)
 
     @property
     def is_public(self) -> bool:

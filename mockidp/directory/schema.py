@@ -26,7 +26,7 @@ IGNORED_MANIFEST_KEYS = frozenset({
     "uniqueName", "servicePrincipalLockConfiguration", "requestSignatureVerification",
     "nativeAuthenticationApisEnabled", "authenticationBehaviors", "oauth2RequirePostResponse",
     "logoUrl", "informationalUrls", "signInUrl", "homepage", "oauth2RequiredPostResponse",
-    "orgRestrictions", "optionalClaims",
+    "orgRestrictions",
 })
 
 
@@ -171,6 +171,22 @@ class ServicePrincipalSettings(SeedModel):
     _guid = field_validator("id")(_check_guid)
 
 
+class OptionalClaim(SeedModel):
+    name: str = Field(min_length=1, max_length=256)
+    source: str | None = None
+    essential: bool = False
+    additional_properties: list[str] = Field(default_factory=list)
+
+
+class OptionalClaims(SeedModel):
+    """The manifest's optionalClaims. Of the access token's, mockidp honours `idtyp`; the others are accepted
+    and add nothing (docs/seed-reference.md)."""
+
+    id_token: list[OptionalClaim] = Field(default_factory=list)
+    access_token: list[OptionalClaim] = Field(default_factory=list)
+    saml2_token: list[OptionalClaim] = Field(default_factory=list)
+
+
 class RequiredResourceAccess(SeedModel):
     resource_app_id: str
     resource_access: list[dict[str, Any]] = Field(default_factory=list)
@@ -196,6 +212,7 @@ class Application(SeedModel):
     public_client: RedirectPlatform = Field(default_factory=RedirectPlatform)
     is_fallback_public_client: bool = False
     required_resource_access: list[RequiredResourceAccess] = Field(default_factory=list)
+    optional_claims: OptionalClaims = Field(default_factory=OptionalClaims)
     service_principal: ServicePrincipalSettings = Field(default_factory=ServicePrincipalSettings)
 
     _guid = field_validator("app_id")(_check_guid)

@@ -484,6 +484,7 @@ class _Resolver:
             pre_authorized=tuple((p.app_id, tuple(p.delegated_permission_ids))
                                  for p in a.api.pre_authorized_applications),
             logout_url=a.web.logout_url, federated_credentials=federated,
+            access_token_claims=tuple(dict.fromkeys(c.name for c in a.optional_claims.access_token)),
         )
 
 

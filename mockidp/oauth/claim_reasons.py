@@ -61,6 +61,9 @@ def _record(directory: Directory, auth: Authorization) -> None:
                 else "v1 access tokens carry the resource's identifier as the request named it")
     if auth.user is None:
         _app_roles(directory, auth, resource_sp, resource, client)
+        if "idtyp" in auth.optional_claims:
+            trace.claim("idtyp", "app", f"the resource {resource} lists idtyp in optionalClaims.accessToken (Microsoft "
+                                        "Graph and Resource Manager always do): its app-only tokens say they are")
     else:
         _user_roles(directory, auth, resource_sp, resource)
         _scopes(directory, auth, resource_sp, resource_app)

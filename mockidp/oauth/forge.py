@@ -84,7 +84,8 @@ def forge(services: Services, req: ForgeRequest, *, origin: str) -> IssuedToken:
         subject = user.id
     auth = Authorization(tenant_id=tenant.id, client_app_id=client_id, client_acr="1", resource_app_id=resource_app_id,
                          audience=audience, version=version, subject_id=subject, roles=req.roles,
-                         scopes=req.scopes if who is not None else (), user=who)
+                         scopes=req.scopes if who is not None else (), user=who,
+                         optional_claims=resource_app.access_token_claims if resource_app is not None else ())
     now = int(services.clock.now())
     overrides: dict[str, object] = {}
     if req.expired:

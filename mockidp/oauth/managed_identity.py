@@ -13,9 +13,9 @@ attached to it), the resource asked for (as any app-only request: lookup_resourc
 (appid/azp its client id, oid = sub its service principal, appidacr/azpacr "2", xms_mirid, xms_az_rid for a
 user-assigned identity) and Azure's lifetime. Framework-free: the web edge is web/routes/managed_identity.py.
 
-Choices where no capture decides: `idtyp` is not added (the captured
-managed-identity token has none; Entra adds it only as an optional claim, which mockidp does not configure);
-the App Service answer to a missing or wrong header (catalogue MI_APP_SERVICE_BAD_HEADER).
+`idtyp` follows the resource's optional claims as for any app-only token (claims.py): the captured
+Key Vault token has none, Resource Manager's tokens have it. A choice where no capture decides: the App
+Service answer to a missing or wrong header (catalogue MI_APP_SERVICE_BAD_HEADER).
 """
 
 from __future__ import annotations
@@ -167,6 +167,7 @@ def token(req: IdentityRequest, services: Services) -> dict[str, str]:
         resource_app_id=app.app_id, audience=matched, version=app.access_token_version, subject_id=identity.id,
         roles=roles, mi_resource_id=identity.mi_resource_id or None,
         calling_resource_id=req.caller.resource_id if req.caller and identity.user_assigned else None,
+        optional_claims=app.access_token_claims,
     )
     claim_reasons.record(directory, auth)
     issued = services.issuer.access_token(auth, origin=req.origin, lifetime=LIFETIME)

@@ -87,6 +87,7 @@ def _app_only(req: TokenRequest, services: Services, tenant: ResolvedTenant, cli
         tenant_id=tenant.tenant.id, client_app_id=client.app.app_id, client_acr=client.acr,
         resource_app_id=resource.app.app_id, audience=resource.identifier, version=resource.app.access_token_version,
         subject_id=client.sp.id, roles=roles, header_nonce=resource.app.app_id == GRAPH_APP_ID,
+        optional_claims=resource.app.access_token_claims,
     )
     if capabilities:
         auth = replace(auth, client_capabilities=capabilities)

@@ -61,7 +61,7 @@ def user_access_token(services: Services, *, user: UserRecord, grant: DelegatedG
         tenant_id=tenant_id, client_app_id=client.app.app_id, client_acr=client.acr,
         resource_app_id=resource_app.app_id, audience=grant.resource.identifier,
         version=resource_app.access_token_version, subject_id=user.id, roles=grant.roles, scopes=grant.scp, user=who,
-        header_nonce=resource_app.app_id == GRAPH_APP_ID,
+        header_nonce=resource_app.app_id == GRAPH_APP_ID, optional_claims=resource_app.access_token_claims,
         client_capabilities=cae_capabilities(claims, resource_app.app_id),
     )
     claim_reasons.record(services.directory, auth)

@@ -69,6 +69,8 @@ def access_token_claims(
     user = auth.user
     if user is None:
         rest["sub"] = auth.subject_id
+        if "idtyp" in auth.optional_claims:
+            rest["idtyp"] = "app"  # delegated tokens say "user" only with include_user_token: not modelled
         if not v2:
             rest["idp"] = iss  # app-only v1 tokens carry idp = iss
     else:

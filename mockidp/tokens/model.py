@@ -39,3 +39,4 @@ class Authorization:
     client_capabilities: tuple[str, ...] = ()  # CAE (oauth/cae.py): the token's `xms_cc`
     mi_resource_id: str | None = None  # a managed identity's ARM id: `xms_mirid` (oauth/managed_identity.py)
     calling_resource_id: str | None = None  # the resource using a user-assigned identity: `xms_az_rid`
+    optional_claims: tuple[str, ...] = ()  # the resource's optionalClaims.accessToken (claims.py honours idtyp)

@@ -29,3 +29,22 @@ def test_a_first_party_resource_gives_a_v1_token_with_the_resource_as_audience(
                         "scope": f"{app_id}/.default"})
     assert v2.status_code == 200, v2.text
     assert jwt.decode(v2.json()["access_token"], options={"verify_signature": False})["ver"] == "1.0"
+
+
+@pytest.mark.parametrize(("resource", "idtyp"), [
+    ("https://management.azure.com/", "app"),  # ARM always includes it (a captured ARM app-only token)
+    ("https://graph.microsoft.com", "app"),  # so does Microsoft Graph
+    ("https://vault.azure.net", None),  # the captured Key Vault token has none
+    ("https://storage.azure.com/", None),
+])
+def test_idtyp_is_in_the_app_only_tokens_of_resources_that_ask_for_it(
+        harness: Harness, resource: str, idtyp: str | None) -> None:
+    answer = harness.token({"grant_type": "client_credentials", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
+                            "resource": resource}, version=1)
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False, "verify_aud": False})
+    assert claims.get("idtyp") == idtyp
+    if idtyp is not None:  # an optional claim sits in the captured order: alphabetical after aud..exp
+        names = list(claims)[5:]
+        assert names == sorted(names)

@@ -74,6 +74,7 @@ def test_a_system_assigned_identity_token_carries_the_identitys_claims(mi: Harne
     assert c["roles"] == ["Orders.Read"]
     assert c["xms_mirid"] == FUNC_ID
     assert "xms_az_rid" not in c  # the resource's own identity
+    assert "idtyp" not in c  # orders-api does not list it in optionalClaims (the captured Key Vault token has none)
     assert int(c["exp"]) - int(c["iat"]) == 86_700  # 24 h from issuance, iat back-dated 5 min (as captured)
     assert list(c)[:5] == ["aud", "iss", "iat", "nbf", "exp"]
 
@@ -107,6 +108,7 @@ def test_the_imds_answer_has_azures_fields_in_order_all_strings(mi: Harness) -> 
     c = claims(body["access_token"])
     assert c["aud"] == "https://management.azure.com/" and c["xms_az_rid"] == f"/subscriptions/{_sub()}" \
         "/resourcegroups/mockidp/providers/Microsoft.Web/sites/batch-vm"
+    assert c["idtyp"] == "app"  # Resource Manager's tokens always say so (issue 10: "idtyp: app")
     by_res_id = imds(mi, msi_res_id=REPORTING_ID)
     assert by_res_id.status_code == 200 and claims(by_res_id.json()["access_token"])["roles"] == ["Reports.Write"]
 

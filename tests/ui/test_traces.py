@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from html import unescape
 from pathlib import Path
@@ -21,6 +22,7 @@ from mockidp.directory.store import make_engine
 from mockidp.directory.traces import TraceStore
 from mockidp.oauth.trace import Step, Trace
 from mockidp.testing.entra import assert_entra_error
+from mockidp.testing.jwts import claims_of as jwt_claims
 from tests.conftest import (
     BACKEND1_URI,
     BACKEND2,
@@ -32,6 +34,7 @@ from tests.conftest import (
     REPORTING_SECRET,
     TENANT,
     Harness,
+    make_harness,
 )
 
 ALICE = ("alice@contoso.onmicrosoft.com", "alice-password-1")
@@ -425,3 +428,25 @@ def test_a_code_flow_is_traced_from_authorize_to_the_token(harness: Harness) -> 
                                         "resource", "consent", "token"]
     assert code not in json.dumps(t)
     assert claims_of(t)["scp"]["value"] == "access_as_user"
+
+
+def test_an_optional_idtyp_claim_is_explained_and_only_app_only_tokens_carry_it(
+        tmp_path: Path, signing_dir: Path) -> None:
+    seed = DEMO_SEED.read_text().replace("        groupMembershipClaims: SecurityGroup\n", """\
+        groupMembershipClaims: SecurityGroup
+        optionalClaims:                                # testBackend2's: its app-only tokens say idtyp "app"
+          accessToken:
+            - {name: idtyp, essential: false}
+          idToken: [{name: email}]
+""", 1)
+    shutil.copytree(DEMO_SEED.parent / "certs", tmp_path / "certs")  # the seed's keyFile, beside it
+    h = make_harness(tmp_path, seed, signing_dir)
+    r = h.token(CLIENT_CC)
+    assert r.status_code == 200, r.text
+    assert jwt_claims(r.json()["access_token"])["idtyp"] == "app"
+    reason = claims_of(trace_of(h, r.headers["x-ms-request-id"]))["idtyp"]
+    assert reason["value"] == "app" and "optionalClaims.accessToken" in reason["why"]
+    user = h.token({"grant_type": "password", "client_id": CLIENT, "username": ALICE[0], "password": ALICE[1],
+                    "client_secret": CLIENT_SECRET, "scope": f"api://{BACKEND2}/access_as_user"})
+    assert user.status_code == 200, user.text
+    assert "idtyp" not in jwt_claims(user.json()["access_token"])  # "user" needs include_user_token
