@@ -180,7 +180,7 @@ class OptionalClaim(SeedModel):
 
 class OptionalClaims(SeedModel):
     """The manifest's optionalClaims. Of the access token's, mockidp honours `idtyp`; the others are accepted
-    and add nothing (docs/seed-reference.md)."""
+    and add nothing (docs/entra-behaviour.md, "Access tokens")."""
 
     id_token: list[OptionalClaim] = Field(default_factory=list)
     access_token: list[OptionalClaim] = Field(default_factory=list)
