@@ -287,6 +287,16 @@ def resolve_application(data: dict[str, Any], tenant_id: str, *, where: str = "(
     return record
 
 
+def read_federated_credential(data: dict[str, Any], *, where: str = "(request)") -> s.FederatedIdentityCredential:
+    """One federatedIdentityCredential read as a seed file's entry is (its schema and defaults); Entra's rules
+    over the owner's whole list are federated_credentials.resolve_credentials. Raises SeedError."""
+    try:
+        return s.FederatedIdentityCredential.model_validate(data)
+    except ValidationError as exc:
+        raise SeedError([Problem(where, None, format_path(tuple(x for x in err["loc"] if not (
+            isinstance(x, str) and x.startswith("function-")))), _message(err)) for err in exc.errors()]) from None
+
+
 def _message(err: Any) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
@@ -347,8 +357,8 @@ class _Resolver:
                     record = managed_identity_application(tid, mi)
                     federated, fic_problems = resolve_credentials(record.app_id, mi.federated_identity_credentials,
                                                                   owner="managedIdentity")
-                    for path, message in fic_problems:
-                        self.problem(f, (*mp, "federatedIdentityCredentials", *path), message)
+                    for fp in fic_problems:
+                        self.problem(f, (*mp, "federatedIdentityCredentials", *fp.path), fp.message)
                     record = replace(record, federated_credentials=federated)
                     if record.display_name in names:
                         self.problem(f, (*mp, "name" if mi.name else "resource"),
@@ -449,8 +459,8 @@ class _Resolver:
                 kc.key_id or derived_id(app_id, "cert", cert.sha1), cert.sha1, cert.sha256,
                 cert.public_key_pem, start, end))
         federated, fic_problems = resolve_credentials(app_id, a.federated_identity_credentials)
-        for path, message in fic_problems:
-            self.problem(f, (*ap, "federatedIdentityCredentials", *path), message)
+        for fp in fic_problems:
+            self.problem(f, (*ap, "federatedIdentityCredentials", *fp.path), fp.message)
         values: set[str] = set()
         roles = []
         for i, r in enumerate(a.app_roles):

@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mockidp.directory import model as m
+from mockidp.directory.federated_credentials import resolve_credentials
 from mockidp.directory.passwords import secret_digest
-from mockidp.directory.seed import SeedError, resolve_application
+from mockidp.directory.seed import SeedError, read_federated_credential, resolve_application
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store
 
@@ -24,7 +25,8 @@ Change = Callable[[m.DirectoryContent], m.DirectoryContent]
 
 class WriteError(Exception):
     """A refused write. `kind` names the reason for the surface's error catalogue (mockidp/graph/errors.py):
-    'invalid' (a bad body), 'not_found' (a referenced object is missing), 'conflict' (it exists already)."""
+    'invalid' (a bad body), 'not_found' (a referenced object is missing), 'conflict' (it exists already),
+    'duplicate' (an alternate key taken: Graph's 409), 'fic_value' (a federated credential's value refused)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -90,8 +92,7 @@ def create_application(body: Mapping[str, Any], tenant_id: str, *, object_id: st
         try:
             record = resolve_application(data, tenant_id)
         except SeedError as exc:
-            raise WriteError("invalid", "; ".join(f"{p.path}: {p.message}" if p.path else p.message
-                                                  for p in exc.problems)) from None
+            raise WriteError("invalid", _seed_problems(exc)) from None
         record = dataclasses.replace(record, object_id=new_object_id)
         if any(a.app_id == record.app_id for a in content.applications):
             raise WriteError("conflict", f"An application with appId {record.app_id} already exists.")
@@ -234,4 +235,82 @@ def remove_assignment(assignment_id: str) -> Change:
             raise WriteError("not_found", f"Resource '{assignment_id}' does not exist or one of its queried "
                                           "reference-property objects are not present.")
         return dataclasses.replace(content, assignments=tuple(x for x in content.assignments if x.id != assignment_id))
+    return change
+
+
+# Which federated_credentials.Problem kinds are which WriteError kinds (the rest: 'invalid').
+_FIC_KINDS = {"name_taken": "duplicate", "pair_taken": "fic_value"}
+
+
+def _seed_problems(exc: SeedError) -> str:
+    return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
+
+
+def federated_credential(app: m.ApplicationRecord, key: str) -> m.FederatedCredentialRecord | None:
+    """A credential of the app by its id or its name (Graph addresses it by either)."""
+    return next((c for c in app.federated_credentials if key in (c.id, c.name)), None)
+
+
+def _with_credentials(content: m.DirectoryContent, app: m.ApplicationRecord,
+                      wanted: list[m.FederatedCredentialRecord]) -> m.DirectoryContent:
+    """The app with `wanted` as its credentials, checked as a seed's list is (resolve_credentials): the
+    first problem refuses the write; each record keeps its id."""
+    _, problems = resolve_credentials(app.app_id, wanted)
+    if problems:
+        first = problems[0]
+        raise WriteError(_FIC_KINDS.get(first.kind, "invalid"), first.message)
+    return _replace_app(content, app, dataclasses.replace(app, federated_credentials=tuple(wanted)))
+
+
+def _credential_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("id", "@odata.type")}
+
+
+def add_federated_credential(object_id: str, body: Mapping[str, Any], *, credential_id: str) -> Change:
+    """POST /applications/{id}/federatedIdentityCredentials (audiences default to api://AzureADTokenExchange)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        try:
+            given = read_federated_credential(_credential_body(body))
+        except SeedError as exc:
+            raise WriteError("invalid", _seed_problems(exc)) from None
+        new = m.FederatedCredentialRecord(credential_id, given.name, given.issuer, given.subject,
+                                          tuple(given.audiences), given.description)
+        return _with_credentials(content, app, [*app.federated_credentials, new])
+    return change
+
+
+def update_federated_credential(object_id: str, key: str, body: Mapping[str, Any]) -> Change:
+    """PATCH .../federatedIdentityCredentials/{id or name}: issuer, subject, audiences, description; the name
+    is the alternate key and stays (Graph: immutable)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        old = federated_credential(app, key)
+        if old is None:
+            raise WriteError("not_found", f"Resource '{key}' does not exist or one of its queried reference-property "
+                                          "objects are not present.")
+        data = _credential_body(body)
+        if data.get("name", old.name) != old.name:
+            raise WriteError("invalid", "The property 'name' of a federatedIdentityCredential cannot be changed.")
+        merged = {"name": old.name, "issuer": old.issuer, "subject": old.subject, "audiences": list(old.audiences),
+                  "description": old.description, **data}
+        try:
+            given = read_federated_credential(merged)
+        except SeedError as exc:
+            raise WriteError("invalid", _seed_problems(exc)) from None
+        new = m.FederatedCredentialRecord(old.id, old.name, given.issuer, given.subject, tuple(given.audiences),
+                                          given.description)
+        return _with_credentials(content, app, [new if c is old else c for c in app.federated_credentials])
+    return change
+
+
+def remove_federated_credential(object_id: str, key: str) -> Change:
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        old = federated_credential(app, key)
+        if old is None:
+            raise WriteError("not_found", f"Resource '{key}' does not exist or one of its queried reference-property "
+                                          "objects are not present.")
+        return _replace_app(content, app, dataclasses.replace(
+            app, federated_credentials=tuple(c for c in app.federated_credentials if c is not old)))
     return change

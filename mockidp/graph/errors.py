@@ -31,8 +31,14 @@ DENIED = GraphError(403, "Authorization_RequestDenied", "Insufficient privileges
 UNSUPPORTED_QUERY = GraphError(400, "Request_UnsupportedQuery", "Unsupported query: {what}.")
 NOT_SERVED = GraphError(501, "NotImplemented", "mockidp does not serve {what}.")  # a choice: Graph's 501 shape
 
+# An alternate key taken (a federatedIdentityCredential's name): a captured 409.
+DUPLICATE = GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "{reason}")
+# A federatedIdentityCredential's value refused (the issuer + subject pair taken: a captured 400).
+FIC_VALUE = GraphError(400, "InvalidFederatedIdentityCredentialValue", "{reason}")
+
 # A refused directory write (directory/writes.py WriteError.kind) -> its Graph entry.
-FOR_WRITE = {"invalid": BAD_REQUEST, "not_found": BAD_REQUEST, "conflict": CONFLICT}
+FOR_WRITE = {"invalid": BAD_REQUEST, "not_found": BAD_REQUEST, "conflict": CONFLICT, "duplicate": DUPLICATE,
+             "fic_value": FIC_VALUE}
 
 
 def body(error: GraphError, *, now: float, request_id: str, client_request_id: str | None,

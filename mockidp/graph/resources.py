@@ -1,5 +1,6 @@
 """Directory records as Graph JSON (field order as Graph's v1.0) and the collection queries served:
-$filter (`appId eq`, `displayName eq`, `id eq`), $select, $top with @odata.nextLink."""
+$filter (`appId eq`, `displayName eq`, `id eq`; a federated credential's `name`, `subject`, `issuer eq`), $select,
+$top with @odata.nextLink."""
 
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ def application(a: m.ApplicationRecord) -> Json:
     }
 
 
+def federated_credential(c: m.FederatedCredentialRecord) -> Json:
+    """Field order as Graph's documented responses."""
+    return {"id": c.id, "name": c.name, "issuer": c.issuer, "subject": c.subject, "description": c.description,
+            "audiences": list(c.audiences)}
+
+
 def service_principal(sp: m.ServicePrincipalRecord) -> Json:
     return {"id": sp.id, "accountEnabled": sp.account_enabled, "alternativeNames": list(sp.alternative_names),
             "appId": sp.app_id, "appOwnerOrganizationId": sp.tenant_id,
@@ -55,7 +62,7 @@ def service_principal(sp: m.ServicePrincipalRecord) -> Json:
             "servicePrincipalType": sp.service_principal_type}
 
 
-_FILTER = re.compile(r"^\s*(appId|displayName|id|clientId)\s+eq\s+'((?:[^']|'')*)'\s*$")
+_FILTER = re.compile(r"^\s*(appId|displayName|id|clientId|name|subject|issuer)\s+eq\s+'((?:[^']|'')*)'\s*$")
 
 
 def page(items: Sequence[Json], query: Mapping[str, str], *, context: str,

@@ -1,6 +1,7 @@
 """The issue's scenario with the real msgraph-sdk against `mockidp serve --workers 2`: create an app, its
 service principal and a role assignment to an API that requires one; MSAL gets a token with the role; after
-the assignment is deleted MSAL gets AADSTS501051 (whichever worker answers)."""
+the assignment is deleted MSAL gets AADSTS501051 (whichever worker answers). The same for a federated identity
+credential (issue 10): added with the SDK, the next federated request of either worker succeeds; deleted, 70021."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from msgraph.generated.applications.item.add_password.add_password_post_request_
 )
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.application import Application
+from msgraph.generated.models.federated_identity_credential import FederatedIdentityCredential
 from msgraph.generated.models.password_credential import PasswordCredential
 from msgraph.generated.models.service_principal import ServicePrincipal
 from msgraph.generated.service_principals.service_principals_request_builder import ServicePrincipalsRequestBuilder
@@ -109,3 +111,47 @@ def test_msgraph_sdk_assigns_and_unassigns_and_msal_follows(served: Served) -> N
     for _ in range(4):
         refused = msal_token(served, app_id, secret)
         assert "AADSTS501051" in str(refused.get("error_description")), refused
+
+
+MAIN = "repo:fabrikam/orders:ref:refs/heads/main"
+
+
+async def add_credential(served: Served) -> tuple[str, str, str]:
+    async with sdk(served) as graph:
+        app = await graph.applications.post(Application(display_name="sdk-ci-job"))
+        assert app is not None and app.id and app.app_id
+        assert await graph.service_principals.post(ServicePrincipal(app_id=app.app_id)) is not None
+        made = await graph.applications.by_application_id(app.id).federated_identity_credentials.post(
+            FederatedIdentityCredential(name="github-main", issuer="https://token.actions.githubusercontent.com",
+                                        subject=MAIN, audiences=["api://AzureADTokenExchange"]))
+        assert made is not None and made.id and made.name == "github-main"
+        return app.id, app.app_id, made.id
+
+
+async def delete_credential(served: Served, app: str, credential: str) -> None:
+    async with sdk(served) as graph:
+        credentials = graph.applications.by_application_id(app).federated_identity_credentials
+        await credentials.by_federated_identity_credential_id(credential).delete()
+
+
+def federated_token(served: Served, client_id: str) -> dict[str, Any]:
+    with served.client() as c:  # a new connection each time: either worker may answer
+        assertion = c.post("/_mockidp/control/federation/tokens", json={"issuer": "github", "subject": MAIN})
+        assert assertion.status_code == 200, assertion.text
+        got = c.post(f"/{TENANT}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": client_id, "scope": "https://graph.microsoft.com/.default",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion.json()["token"]})
+        answer: dict[str, Any] = got.json()
+        return answer
+
+
+def test_msgraph_sdk_adds_a_federated_credential_and_every_worker_follows(served: Served) -> None:
+    app, app_id, credential = in_own_loop(add_credential(served))
+    for _ in range(4):
+        got = federated_token(served, app_id)
+        assert "access_token" in got, got
+    in_own_loop(delete_credential(served, app, credential))
+    for _ in range(4):
+        refused = federated_token(served, app_id)
+        assert refused.get("error_codes") == [70021], refused

@@ -56,6 +56,8 @@ async def applications(call: Call, method: str, rest: list[str]) -> Response:
             body = await call.body()
             await call.write(w.update_application(app.object_id, body))
             return Response(status_code=204)
+    elif len(rest) in (2, 3) and rest[1] == "federatedIdentityCredentials":
+        return await _federated_credentials(call, method, _app(call, rest[0]), rest[2:])
     elif len(rest) == 2 and method == "POST" and rest[1] in ("addPassword", "removePassword"):
         app = _app(call, rest[0])
         body = await call.body()
@@ -81,6 +83,36 @@ async def _add_password(call: Call, app: m.ApplicationRecord, body: dict[str, An
         "customKeyIdentifier": None, "displayName": display if isinstance(display, str) else None,
         "endDateTime": r.iso(end), "hint": text[:3], "keyId": key_id, "secretText": text,
         "startDateTime": r.iso(start)})
+
+
+async def _federated_credentials(call: Call, method: str, app: m.ApplicationRecord, key: list[str]) -> Response:
+    """applications/{id}/federatedIdentityCredentials[/{id or name}]: each write goes through the seed's rules
+    (directory/federated_credentials.py), and the next jwt-bearer request of every worker matches with it."""
+    what = f"applications('{app.object_id}')/federatedIdentityCredentials"
+    if not key:
+        if method == "GET":
+            return call.page([r.federated_credential(c) for c in app.federated_credentials], what)
+        if method == "POST":
+            body = await call.body()
+            new_id = call.rt.services.ids.guid()
+            directory = await call.write(w.add_federated_credential(app.object_id, body, credential_id=new_id))
+            made = next(c for a in directory.content.applications if a.object_id == app.object_id
+                        for c in a.federated_credentials if c.id == new_id)
+            return call.one(r.federated_credential(made), what, 201)
+    else:
+        found = w.federated_credential(app, key[0])
+        if found is None:
+            raise Refused(e.NOT_FOUND, id=key[0])
+        if method == "GET":
+            return call.one(r.federated_credential(found), what)
+        if method == "PATCH":
+            body = await call.body()
+            await call.write(w.update_federated_credential(app.object_id, found.id, body))
+            return Response(status_code=204)
+        if method == "DELETE":
+            await call.write(w.remove_federated_credential(app.object_id, found.id))
+            return Response(status_code=204)
+    raise Refused(e.NOT_SERVED, what=f"{method} {call.request.url.path}")
 
 
 async def service_principals(call: Call, method: str, rest: list[str]) -> Response:
