@@ -92,6 +92,8 @@ class ApplicationRecord:
     pre_authorized: tuple[tuple[str, tuple[str, ...]], ...]
     logout_url: str | None
     federated_credentials: tuple[FederatedCredentialRecord, ...] = ()
+    # requiredResourceAccess: (resourceAppId, ((permission id, "Scope" | "Role"), ...)); kept and shown only
+    required_resource_access: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def is_public(self) -> bool:

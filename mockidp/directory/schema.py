@@ -171,9 +171,20 @@ class ServicePrincipalSettings(SeedModel):
     _guid = field_validator("id")(_check_guid)
 
 
+class ResourceAccess(SeedModel):
+    """One permission an app asks for (kept and shown; consent and tokens are decided by grants and assignments)."""
+
+    id: str
+    type: Literal["Scope", "Role"]
+
+    _guid = field_validator("id")(_check_guid)
+
+
 class RequiredResourceAccess(SeedModel):
     resource_app_id: str
-    resource_access: list[dict[str, Any]] = Field(default_factory=list)
+    resource_access: list[ResourceAccess] = Field(default_factory=list)
+
+    _guid = field_validator("resource_app_id")(_check_guid)
 
 
 class Application(SeedModel):

@@ -494,6 +494,8 @@ class _Resolver:
             pre_authorized=tuple((p.app_id, tuple(p.delegated_permission_ids))
                                  for p in a.api.pre_authorized_applications),
             logout_url=a.web.logout_url, federated_credentials=federated,
+            required_resource_access=tuple((str(x.resource_app_id), tuple((ra.id, ra.type) for ra in x.resource_access))
+                                           for x in a.required_resource_access),
         )
 
 

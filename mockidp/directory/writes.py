@@ -26,7 +26,8 @@ Change = Callable[[m.DirectoryContent], m.DirectoryContent]
 class WriteError(Exception):
     """A refused write. `kind` names the reason for the surface's error catalogue (mockidp/graph/errors.py):
     'invalid' (a bad body), 'not_found' (a referenced object is missing), 'conflict' (it exists already),
-    'duplicate' (an alternate key taken: Graph's 409), 'fic_value' (a federated credential's value refused)."""
+    'duplicate' (an alternate key taken: Graph's 409), 'fic_value' (a federated credential's value refused),
+    'entitlement' (an enabled app role or scope removed or changed)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -155,15 +156,118 @@ def remove_password(object_id: str, key_id: str) -> Change:
     return change
 
 
+# What PATCH /applications/{id} changes; anything else is refused by name, never ignored.
+PATCHABLE = ("displayName", "identifierUris", "signInAudience", "api", "appRoles", "web", "spa", "publicClient",
+             "isFallbackPublicClient", "groupMembershipClaims", "requiredResourceAccess", "keyCredentials")
+ENTITLEMENT_ENABLED = "Permission (scope or role) cannot be deleted or updated unless disabled first."  # Graph's
+
+
+def seed_form(app: m.ApplicationRecord) -> dict[str, Any]:
+    """The application as a seed entry (without its credentials), so that a PATCH merged into it is read by
+    the seed's own schema and rules (resolve_application)."""
+    return {
+        "displayName": app.display_name, "appId": app.app_id, "identifierUris": list(app.identifier_uris),
+        "signInAudience": app.sign_in_audience,
+        "api": {"requestedAccessTokenVersion": app.access_token_version, "oauth2PermissionScopes": [
+            {"id": sc.id, "value": sc.value, "type": sc.type, "isEnabled": sc.is_enabled,
+             "adminConsentDisplayName": sc.admin_consent_display_name,
+             "userConsentDisplayName": sc.user_consent_display_name} for sc in app.scopes],
+            "preAuthorizedApplications": [{"appId": a, "delegatedPermissionIds": list(ids)}
+                                          for a, ids in app.pre_authorized]},
+        "appRoles": [{"id": r.id, "value": r.value, "allowedMemberTypes": list(r.allowed_member_types),
+                      "displayName": r.display_name, "isEnabled": r.is_enabled} for r in app.app_roles],
+        "groupMembershipClaims": app.group_membership_claims,
+        "web": {"redirectUris": list(app.web_redirect_uris), "logoutUrl": app.logout_url, "implicitGrantSettings": {
+            "enableIdTokenIssuance": app.implicit_id_token,
+            "enableAccessTokenIssuance": app.implicit_access_token}},
+        "spa": {"redirectUris": list(app.spa_redirect_uris)},
+        "publicClient": {"redirectUris": list(app.public_redirect_uris)},
+        "isFallbackPublicClient": app.is_fallback_public_client,
+        "requiredResourceAccess": [{"resourceAppId": a, "resourceAccess": [{"id": i, "type": k} for i, k in access]}
+                                   for a, access in app.required_resource_access],
+    }
+
+
+def _merged(current: Any, change: Any) -> Any:
+    """OData PATCH: a complex value is merged property by property; a collection or a primitive replaces."""
+    if isinstance(current, dict) and isinstance(change, dict):
+        return {**current, **{k: _merged(current.get(k), v) for k, v in change.items()}}
+    return change
+
+
+def _same_entitlement(x: m.AppRoleRecord | m.ScopeRecord, after: m.AppRoleRecord | m.ScopeRecord | None) -> bool:
+    """Graph's rule: an enabled app role or scope is disabled (isEnabled false) before it is removed or its value
+    (or member types, or type) changes. A choice: its display names may change while it is enabled."""
+    if after is None:
+        return False
+    if isinstance(x, m.AppRoleRecord) and isinstance(after, m.AppRoleRecord):
+        return (x.value, x.allowed_member_types) == (after.value, after.allowed_member_types)
+    if isinstance(x, m.ScopeRecord) and isinstance(after, m.ScopeRecord):
+        return (x.value, x.type) == (after.value, after.type)
+    return False
+
+
 def update_application(object_id: str, body: Mapping[str, Any]) -> Change:
-    """PATCH /applications/{id}: a choice, only displayName is changed (the rest is refused, not ignored)."""
+    """PATCH /applications/{id}: the PATCHABLE properties, merged into the app's seed form and read again with
+    the seed's schema and rules; credentials stay (keyCredentials, when given, replaces the certificates: an
+    entry with `key` is a new certificate, one with only the keyId of a present one keeps it)."""
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
         app = _application(content, object_id)
-        name = body.get("displayName")
-        if set(body) - {"displayName"} or not isinstance(name, str) or not name:
-            raise WriteError("invalid", "mockidp updates the displayName (a non-empty string) of an application.")
-        return _replace_app(content, app, dataclasses.replace(app, display_name=name))
+        data = {k: v for k, v in body.items() if k != "@odata.type"}
+        unknown = sorted(set(data) - set(PATCHABLE))
+        if unknown:
+            raise WriteError("invalid", f"mockidp does not update {', '.join(unknown)} of an application; it updates "
+                                        f"{', '.join(PATCHABLE)}.")
+        given_keys = data.pop("keyCredentials", None)
+        merged = _merged(seed_form(app), data)
+        kept, new_keys = _key_credentials(app, given_keys)
+        if new_keys:
+            merged["keyCredentials"] = new_keys
+        try:
+            record = resolve_application(merged, app.tenant_id)
+        except SeedError as exc:
+            raise WriteError("invalid", _seed_problems(exc)) from None
+        for old, new in ((app.app_roles, record.app_roles), (app.scopes, record.scopes)):
+            by_id = {x.id: x for x in new}
+            if any(x.is_enabled and not _same_entitlement(x, by_id.get(x.id)) for x in old):
+                raise WriteError("entitlement", ENTITLEMENT_ENABLED)
+        record = dataclasses.replace(
+            record, object_id=app.object_id, secrets=app.secrets, federated_credentials=app.federated_credentials,
+            certificates=app.certificates if given_keys is None else (*kept, *record.certificates))
+        _unique_identifier_uris(content, app, record)
+        gone_roles = {r.id for r in app.app_roles} - {r.id for r in record.app_roles}
+        resources = {sp.id for sp in content.service_principals if sp.app_id == app.app_id}
+        changed = _replace_app(content, app, record)
+        return dataclasses.replace(changed, assignments=tuple(  # a removed (disabled) role's assignments go with it
+            x for x in changed.assignments if not (x.resource_sp_id in resources and x.app_role_id in gone_roles)))
     return change
+
+
+def _key_credentials(app: m.ApplicationRecord, given: Any) -> tuple[list[m.CertificateRecord], list[Any]]:
+    """keyCredentials of a PATCH: (present certificates kept by keyId, new entries for the seed's reader)."""
+    if given is None:
+        return [], []
+    if not isinstance(given, list):
+        raise WriteError("invalid", "keyCredentials: a list of keyCredential objects")
+    kept: list[m.CertificateRecord] = []
+    new: list[Any] = []
+    for entry in given:
+        present = next((c for c in app.certificates if isinstance(entry, dict) and entry.get("key") is None
+                        and entry.get("keyId") == c.key_id), None)
+        if present is not None:
+            kept.append(present)
+        elif isinstance(entry, dict):
+            new.append({k: v for k, v in entry.items() if k not in ("@odata.type",)})
+        else:
+            new.append(entry)
+    return kept, new
+
+
+def _unique_identifier_uris(content: m.DirectoryContent, app: m.ApplicationRecord, new: m.ApplicationRecord) -> None:
+    taken = {u for a in content.applications if a.tenant_id == app.tenant_id and a is not app
+             for u in a.identifier_uris}
+    if taken & set(new.identifier_uris):
+        raise WriteError("invalid", "Another object with the same value for property identifierUris already exists.")
 
 
 def _replace_app(content: m.DirectoryContent, old: m.ApplicationRecord,

@@ -36,9 +36,12 @@ DUPLICATE = GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "{reason}
 # A federatedIdentityCredential's value refused (the issuer + subject pair taken: a captured 400).
 FIC_VALUE = GraphError(400, "InvalidFederatedIdentityCredentialValue", "{reason}")
 
+# An enabled app role or scope removed or changed by a PATCH (captured: Graph PowerShell's FullyQualifiedErrorId).
+ENTITLEMENT = GraphError(400, "CannotDeleteOrUpdateEnabledEntitlement", "{reason}")
+
 # A refused directory write (directory/writes.py WriteError.kind) -> its Graph entry.
 FOR_WRITE = {"invalid": BAD_REQUEST, "not_found": BAD_REQUEST, "conflict": CONFLICT, "duplicate": DUPLICATE,
-             "fic_value": FIC_VALUE}
+             "fic_value": FIC_VALUE, "entitlement": ENTITLEMENT}
 
 
 def body(error: GraphError, *, now: float, request_id: str, client_request_id: str | None,

@@ -42,6 +42,8 @@ def application(a: m.ApplicationRecord) -> Json:
         "keyCredentials": [{"endDateTime": iso(c.end), "keyId": c.key_id, "startDateTime": iso(c.start),
                             "type": "AsymmetricX509Cert", "usage": "Verify"} for c in a.certificates],
         "publicClient": {"redirectUris": list(a.public_redirect_uris)},
+        "requiredResourceAccess": [{"resourceAppId": app_id, "resourceAccess": [
+            {"id": i, "type": kind} for i, kind in access]} for app_id, access in a.required_resource_access],
         "spa": {"redirectUris": list(a.spa_redirect_uris)},
         "web": {"logoutUrl": a.logout_url, "redirectUris": list(a.web_redirect_uris), "implicitGrantSettings": {
             "enableAccessTokenIssuance": a.implicit_access_token,
