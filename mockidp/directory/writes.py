@@ -418,3 +418,27 @@ def remove_federated_credential(object_id: str, key: str) -> Change:
         return _replace_app(content, app, dataclasses.replace(
             app, federated_credentials=tuple(c for c in app.federated_credentials if c is not old)))
     return change
+
+
+def add_key(object_id: str, credential: Mapping[str, Any], *, key_id: str) -> Change:
+    """POST /applications/{id}/addKey (its proof checked at the edge, mockidp/graph/proof.py): one certificate
+    more, read as PATCH keyCredentials reads one (the seed's reader)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        entry = {k: v for k, v in credential.items() if k != "@odata.type"}
+        if not isinstance(entry.get("key"), str) or not entry["key"]:
+            raise WriteError("invalid", "keyCredential.key: the certificate (base64 DER) is required.")
+        kept = [{"keyId": c.key_id} for c in app.certificates]
+        return update_application(object_id, {"keyCredentials": [*kept, {**entry, "keyId": key_id}]})(content)
+    return change
+
+
+def remove_key(object_id: str, key_id: str) -> Change:
+    """POST /applications/{id}/removeKey: the certificate with that keyId goes."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        if all(c.key_id != key_id for c in app.certificates):
+            raise WriteError("invalid", f"No key credential with keyId {key_id}.")
+        kept = [{"keyId": c.key_id} for c in app.certificates if c.key_id != key_id]
+        return update_application(object_id, {"keyCredentials": kept})(content)
+    return change

@@ -39,6 +39,14 @@ FIC_VALUE = GraphError(400, "InvalidFederatedIdentityCredentialValue", "{reason}
 # An enabled app role or scope removed or changed by a PATCH (captured: Graph PowerShell's FullyQualifiedErrorId).
 ENTITLEMENT = GraphError(400, "CannotDeleteOrUpdateEnabledEntitlement", "{reason}")
 
+# addKey/removeKey: an app with no valid certificate cannot prove possession (Graph's docs: use PATCH
+# keyCredentials instead; the wording is a choice), and a proof that proves nothing (code and text as a captured
+# answer to a wrong proof, microsoftgraph/microsoft-graph-docs#14626; its status 401 is a choice).
+NO_CERTIFICATE = GraphError(400, "Request_BadRequest", "The application has no valid certificate to prove possession "
+                                                       "with. Add its first certificate with Update application "
+                                                       "(PATCH keyCredentials).")
+BAD_PROOF = GraphError(401, "Authentication_MissingOrMalformed", "Access Token missing or malformed.")
+
 # A refused directory write (directory/writes.py WriteError.kind) -> its Graph entry.
 FOR_WRITE = {"invalid": BAD_REQUEST, "not_found": BAD_REQUEST, "conflict": CONFLICT, "duplicate": DUPLICATE,
              "fic_value": FIC_VALUE, "entitlement": ENTITLEMENT}

@@ -12,6 +12,7 @@ from mockidp.directory import writes as w
 from mockidp.directory.snapshot import Directory
 from mockidp.graph import errors as e
 from mockidp.graph import resources as r
+from mockidp.graph.proof import proof_problem, valid_certificates
 from mockidp.web.graph.call import Call, Refused, json_response
 from mockidp.web.graph.call import app as _app
 from mockidp.web.graph.call import apps as _apps
@@ -58,6 +59,8 @@ async def applications(call: Call, method: str, rest: list[str]) -> Response:
             return Response(status_code=204)
     elif len(rest) in (2, 3) and rest[1] == "federatedIdentityCredentials":
         return await _federated_credentials(call, method, _app(call, rest[0]), rest[2:])
+    elif len(rest) == 2 and method == "POST" and rest[1] in ("addKey", "removeKey"):
+        return await _key(call, _app(call, rest[0]), rest[1], await call.body())
     elif len(rest) == 2 and method == "POST" and rest[1] in ("addPassword", "removePassword"):
         app = _app(call, rest[0])
         body = await call.body()
@@ -83,6 +86,30 @@ async def _add_password(call: Call, app: m.ApplicationRecord, body: dict[str, An
         "customKeyIdentifier": None, "displayName": display if isinstance(display, str) else None,
         "endDateTime": r.iso(end), "hint": text[:3], "keyId": key_id, "secretText": text,
         "startDateTime": r.iso(start)})
+
+
+async def _key(call: Call, app: m.ApplicationRecord, action: str, body: dict[str, Any]) -> Response:
+    """addKey / removeKey: proven by a JWT signed with a certificate the app holds (mockidp/graph/proof.py)."""
+    now = call.rt.services.clock.now()
+    if not valid_certificates(app, now):
+        raise Refused(e.NO_CERTIFICATE)
+    if proof_problem(body.get("proof"), app, now=now) is not None:
+        raise Refused(e.BAD_PROOF)
+    if action == "removeKey":
+        await call.write(w.remove_key(app.object_id, _text(body, "keyId")))
+        return Response(status_code=204)
+    credential = body.get("keyCredential")
+    if not isinstance(credential, dict):
+        raise Refused(e.BAD_REQUEST, reason="The property 'keyCredential' is required and must be an object.")
+    key_id = call.rt.services.ids.guid()
+    directory = await call.write(w.add_key(app.object_id, credential, key_id=key_id))
+    cert = next(c for a in directory.content.applications if a.object_id == app.object_id
+                for c in a.certificates if c.key_id == key_id)
+    display = credential.get("displayName")
+    return json_response(200, {
+        "@odata.context": call.context("microsoft.graph.keyCredential"), "customKeyIdentifier": None,
+        "displayName": display if isinstance(display, str) else None, "endDateTime": r.iso(cert.end), "key": None,
+        "keyId": key_id, "startDateTime": r.iso(cert.start), "type": "AsymmetricX509Cert", "usage": "Verify"})
 
 
 async def _federated_credentials(call: Call, method: str, app: m.ApplicationRecord, key: list[str]) -> Response:
