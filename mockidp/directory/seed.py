@@ -533,6 +533,13 @@ def managed_identity_principal(tid: str, mi: s.ManagedIdentity) -> m.ServicePrin
         alternative_names=(f"isExplicit={user}", resource_id))
 
 
+def grant_scope_problems(resource: m.ApplicationRecord, scopes: Iterable[str]) -> list[str]:
+    """A consent grant names only the delegated scopes its resource defines (the seed and Graph's
+    oauth2PermissionGrants both check it here)."""
+    known = {sc.value for sc in resource.scopes}
+    return [f"{resource.display_name} has no scope '{sc}'" for sc in scopes if sc not in known]
+
+
 def redirect_uri_problem(uri: str, *, public: bool, personal: bool = False) -> str | None:
     """Entra's reply-URL rules (docs/entra-behaviour.md#redirect-uris): at most 256 characters, no
     fragment, no wildcard, https except for localhost; public clients may also use custom schemes;
@@ -745,10 +752,8 @@ class _TenantScope:
                 self.problem((*gp, "resource"), f"no application '{g.resource}' with a service principal here")
             if client is None or resource is None:
                 continue
-            known = {sc.value for sc in self.app(resource.app_id).scopes}
-            for sc in g.scopes:
-                if sc not in known:
-                    self.problem((*gp, "scope"), f"{self.app(resource.app_id).display_name} has no scope '{sc}'")
+            for why in grant_scope_problems(self.app(resource.app_id), g.scopes):
+                self.problem((*gp, "scope"), why)
             principal_id = None
             if g.principal is not None:
                 user = self.users_by_upn.get(g.principal.lower())

@@ -8,6 +8,7 @@ An application body goes through the seed's own schema and rules (seed.resolve_a
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,7 +17,7 @@ from typing import Any
 from mockidp.directory import model as m
 from mockidp.directory.federated_credentials import resolve_credentials
 from mockidp.directory.passwords import secret_digest
-from mockidp.directory.seed import SeedError, read_federated_credential, resolve_application
+from mockidp.directory.seed import SeedError, grant_scope_problems, read_federated_credential, resolve_application
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store
 
@@ -66,10 +67,18 @@ def check(content: m.DirectoryContent) -> m.DirectoryContent:
             problems.append(f"appRoleAssignment {x.id}: {x.app_role_id} is not an app role of the resource")
         if principals.get(x.principal_id) != x.principal_type:
             problems.append(f"appRoleAssignment {x.id}: no {x.principal_type} {x.principal_id}")
+    users = {u.id for u in content.users}
     for g in content.grants:
         for ref in (g.client_sp_id, g.resource_sp_id):
             if ref not in sps:
                 problems.append(f"oauth2PermissionGrant {g.id}: no servicePrincipal {ref}")
+        if g.resource_sp_id in sps and sps[g.resource_sp_id].app_id in apps:
+            problems += [f"oauth2PermissionGrant {g.id}: {why}" for why in grant_scope_problems(
+                apps[sps[g.resource_sp_id].app_id], g.scopes)]
+        if (g.consent_type == "Principal") != (g.principal_id is not None) or (
+                g.principal_id is not None and g.principal_id not in users):
+            problems.append(f"oauth2PermissionGrant {g.id}: consentType Principal names the user (principalId) it "
+                            "is for; AllPrincipals names none")
     if problems:
         raise WriteError("invalid", "; ".join(problems))
     return content
@@ -441,4 +450,79 @@ def remove_key(object_id: str, key_id: str) -> Change:
             raise WriteError("invalid", f"No key credential with keyId {key_id}.")
         kept = [{"keyId": c.key_id} for c in app.certificates if c.key_id != key_id]
         return update_application(object_id, {"keyCredentials": kept})(content)
+    return change
+
+
+CONSENT_TYPES = ("AllPrincipals", "Principal")
+
+
+def grant_id(client_sp_id: str, resource_sp_id: str, principal_id: str | None) -> str | None:
+    """Graph's id of a grant: base64url (unpadded) of the client's, the resource's and, for one user's consent,
+    the user's object ids as little-endian GUID bytes (as real ids decode); None when one is no GUID."""
+    try:
+        raw = b"".join(uuid.UUID(x).bytes_le for x in (client_sp_id, resource_sp_id, principal_id) if x is not None)
+    except ValueError:
+        return None
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _scopes(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, str) or len(value) > MAX_GRANT_SCOPE:
+        raise WriteError("invalid", f"scope: a space-separated list of scope values, at most {MAX_GRANT_SCOPE} "
+                                    "characters.")
+    return tuple(dict.fromkeys(value.split()))
+
+
+MAX_GRANT_SCOPE = 3850  # Graph's limit on oAuth2PermissionGrant.scope
+
+
+def add_grant(body: Mapping[str, Any], tenant_id: str, *, fallback_id: str) -> Change:
+    """POST /oauth2PermissionGrants: one per client, resource and (AllPrincipals | the user); the whole-directory
+    check (check) holds its references, scopes and principal to the seed's rules."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        client, resource = body.get("clientId"), body.get("resourceId")
+        consent, principal = body.get("consentType"), body.get("principalId")
+        if not isinstance(client, str) or not isinstance(resource, str):
+            raise WriteError("invalid", "clientId and resourceId (the service principals' ids) are required.")
+        if consent not in CONSENT_TYPES:
+            raise WriteError("invalid", "consentType is AllPrincipals or Principal.")
+        if principal is not None and not isinstance(principal, str):
+            raise WriteError("invalid", "principalId is a user's id, or null.")
+        unknown = sorted(set(body) - {"clientId", "resourceId", "consentType", "principalId", "scope", "@odata.type",
+                                      "id", "startTime", "expiryTime"})
+        if unknown:
+            raise WriteError("invalid", f"mockidp does not set {', '.join(unknown)} of an oAuth2PermissionGrant.")
+        if any((g.client_sp_id, g.resource_sp_id, g.consent_type, g.principal_id) == (client, resource, consent,
+                                                                                        principal)
+               for g in content.grants):
+            raise WriteError("duplicate", "Permission entry already exists.")  # Graph's 409
+        g = m.GrantRecord(grant_id(client, resource, principal) or fallback_id, tenant_id, client, resource,
+                          str(consent), principal, _scopes(body.get("scope", "")))
+        return dataclasses.replace(content, grants=(*content.grants, g))
+    return change
+
+
+def _grant(content: m.DirectoryContent, grant_id_: str) -> m.GrantRecord:
+    for g in content.grants:
+        if g.id == grant_id_:
+            return g
+    raise WriteError("not_found", f"Resource '{grant_id_}' does not exist or one of its queried reference-property "
+                                  "objects are not present.")
+
+
+def update_grant(grant_id_: str, body: Mapping[str, Any]) -> Change:
+    """PATCH /oauth2PermissionGrants/{id}: the scope is what changes (Graph's only updatable property)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        g = _grant(content, grant_id_)
+        if set(body) - {"scope", "@odata.type"} or "scope" not in body:
+            raise WriteError("invalid", "An oAuth2PermissionGrant's scope is what PATCH updates.")
+        new = dataclasses.replace(g, scopes=_scopes(body["scope"]))
+        return dataclasses.replace(content, grants=tuple(new if x is g else x for x in content.grants))
+    return change
+
+
+def remove_grant(grant_id_: str) -> Change:
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        g = _grant(content, grant_id_)
+        return dataclasses.replace(content, grants=tuple(x for x in content.grants if x is not g))
     return change

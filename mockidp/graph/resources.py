@@ -1,5 +1,6 @@
 """Directory records as Graph JSON (field order as Graph's v1.0) and the collection queries served:
-$filter (`appId eq`, `displayName eq`, `id eq`; a federated credential's `name`, `subject`, `issuer eq`), $select,
+$filter (`appId eq`, `displayName eq`, `id eq`; a grant's `clientId`, `resourceId`, `consentType`, `principalId
+eq`; a federated credential's `name`, `subject`, `issuer eq`), $select,
 $top with @odata.nextLink."""
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def service_principal(sp: m.ServicePrincipalRecord) -> Json:
             "servicePrincipalType": sp.service_principal_type}
 
 
-_FILTER = re.compile(r"^\s*(appId|displayName|id|clientId|name|subject|issuer)\s+eq\s+'((?:[^']|'')*)'\s*$")
+_FILTERED = "appId|displayName|id|clientId|resourceId|consentType|principalId|name|subject|issuer"
+_FILTER = re.compile(rf"^\s*({_FILTERED})\s+eq\s+'((?:[^']|'')*)'\s*$")
 
 
 def page(items: Sequence[Json], query: Mapping[str, str], *, context: str,
