@@ -331,7 +331,10 @@ def add_assignment(principal_id: str, resource_sp_id: str, app_role_id: str, *,
         if kind is None:
             raise WriteError("not_found", f"Resource '{principal_id}' does not exist or one of its queried "
                                           "reference-property objects are not present.")
-        resource = _principal(content, resource_sp_id)
+        resource = Directory.build(content).principals.get(resource_sp_id)  # built-in ones too (Microsoft Graph)
+        if resource is None:
+            raise WriteError("not_found", f"Resource '{resource_sp_id}' does not exist or one of its queried "
+                                          "reference-property objects are not present.")
         if any(x.principal_id == principal_id and x.resource_sp_id == resource_sp_id and x.app_role_id == app_role_id
                for x in content.assignments):
             raise WriteError("conflict", "Permission being assigned already exists on the object")

@@ -58,11 +58,26 @@ def federated_credential(c: m.FederatedCredentialRecord) -> Json:
             "audiences": list(c.audiences)}
 
 
-def service_principal(sp: m.ServicePrincipalRecord) -> Json:
-    return {"id": sp.id, "accountEnabled": sp.account_enabled, "alternativeNames": list(sp.alternative_names),
-            "appId": sp.app_id, "appOwnerOrganizationId": sp.tenant_id,
-            "appRoleAssignmentRequired": sp.app_role_assignment_required, "displayName": sp.display_name,
-            "servicePrincipalType": sp.service_principal_type}
+def service_principal(sp: m.ServicePrincipalRecord, app: m.ApplicationRecord | None = None) -> Json:
+    """With its application: appDisplayName, the app's home tenant, servicePrincipalNames, and the app roles and
+    scopes it publishes (tools read Graph's app role ids here)."""
+    out: Json = {"id": sp.id, "accountEnabled": sp.account_enabled, "alternativeNames": list(sp.alternative_names)}
+    if app is not None:
+        out["appDisplayName"] = app.display_name
+    out |= {"appId": sp.app_id, "appOwnerOrganizationId": app.tenant_id if app is not None else sp.tenant_id,
+            "appRoleAssignmentRequired": sp.app_role_assignment_required, "displayName": sp.display_name}
+    if app is not None:
+        out["servicePrincipalNames"] = list(dict.fromkeys((app.app_id, *app.identifier_uris)))
+    out["servicePrincipalType"] = sp.service_principal_type
+    if app is not None:
+        out["appRoles"] = [{"allowedMemberTypes": list(r.allowed_member_types), "description": None,
+                            "displayName": r.display_name, "id": r.id, "isEnabled": r.is_enabled, "origin":
+                            "Application", "value": r.value} for r in app.app_roles]
+        out["oauth2PermissionScopes"] = [
+            {"adminConsentDescription": None, "adminConsentDisplayName": s.admin_consent_display_name, "id": s.id,
+             "isEnabled": s.is_enabled, "type": s.type, "userConsentDescription": None,
+             "userConsentDisplayName": s.user_consent_display_name, "value": s.value} for s in app.scopes]
+    return out
 
 
 _FILTERED = "appId|displayName|id|clientId|resourceId|consentType|principalId|name|subject|issuer"

@@ -155,3 +155,47 @@ def test_msgraph_sdk_adds_a_federated_credential_and_every_worker_follows(served
     for _ in range(4):
         refused = federated_token(served, app_id)
         assert refused.get("error_codes") == [70021], refused
+
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+
+async def grant_graph_role(served: Served) -> tuple[list[str], str, str, str]:
+    """What tools do: find Microsoft Graph's service principal by appId, read an app role id from it, and assign
+    that role to a new app."""
+    async with sdk(served) as graph:
+        everyone = await graph.service_principals.get()
+        assert everyone is not None and everyone.value
+        names = [sp.display_name or "" for sp in everyone.value]
+        query = ServicePrincipalsRequestBuilder.ServicePrincipalsRequestBuilderGetQueryParameters(
+            filter=f"appId eq '{GRAPH_APP_ID}'")
+        found = await graph.service_principals.get(RequestConfiguration(query_parameters=query))
+        assert found is not None and found.value and len(found.value) == 1
+        microsoft_graph = found.value[0]
+        assert microsoft_graph.id and microsoft_graph.app_roles
+        role = next(r for r in microsoft_graph.app_roles if r.value == "Application.ReadWrite.All")
+        assert role.id is not None
+        app = await graph.applications.post(Application(display_name="sdk-graph-caller"))
+        assert app is not None and app.id and app.app_id
+        secret = await graph.applications.by_application_id(app.id).add_password.post(
+            AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name="sdk")))
+        sp = await graph.service_principals.post(ServicePrincipal(app_id=app.app_id))
+        assert secret is not None and secret.secret_text and sp is not None and sp.id
+        assigned = await graph.service_principals.by_service_principal_id(microsoft_graph.id).app_role_assigned_to.post(
+            AppRoleAssignment(principal_id=uuid.UUID(sp.id), resource_id=uuid.UUID(microsoft_graph.id),
+                              app_role_id=role.id))
+        assert assigned is not None and assigned.resource_display_name == "Microsoft Graph"
+        return names, str(role.id), app.app_id, secret.secret_text
+
+
+async def list_apps_as(served: Served, client_id: str, secret: str) -> int:
+    async with graph_client(served.origin, served.data_dir / "ca.pem", TENANT, client_id, secret) as graph:
+        apps = await graph.applications.get()
+        return len(apps.value or []) if apps is not None else 0
+
+
+def test_msgraph_sdk_finds_graphs_service_principal_and_assigns_its_role(served: Served) -> None:
+    names, role_id, app_id, secret = in_own_loop(grant_graph_role(served))
+    assert {"Microsoft Graph", "Azure Key Vault", "Azure Storage", "orders-api"} <= set(names)
+    assert role_id == "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"  # Microsoft's id of Application.ReadWrite.All
+    assert in_own_loop(list_apps_as(served, app_id, secret)) >= 3  # the new app now calls Graph with that role

@@ -26,7 +26,7 @@ SECRET_LIFETIME = 2 * 365 * 24 * 3600  # Graph's default password lifetime when 
 
 
 def assignment(x: m.AssignmentRecord, directory: Directory, when: str | None = None) -> dict[str, Any]:
-    names = {**{sp.id: sp.display_name for sp in directory.content.service_principals},
+    names = {**{sp.id: sp.display_name for sp in directory.principals.values()},
              **{u.id: u.display_name for u in directory.content.users},
              **{g.id: g.display_name for g in directory.content.groups}}
     return {"id": x.id, "deletedDateTime": None, "appRoleId": x.app_role_id, "createdDateTime": when,
@@ -148,7 +148,8 @@ async def service_principals(call: Call, method: str, rest: list[str]) -> Respon
     call.allow(APPS)
     if not rest:
         if method == "GET":
-            return call.page([r.service_principal(sp) for sp in _sps(call)], "servicePrincipals")
+            apps = call.directory().applications
+            return call.page([r.service_principal(sp, apps.get(sp.app_id)) for sp in _sps(call)], "servicePrincipals")
         if method == "POST":
             body = await call.body()
             sp_id = call.rt.services.ids.guid()
@@ -158,11 +159,12 @@ async def service_principals(call: Call, method: str, rest: list[str]) -> Respon
                 directory = await call.write(w.update_service_principal(
                     sp_id, app_role_assignment_required=body["appRoleAssignmentRequired"]))
                 made = next(sp for sp in directory.content.service_principals if sp.id == sp_id)
-            return call.one(r.service_principal(made), "servicePrincipals", 201)
+            return call.one(r.service_principal(made, directory.applications.get(made.app_id)), "servicePrincipals",
+                            201)
     elif len(rest) == 1:
         sp = _sp(call, rest[0])
         if method == "GET":
-            return call.one(r.service_principal(sp), "servicePrincipals")
+            return call.one(r.service_principal(sp, call.directory().applications.get(sp.app_id)), "servicePrincipals")
         if method == "DELETE":
             await call.write(w.delete_service_principal(sp.id))
             return Response(status_code=204)

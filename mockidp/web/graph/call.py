@@ -112,7 +112,9 @@ def apps(call: Call) -> list[m.ApplicationRecord]:
 
 
 def sps(call: Call) -> list[m.ServicePrincipalRecord]:
-    return [sp for sp in call.directory().content.service_principals if sp.tenant_id == call.tenant]
+    """The tenant's service principals as Graph lists them: the written ones, then the built-in Microsoft ones
+    every tenant has (Microsoft Graph and the first-party resources, directory/builtin.py)."""
+    return [sp for sp in call.directory().principals.values() if sp.tenant_id == call.tenant]
 
 
 def app(call: Call, object_id: str) -> m.ApplicationRecord:
