@@ -245,10 +245,16 @@ def update_application(object_id: str, body: Mapping[str, Any]) -> Change:
             certificates=app.certificates if given_keys is None else (*kept, *record.certificates))
         _unique_identifier_uris(content, app, record)
         gone_roles = {r.id for r in app.app_roles} - {r.id for r in record.app_roles}
+        gone_scopes = {sc.value for sc in app.scopes} - {sc.value for sc in record.scopes}
         resources = {sp.id for sp in content.service_principals if sp.app_id == app.app_id}
         changed = _replace_app(content, app, record)
-        return dataclasses.replace(changed, assignments=tuple(  # a removed (disabled) role's assignments go with it
-            x for x in changed.assignments if not (x.resource_sp_id in resources and x.app_role_id in gone_roles)))
+        # A removed (so disabled) role's assignments and scope's consents go with it.
+        return dataclasses.replace(
+            changed,
+            assignments=tuple(x for x in changed.assignments
+                              if not (x.resource_sp_id in resources and x.app_role_id in gone_roles)),
+            grants=tuple(dataclasses.replace(g, scopes=tuple(v for v in g.scopes if v not in gone_scopes))
+                         if g.resource_sp_id in resources else g for g in changed.grants))
     return change
 
 

@@ -151,3 +151,24 @@ def test_one_users_consent_and_graphs_refusals(server: LiveServer, graph: httpx.
     assert error_of(patched)[:2] == (400, "Request_BadRequest")
     assert graph.delete(f"/oauth2PermissionGrants/{made.json()['id']}").status_code == 204
     assert codes(password(server)) == [65001]
+
+
+def test_a_scope_removed_from_the_api_leaves_its_grants(server: LiveServer, graph: httpx.Client) -> None:
+    client, resource = sp_of(graph, CLI), sp_of(graph, API)
+    made = graph.post("/oauth2PermissionGrants", json={"clientId": client, "consentType": "AllPrincipals",
+                                                       "resourceId": resource, "scope": "Orders.Read Orders.Write"})
+    assert made.status_code == 201, made.text
+    api = graph.get("/applications", params={"$filter": f"appId eq '{API}'"}).json()["value"][0]
+    scopes = api["api"]["oauth2PermissionScopes"]
+    write = next(sc for sc in scopes if sc["value"] == "Orders.Write")
+    keep = [sc for sc in scopes if sc is not write]
+    refused = graph.patch(f"/applications/{api['id']}", json={"api": {"oauth2PermissionScopes": keep}})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "CannotDeleteOrUpdateEnabledEntitlement"
+    disabled = graph.patch(f"/applications/{api['id']}", json={"api": {"oauth2PermissionScopes": [
+        *keep, {**write, "isEnabled": False}]}})
+    assert disabled.status_code == 204, disabled.text
+    assert graph.patch(f"/applications/{api['id']}", json={"api": {"oauth2PermissionScopes": keep}}).status_code \
+        == 204
+    assert graph.get(f"/oauth2PermissionGrants/{made.json()['id']}").json()["scope"] == "Orders.Read"
+    assert password(server).status_code == 200
+    assert graph.delete(f"/oauth2PermissionGrants/{made.json()['id']}").status_code == 204
