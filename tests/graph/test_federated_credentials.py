@@ -140,3 +140,11 @@ def test_entras_limits_answer_graphs_errors(server: LiveServer, graph: httpx.Cli
     reader = httpx.get(f"{server.origin}/graph/v1.0{path}", verify=tls(server),
                        headers={"Authorization": "Bearer " + bearer(server, READER, READER_SECRET)})
     assert graph_error(reader)[:2] == (403, "Authorization_RequestDenied")
+
+
+def test_a_deeply_nested_body_is_graphs_400_not_a_500(graph: httpx.Client, app: dict[str, Any]) -> None:
+    for method, path in (("POST", f"/applications/{app['id']}/federatedIdentityCredentials"),
+                         ("PATCH", f"/applications/{app['id']}")):
+        nested = graph.request(method, path, content=b"[" * 20000 + b"]" * 20000,
+                               headers={"content-type": "application/json"})
+        assert graph_error(nested)[:2] == (400, "BadRequest"), path

@@ -64,7 +64,7 @@ class Call:
             chunks.append(chunk)
         try:
             parsed = json.loads(b"".join(chunks) or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise Refused(e.INVALID_JSON) from None
         if not isinstance(parsed, dict):
             raise Refused(e.INVALID_JSON)
