@@ -97,6 +97,8 @@ def test_a_credential_added_through_graph_signs_the_next_request_in(server: Live
     by_name, by_id = graph.get(f"{path}/github-main"), graph.get(f"{path}/{body['id']}")
     assert by_name.status_code == by_id.status_code == 200 and by_name.json()["id"] == body["id"]
     assert graph.get(path, params={"$filter": f"subject eq '{MAIN}'"}).json()["value"][0]["id"] == body["id"]
+    keyed = graph.get(f"/applications(appId='{app['appId']}')/federatedIdentityCredentials/github-main")
+    assert keyed.status_code == 200 and keyed.json()["id"] == body["id"]  # Graph's alternate key of the app
     other = "repo:fabrikam/orders:environment:prod"
     assert graph.patch(f"{path}/github-main", json={"subject": other, "description": "prod"}).status_code == 204
     assert graph.get(f"{path}/github-main").json()["subject"] == other

@@ -181,6 +181,10 @@ async def grant_graph_role(served: Served) -> tuple[list[str], str, str, str]:
             AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name="sdk")))
         sp = await graph.service_principals.post(ServicePrincipal(app_id=app.app_id))
         assert secret is not None and secret.secret_text and sp is not None and sp.id
+        by_app_id = await graph.applications_with_app_id(app.app_id).get()  # applications(appId='...')
+        graph_by_app_id = await graph.service_principals_with_app_id(GRAPH_APP_ID).get()
+        assert by_app_id is not None and by_app_id.id == app.id
+        assert graph_by_app_id is not None and graph_by_app_id.id == microsoft_graph.id
         assigned = await graph.service_principals.by_service_principal_id(microsoft_graph.id).app_role_assigned_to.post(
             AppRoleAssignment(principal_id=uuid.UUID(sp.id), resource_id=uuid.UUID(microsoft_graph.id),
                               app_role_id=role.id))

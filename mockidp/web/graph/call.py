@@ -117,15 +117,23 @@ def sps(call: Call) -> list[m.ServicePrincipalRecord]:
     return [sp for sp in call.directory().principals.values() if sp.tenant_id == call.tenant]
 
 
+def _by_app_id(segment: str) -> str | None:
+    """The appId of Graph's alternate key segment "(appId='...')" (routes/graph.py puts it there), else None."""
+    return segment[8:-2] if segment.startswith("(appId='") and segment.endswith("')") else None
+
+
 def app(call: Call, object_id: str) -> m.ApplicationRecord:
-    found = next((a for a in apps(call) if a.object_id == object_id), None)
+    app_id = _by_app_id(object_id)
+    found = next((a for a in apps(call) if (a.app_id == app_id if app_id is not None else a.object_id == object_id)),
+                 None)
     if found is None:
         raise Refused(e.NOT_FOUND, id=object_id)
     return found
 
 
 def sp(call: Call, sp_id: str) -> m.ServicePrincipalRecord:
-    found = next((sp for sp in sps(call) if sp.id == sp_id), None)
+    app_id = _by_app_id(sp_id)
+    found = next((sp for sp in sps(call) if (sp.app_id == app_id if app_id is not None else sp.id == sp_id)), None)
     if found is None:
         raise Refused(e.NOT_FOUND, id=sp_id)
     return found
