@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mockidp.directory import model as m
-from mockidp.directory.federated_credentials import resolve_credentials
+from mockidp.directory.federated_credentials import Owner, resolve_credentials
 from mockidp.directory.passwords import secret_digest
 from mockidp.directory.seed import SeedError, grant_scope_problems, read_federated_credential, resolve_application
 from mockidp.directory.snapshot import Directory
@@ -374,10 +374,10 @@ def federated_credential(app: m.ApplicationRecord, key: str) -> m.FederatedCrede
 
 
 def _with_credentials(content: m.DirectoryContent, app: m.ApplicationRecord,
-                      wanted: list[m.FederatedCredentialRecord]) -> m.DirectoryContent:
+                      wanted: list[m.FederatedCredentialRecord], owner: Owner) -> m.DirectoryContent:
     """The app with `wanted` as its credentials, checked as a seed's list is (resolve_credentials): the
     first problem refuses the write; each record keeps its id."""
-    _, problems = resolve_credentials(app.app_id, wanted)
+    _, problems = resolve_credentials(app.app_id, wanted, owner=owner)
     if problems:
         first = problems[0]
         raise WriteError(_FIC_KINDS.get(first.kind, "invalid"), first.message)
@@ -388,8 +388,10 @@ def _credential_body(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("id", "@odata.type")}
 
 
-def add_federated_credential(object_id: str, body: Mapping[str, Any], *, credential_id: str) -> Change:
-    """POST /applications/{id}/federatedIdentityCredentials (audiences default to api://AzureADTokenExchange)."""
+def add_federated_credential(object_id: str, body: Mapping[str, Any], *, credential_id: str,
+                             owner: Owner = "application") -> Change:
+    """POST /applications/{id}/federatedIdentityCredentials (audiences default to api://AzureADTokenExchange);
+    `owner` managedIdentity: a user-assigned identity's (its application record), in ARM's words."""
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
         app = _application(content, object_id)
         try:
@@ -398,11 +400,12 @@ def add_federated_credential(object_id: str, body: Mapping[str, Any], *, credent
             raise WriteError("invalid", _seed_problems(exc)) from None
         new = m.FederatedCredentialRecord(credential_id, given.name, given.issuer, given.subject,
                                           tuple(given.audiences), given.description)
-        return _with_credentials(content, app, [*app.federated_credentials, new])
+        return _with_credentials(content, app, [*app.federated_credentials, new], owner)
     return change
 
 
-def update_federated_credential(object_id: str, key: str, body: Mapping[str, Any]) -> Change:
+def update_federated_credential(object_id: str, key: str, body: Mapping[str, Any], *,
+                                owner: Owner = "application") -> Change:
     """PATCH .../federatedIdentityCredentials/{id or name}: issuer, subject, audiences, description; the name
     is the alternate key and stays (Graph: immutable)."""
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
@@ -422,7 +425,7 @@ def update_federated_credential(object_id: str, key: str, body: Mapping[str, Any
             raise WriteError("invalid", _seed_problems(exc)) from None
         new = m.FederatedCredentialRecord(old.id, old.name, given.issuer, given.subject, tuple(given.audiences),
                                           given.description)
-        return _with_credentials(content, app, [new if c is old else c for c in app.federated_credentials])
+        return _with_credentials(content, app, [new if c is old else c for c in app.federated_credentials], owner)
     return change
 
 

@@ -4,7 +4,6 @@ and followed, and Graph's answers (one entity, a page). Handlers raise Refused; 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from mockidp.directory.snapshot import Directory
 from mockidp.graph import errors as e
 from mockidp.graph import resources as r
 from mockidp.graph.authorization import authorize
+from mockidp.web.body import JsonBodyRefused, read_json_object
 from mockidp.web.runtime import Runtime, dump
 
 
@@ -53,22 +53,11 @@ class Call:
 
     async def body(self) -> dict[str, Any]:
         cap = self.rt.settings.max_body_bytes
-        declared = self.request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > cap):
-            raise Refused(e.TOO_LARGE, limit=str(cap))
-        chunks, size = [], 0
-        async for chunk in self.request.stream():
-            size += len(chunk)
-            if size > cap:
-                raise Refused(e.TOO_LARGE, limit=str(cap))
-            chunks.append(chunk)
         try:
-            parsed = json.loads(b"".join(chunks) or b"{}")
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: arrays nested thousands deep
-            raise Refused(e.INVALID_JSON) from None
-        if not isinstance(parsed, dict):
-            raise Refused(e.INVALID_JSON)
-        return parsed
+            return await read_json_object(self.request, cap)
+        except JsonBodyRefused as refused:
+            raise (Refused(e.TOO_LARGE, limit=str(cap)) if refused.kind == "too_large" else
+                   Refused(e.INVALID_JSON)) from None
 
     async def write(self, change: w.Change) -> Directory:
         live = self.rt.live
