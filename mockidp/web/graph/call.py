@@ -3,7 +3,6 @@ and followed, and Graph's answers (one entity, a page). Handlers raise Refused; 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from mockidp.graph import errors as e
 from mockidp.graph import resources as r
 from mockidp.graph.authorization import authorize
 from mockidp.web.body import JsonBodyRefused, read_json_object
+from mockidp.web.directory_writes import NoLiveDirectory, apply_write
 from mockidp.web.runtime import Runtime, dump
 
 
@@ -60,15 +60,12 @@ class Call:
                    Refused(e.INVALID_JSON)) from None
 
     async def write(self, change: w.Change) -> Directory:
-        live = self.rt.live
-        if live is None:
-            raise Refused(e.NOT_SERVED, what="writes without a live directory")
         try:
-            await asyncio.to_thread(w.apply, live.store, change, now=self.rt.services.clock.now())
+            return await apply_write(self.rt, change)
         except w.WriteError as exc:
             raise Refused(e.FOR_WRITE.get(exc.kind, e.BAD_REQUEST), reason=exc.message) from None
-        live.stamp.bump()  # every worker of this machine follows at its next decision; replicas by their poll
-        return live.refresh()
+        except NoLiveDirectory:
+            raise Refused(e.NOT_SERVED, what="writes without a live directory") from None
 
     def context(self, what: str) -> str:
         return f"{self.base}/$metadata#{what}"

@@ -12,7 +12,6 @@ every worker matches with it. Every refusal is ARM's error body (mockidp/arm/err
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -21,7 +20,9 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from mockidp.arm import errors as e
 from mockidp.arm.identities import authorize, credential, identity
 from mockidp.directory import writes as w
+from mockidp.directory.snapshot import Directory
 from mockidp.web.body import JsonBodyRefused, read_json_object
+from mockidp.web.directory_writes import NoLiveDirectory, apply_write
 from mockidp.web.runtime import Runtime, dump, runtime_of
 
 router = APIRouter(tags=["arm"])
@@ -110,16 +111,13 @@ async def _properties(request: Request, rt: Runtime) -> dict[str, Any]:
     return properties
 
 
-async def _write(rt: Runtime, change: w.Change) -> Any:
-    live = rt.live
-    if live is None:
-        raise ArmRefused(e.NOT_SERVED, what="writes without a live directory")
+async def _write(rt: Runtime, change: w.Change) -> Directory:
     try:
-        await asyncio.to_thread(w.apply, live.store, change, now=rt.services.clock.now())
+        return await apply_write(rt, change)
     except w.WriteError as exc:
         raise ArmRefused(e.BAD_REQUEST, reason=exc.message) from None
-    live.stamp.bump()  # every worker of this machine follows at its next decision; replicas by their poll
-    return live.refresh()
+    except NoLiveDirectory:
+        raise ArmRefused(e.NOT_SERVED, what="writes without a live directory") from None
 
 
 @router.api_route("/arm/subscriptions/{path:path}", methods=["GET", "PUT", "DELETE", "POST", "PATCH"],
