@@ -203,3 +203,22 @@ def test_msgraph_sdk_finds_graphs_service_principal_and_assigns_its_role(served:
     assert {"Microsoft Graph", "Azure Key Vault", "Azure Storage", "orders-api"} <= set(names)
     assert role_id == "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"  # Microsoft's id of Application.ReadWrite.All
     assert in_own_loop(list_apps_as(served, app_id, secret)) >= 3  # the new app now calls Graph with that role
+
+
+async def patch_settings(served: Served) -> tuple[list[str], int | None]:
+    from msgraph.generated.models.api_application import ApiApplication
+    from msgraph.generated.models.web_application import WebApplication
+
+    async with sdk(served) as graph:
+        app = await graph.applications.post(Application(display_name="sdk-web-app"))
+        assert app is not None and app.id
+        await graph.applications.by_application_id(app.id).patch(Application(
+            web=WebApplication(redirect_uris=["https://web.example.com/signin-oidc"]),
+            api=ApiApplication(requested_access_token_version=2)))
+        got = await graph.applications.by_application_id(app.id).get()
+        assert got is not None and got.web is not None and got.api is not None
+        return list(got.web.redirect_uris or []), got.api.requested_access_token_version
+
+
+def test_msgraph_sdk_patches_an_applications_settings(served: Served) -> None:
+    assert in_own_loop(patch_settings(served)) == (["https://web.example.com/signin-oidc"], 2)
