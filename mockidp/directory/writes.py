@@ -168,6 +168,11 @@ def remove_password(object_id: str, key_id: str) -> Change:
 # What PATCH /applications/{id} changes; anything else is refused by name, never ignored.
 PATCHABLE = ("displayName", "identifierUris", "signInAudience", "api", "appRoles", "web", "spa", "publicClient",
              "isFallbackPublicClient", "groupMembershipClaims", "requiredResourceAccess", "keyCredentials")
+# The ApplicationRecord fields those properties decide (the rest of a record is never changed by a PATCH).
+_PATCHED_FIELDS = ("display_name", "identifier_uris", "sign_in_audience", "access_token_version", "scopes",
+                   "app_roles", "group_membership_claims", "web_redirect_uris", "spa_redirect_uris",
+                   "public_redirect_uris", "implicit_id_token", "implicit_access_token", "is_fallback_public_client",
+                   "pre_authorized", "logout_url", "required_resource_access")
 ENTITLEMENT_ENABLED = "Permission (scope or role) cannot be deleted or updated unless disabled first."  # Graph's
 
 
@@ -240,9 +245,10 @@ def update_application(object_id: str, body: Mapping[str, Any]) -> Change:
             by_id = {x.id: x for x in new}
             if any(x.is_enabled and not _same_entitlement(x, by_id.get(x.id)) for x in old):
                 raise WriteError("entitlement", ENTITLEMENT_ENABLED)
-        record = dataclasses.replace(
-            record, object_id=app.object_id, secrets=app.secrets, federated_credentials=app.federated_credentials,
-            certificates=app.certificates if given_keys is None else (*kept, *record.certificates))
+        # Only what the PATCHABLE properties say changes: every other field (ids, secrets, federated credentials,
+        # and any the seed form does not carry) stays the app's own.
+        record = dataclasses.replace(app, **{f: getattr(record, f) for f in _PATCHED_FIELDS}, certificates=(
+            app.certificates if given_keys is None else (*kept, *record.certificates)))
         _unique_identifier_uris(content, app, record)
         gone_roles = {r.id for r in app.app_roles} - {r.id for r in record.app_roles}
         gone_scopes = {sc.value for sc in app.scopes} - {sc.value for sc in record.scopes}

@@ -171,3 +171,18 @@ def test_required_resource_access_is_kept_and_shown(graph: httpx.Client) -> None
         {"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}]}]
     assert graph.patch(f"/applications/{app['id']}", json={"requiredResourceAccess": wanted}).status_code == 204
     assert graph.get(f"/applications/{app['id']}").json()["requiredResourceAccess"] == wanted
+
+
+def test_a_patch_keeps_what_it_does_not_name(server: LiveServer, graph: httpx.Client) -> None:
+    app = made(graph, "keeps-its-credentials")
+    secret = graph.post(f"/applications/{app['id']}/addPassword", json={}).json()["secretText"]
+    fic = {"name": "github-main", "issuer": "https://token.actions.githubusercontent.com", "subject": "repo:o/r:ref:x"}
+    assert graph.post(f"/applications/{app['id']}/federatedIdentityCredentials", json=fic).status_code == 201
+    assert graph.patch(f"/applications/{app['id']}", json={"displayName": "renamed", "web": {
+        "redirectUris": ["https://renamed.example.com/cb"]}}).status_code == 204
+    got = graph.get(f"/applications/{app['id']}").json()
+    assert (got["id"], got["appId"], got["displayName"], len(got["passwordCredentials"])) == (
+        app["id"], app["appId"], "renamed", 1)
+    assert token_for(server, app["appId"], secret, "https://graph.microsoft.com/.default").status_code == 200
+    listed = graph.get(f"/applications/{app['id']}/federatedIdentityCredentials").json()["value"]
+    assert [c["name"] for c in listed] == ["github-main"]
