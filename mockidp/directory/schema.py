@@ -218,6 +218,10 @@ class Application(SeedModel):
         if not isinstance(data, dict):
             return data
         data = {k: v for k, v in data.items() if k not in IGNORED_MANIFEST_KEYS}
+        # A platform that is no object is left as it is: its field's validation names it at its path.
+        if any(data.get(k) is not None and not isinstance(data.get(k), dict) for k in ("api", "web", "spa",
+                                                                                         "publicClient")):
+            return data
         api = dict(data.get("api") or {})
         moves = {
             "accessTokenAcceptedVersion": "requestedAccessTokenVersion",

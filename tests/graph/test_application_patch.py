@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, seed_problems
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
 
 
@@ -158,7 +159,8 @@ def test_a_bad_value_is_graphs_400_with_the_reason_and_nothing_changes(graph: ht
              "is not a GUID"),
             ({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": "bm90IGEgY2VydA=="}]},
              "keyCredentials"),
-            ({"passwordCredentials": []}, "mockidp does not update passwordCredentials")):
+            ({"passwordCredentials": []}, "mockidp does not update passwordCredentials"),
+            ({"api": 1}, "api"), ({"web": "x"}, "web"), ({"spa": [1]}, "spa")):
         refused = graph.patch(f"/applications/{app['id']}", json=change)
         status, code, message = error_of(refused)
         assert (status, code) == (400, "Request_BadRequest") and words in message, (change, message)
@@ -186,3 +188,11 @@ def test_a_patch_keeps_what_it_does_not_name(server: LiveServer, graph: httpx.Cl
     assert token_for(server, app["appId"], secret, "https://graph.microsoft.com/.default").status_code == 200
     listed = graph.get(f"/applications/{app['id']}/federatedIdentityCredentials").json()["value"]
     assert [c["name"] for c in listed] == ["github-main"]
+
+
+@pytest.mark.parametrize("platform", ["api: 1", "web: x", "spa: [1]", "publicClient: 7"])
+def test_a_platform_that_is_no_object_is_a_seed_problem_not_a_crash(tmp_path: Path, platform: str) -> None:
+    """The manifest-alias folding (schema.Application) read these as objects; they are problems at their path."""
+    problems = seed_problems(tmp_path, f"tenants:\n  - displayName: T\n    applications:\n"
+                                       f"      - displayName: a\n        {platform}\n")
+    assert any(f"tenants[0].applications[0].{platform.split(':')[0]}" in p for p in problems), problems
