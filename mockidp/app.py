@@ -37,6 +37,7 @@ from mockidp.tokens.signer import Signer
 from mockidp.web import access_log, errors, fast, tracing
 from mockidp.web.routes import (
     admin,
+    arm,
     console,
     control,
     device,
@@ -166,7 +167,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()
     for module in (admin, instance, discovery, token, signin, device, logout, console, traces, control,
-                   managed_identity, issuers, graph):
+                   managed_identity, issuers, graph, arm):
         app.include_router(module.router)
     app.state.gateway = gateway
     app.state.workload_issuers = workload_issuers  # /_mockidp/issuers and the control API's federation tokens

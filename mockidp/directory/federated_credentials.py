@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from mockidp.directory.ids import derived_id
@@ -22,7 +22,19 @@ MAX_VALUE = 600  # issuer, subject, each audience and the description
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$")  # 3-120 URL-friendly characters
 
 Owner = Literal["application", "managedIdentity"]
-Problems = list[tuple[tuple[str | int, ...], str]]
+
+
+class Problem(NamedTuple):
+    """One refused point: where in the owner's list, Entra's words, and which kind of refusal it is for a
+    surface that tells them apart (Graph: 'name_taken' a 409, 'pair_taken' InvalidFederatedIdentityCredentialValue,
+    'invalid' a plain 400)."""
+
+    path: tuple[str | int, ...]
+    message: str
+    kind: str = "invalid"
+
+
+Problems = list[Problem]
 
 # Where the owner's kind shows in Entra's words ("... already exists for this Managed Identity.").
 _OWNER_WORD = {"application": "application", "managedIdentity": "Managed Identity"}
@@ -61,22 +73,32 @@ def credential_problems(c: CredentialInput) -> Problems:
     """One credential on its own: name, issuer, subject, exactly one audience, lengths."""
     out: Problems = []
     if not _NAME.match(c.name):
-        out.append((("name",), f"Federated Identity Credential name '{c.name[:130]}' is invalid. A name has 3 to "
-                               "120 characters: letters, digits, '-' and '_', the first a letter or digit."))
+        out.append(Problem(("name",), f"Federated Identity Credential name '{c.name[:130]}' is invalid. A name "
+                                      "has 3 to 120 characters: letters, digits, '-' and '_', the first a letter or "
+                                      "digit."))
     why = _issuer_problem(c.issuer)
     if why is not None:
-        out.append((("issuer",), why))
+        out.append(Problem(("issuer",), why))
     if not c.subject or len(c.subject) > MAX_VALUE:
-        out.append((("subject",), f"the subject is required, at most {MAX_VALUE} characters "
+        out.append(Problem(("subject",), f"the subject is required, at most {MAX_VALUE} characters "
                                   "(compared with the token's sub exactly, case-sensitive, no wildcards)"))
     if len(c.audiences) != 1:
-        out.append((("audiences",), "Federated identity credentials must have exactly one audience."))
+        out.append(Problem(("audiences",), "Federated identity credentials must have exactly one audience."))
     for i, audience in enumerate(c.audiences):
         if not audience or len(audience) > MAX_VALUE:
-            out.append((("audiences", i), f"an audience has 1 to {MAX_VALUE} characters"))
+            out.append(Problem(("audiences", i), f"an audience has 1 to {MAX_VALUE} characters"))
     if c.description is not None and len(c.description) > MAX_VALUE:
-        out.append((("description",), f"the description has at most {MAX_VALUE} characters"))
+        out.append(Problem(("description",), f"the description has at most {MAX_VALUE} characters"))
     return out
+
+
+def _pair_taken(owner: Owner, c: CredentialInput) -> str:
+    if owner == "managedIdentity":  # ARM's words
+        return "Issuer and subject combination already exists for this Managed Identity."
+    # Graph's words (a captured 400 InvalidFederatedIdentityCredentialValue)
+    return (f"The combination of issuer and subject must be unique for the application. Issuer {c.issuer[:600]} "
+            f"and Subject: {c.subject[:600]} already exist. paramName: FederatedIdentityCredential.Subject, "
+            f"paramValue: {c.subject[:600]}, objectType: Microsoft.Online.DirectoryServices.Application")
 
 
 def resolve_credentials(owner_id: str, items: Sequence[CredentialInput], *, owner: Owner = "application",
@@ -85,19 +107,19 @@ def resolve_credentials(owner_id: str, items: Sequence[CredentialInput], *, owne
     Ids are derived from the owner and the name, which is the credential's alternate key."""
     problems: Problems = []
     if len(items) > MAX_PER_OWNER:
-        problems.append(((), f"at most {MAX_PER_OWNER} federated identity credentials per "
-                             f"{_OWNER_WORD[owner]} ({len(items)} given)"))
+        problems.append(Problem((), f"at most {MAX_PER_OWNER} federated identity credentials per "
+                                    f"{_OWNER_WORD[owner]} ({len(items)} given)", "too_many"))
     names: set[str] = set()
     pairs: set[tuple[str, str]] = set()
     records: list[FederatedCredentialRecord] = []
     for i, c in enumerate(items):
-        problems += [((i, *path), message) for path, message in credential_problems(c)]
-        if c.name.lower() in names:
-            problems.append(((i, "name"), f"a federated identity credential named '{c.name[:130]}' already exists"))
+        problems += [p._replace(path=(i, *p.path)) for p in credential_problems(c)]
+        if c.name.lower() in names:  # Graph's words (a captured 409)
+            problems.append(Problem((i, "name"), f"FederatedIdentityCredential with name {c.name[:130]} already "
+                                                 "exists.", "name_taken"))
         names.add(c.name.lower())
         if (c.issuer, c.subject) in pairs:
-            problems.append(((i, "subject"),
-                             f"Issuer and subject combination already exists for this {_OWNER_WORD[owner]}."))
+            problems.append(Problem((i, "subject"), _pair_taken(owner, c), "pair_taken"))
         pairs.add((c.issuer, c.subject))
         records.append(FederatedCredentialRecord(
             derived_id(owner_id, "federatedIdentityCredential", c.name.lower()), c.name, c.issuer, c.subject,

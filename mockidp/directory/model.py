@@ -93,6 +93,8 @@ class ApplicationRecord:
     logout_url: str | None
     federated_credentials: tuple[FederatedCredentialRecord, ...] = ()
     access_token_claims: tuple[str, ...] = ()  # the optional claims its access tokens carry (optionalClaims)
+    # requiredResourceAccess: (resourceAppId, ((permission id, "Scope" | "Role"), ...)); kept and shown only
+    required_resource_access: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def is_public(self) -> bool:

@@ -187,9 +187,20 @@ class OptionalClaims(SeedModel):
     saml2_token: list[OptionalClaim] = Field(default_factory=list)
 
 
+class ResourceAccess(SeedModel):
+    """One permission an app asks for (kept and shown; consent and tokens are decided by grants and assignments)."""
+
+    id: str
+    type: Literal["Scope", "Role"]
+
+    _guid = field_validator("id")(_check_guid)
+
+
 class RequiredResourceAccess(SeedModel):
     resource_app_id: str
-    resource_access: list[dict[str, Any]] = Field(default_factory=list)
+    resource_access: list[ResourceAccess] = Field(default_factory=list)
+
+    _guid = field_validator("resource_app_id")(_check_guid)
 
 
 class Application(SeedModel):
@@ -224,6 +235,10 @@ class Application(SeedModel):
         if not isinstance(data, dict):
             return data
         data = {k: v for k, v in data.items() if k not in IGNORED_MANIFEST_KEYS}
+        # A platform that is no object is left as it is: its field's validation names it at its path.
+        if any(data.get(k) is not None and not isinstance(data.get(k), dict) for k in ("api", "web", "spa",
+                                                                                         "publicClient")):
+            return data
         api = dict(data.get("api") or {})
         moves = {
             "accessTokenAcceptedVersion": "requestedAccessTokenVersion",

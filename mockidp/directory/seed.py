@@ -287,6 +287,16 @@ def resolve_application(data: dict[str, Any], tenant_id: str, *, where: str = "(
     return record
 
 
+def read_federated_credential(data: dict[str, Any], *, where: str = "(request)") -> s.FederatedIdentityCredential:
+    """One federatedIdentityCredential read as a seed file's entry is (its schema and defaults); Entra's rules
+    over the owner's whole list are federated_credentials.resolve_credentials. Raises SeedError."""
+    try:
+        return s.FederatedIdentityCredential.model_validate(data)
+    except ValidationError as exc:
+        raise SeedError([Problem(where, None, format_path(tuple(x for x in err["loc"] if not (
+            isinstance(x, str) and x.startswith("function-")))), _message(err)) for err in exc.errors()]) from None
+
+
 def _message(err: Any) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
@@ -347,8 +357,8 @@ class _Resolver:
                     record = managed_identity_application(tid, mi)
                     federated, fic_problems = resolve_credentials(record.app_id, mi.federated_identity_credentials,
                                                                   owner="managedIdentity")
-                    for path, message in fic_problems:
-                        self.problem(f, (*mp, "federatedIdentityCredentials", *path), message)
+                    for fp in fic_problems:
+                        self.problem(f, (*mp, "federatedIdentityCredentials", *fp.path), fp.message)
                     record = replace(record, federated_credentials=federated)
                     if record.display_name in names:
                         self.problem(f, (*mp, "name" if mi.name else "resource"),
@@ -449,8 +459,8 @@ class _Resolver:
                 kc.key_id or derived_id(app_id, "cert", cert.sha1), cert.sha1, cert.sha256,
                 cert.public_key_pem, start, end))
         federated, fic_problems = resolve_credentials(app_id, a.federated_identity_credentials)
-        for path, message in fic_problems:
-            self.problem(f, (*ap, "federatedIdentityCredentials", *path), message)
+        for fp in fic_problems:
+            self.problem(f, (*ap, "federatedIdentityCredentials", *fp.path), fp.message)
         values: set[str] = set()
         roles = []
         for i, r in enumerate(a.app_roles):
@@ -485,6 +495,8 @@ class _Resolver:
                                  for p in a.api.pre_authorized_applications),
             logout_url=a.web.logout_url, federated_credentials=federated,
             access_token_claims=tuple(dict.fromkeys(c.name for c in a.optional_claims.access_token)),
+            required_resource_access=tuple((str(x.resource_app_id), tuple((ra.id, ra.type) for ra in x.resource_access))
+                                           for x in a.required_resource_access),
         )
 
 
@@ -520,6 +532,13 @@ def managed_identity_principal(tid: str, mi: s.ManagedIdentity) -> m.ServicePrin
         mi.principal_id or derived_id(tid, "sp", app_id), tid, app_id, name, False, mi.account_enabled,
         service_principal_type="ManagedIdentity",
         alternative_names=(f"isExplicit={user}", resource_id))
+
+
+def grant_scope_problems(resource: m.ApplicationRecord, scopes: Iterable[str]) -> list[str]:
+    """A consent grant names only the delegated scopes its resource defines (the seed and Graph's
+    oauth2PermissionGrants both check it here)."""
+    known = {sc.value for sc in resource.scopes}
+    return [f"{resource.display_name} has no scope '{sc}'" for sc in scopes if sc not in known]
 
 
 def redirect_uri_problem(uri: str, *, public: bool, personal: bool = False) -> str | None:
@@ -734,10 +753,8 @@ class _TenantScope:
                 self.problem((*gp, "resource"), f"no application '{g.resource}' with a service principal here")
             if client is None or resource is None:
                 continue
-            known = {sc.value for sc in self.app(resource.app_id).scopes}
-            for sc in g.scopes:
-                if sc not in known:
-                    self.problem((*gp, "scope"), f"{self.app(resource.app_id).display_name} has no scope '{sc}'")
+            for why in grant_scope_problems(self.app(resource.app_id), g.scopes):
+                self.problem((*gp, "scope"), why)
             principal_id = None
             if g.principal is not None:
                 user = self.users_by_upn.get(g.principal.lower())

@@ -8,14 +8,16 @@ An application body goes through the seed's own schema and rules (seed.resolve_a
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from mockidp.directory import model as m
+from mockidp.directory.federated_credentials import Owner, resolve_credentials
 from mockidp.directory.passwords import secret_digest
-from mockidp.directory.seed import SeedError, resolve_application
+from mockidp.directory.seed import SeedError, grant_scope_problems, read_federated_credential, resolve_application
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store
 
@@ -24,7 +26,9 @@ Change = Callable[[m.DirectoryContent], m.DirectoryContent]
 
 class WriteError(Exception):
     """A refused write. `kind` names the reason for the surface's error catalogue (mockidp/graph/errors.py):
-    'invalid' (a bad body), 'not_found' (a referenced object is missing), 'conflict' (it exists already)."""
+    'invalid' (a bad body), 'not_found' (a referenced object is missing), 'conflict' (it exists already),
+    'duplicate' (an alternate key taken: Graph's 409), 'fic_value' (a federated credential's value refused),
+    'entitlement' (an enabled app role or scope removed or changed)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -63,10 +67,18 @@ def check(content: m.DirectoryContent) -> m.DirectoryContent:
             problems.append(f"appRoleAssignment {x.id}: {x.app_role_id} is not an app role of the resource")
         if principals.get(x.principal_id) != x.principal_type:
             problems.append(f"appRoleAssignment {x.id}: no {x.principal_type} {x.principal_id}")
+    users = {u.id for u in content.users}
     for g in content.grants:
         for ref in (g.client_sp_id, g.resource_sp_id):
             if ref not in sps:
                 problems.append(f"oauth2PermissionGrant {g.id}: no servicePrincipal {ref}")
+        if g.resource_sp_id in sps and sps[g.resource_sp_id].app_id in apps:
+            problems += [f"oauth2PermissionGrant {g.id}: {why}" for why in grant_scope_problems(
+                apps[sps[g.resource_sp_id].app_id], g.scopes)]
+        if (g.consent_type == "Principal") != (g.principal_id is not None) or (
+                g.principal_id is not None and g.principal_id not in users):
+            problems.append(f"oauth2PermissionGrant {g.id}: consentType Principal names the user (principalId) it "
+                            "is for; AllPrincipals names none")
     if problems:
         raise WriteError("invalid", "; ".join(problems))
     return content
@@ -90,8 +102,7 @@ def create_application(body: Mapping[str, Any], tenant_id: str, *, object_id: st
         try:
             record = resolve_application(data, tenant_id)
         except SeedError as exc:
-            raise WriteError("invalid", "; ".join(f"{p.path}: {p.message}" if p.path else p.message
-                                                  for p in exc.problems)) from None
+            raise WriteError("invalid", _seed_problems(exc)) from None
         record = dataclasses.replace(record, object_id=new_object_id)
         if any(a.app_id == record.app_id for a in content.applications):
             raise WriteError("conflict", f"An application with appId {record.app_id} already exists.")
@@ -154,15 +165,130 @@ def remove_password(object_id: str, key_id: str) -> Change:
     return change
 
 
+# What PATCH /applications/{id} changes; anything else is refused by name, never ignored.
+PATCHABLE = ("displayName", "identifierUris", "signInAudience", "api", "appRoles", "web", "spa", "publicClient",
+             "isFallbackPublicClient", "groupMembershipClaims", "requiredResourceAccess", "keyCredentials")
+# The ApplicationRecord fields those properties decide (the rest of a record is never changed by a PATCH).
+_PATCHED_FIELDS = ("display_name", "identifier_uris", "sign_in_audience", "access_token_version", "scopes",
+                   "app_roles", "group_membership_claims", "web_redirect_uris", "spa_redirect_uris",
+                   "public_redirect_uris", "implicit_id_token", "implicit_access_token", "is_fallback_public_client",
+                   "pre_authorized", "logout_url", "required_resource_access")
+ENTITLEMENT_ENABLED = "Permission (scope or role) cannot be deleted or updated unless disabled first."  # Graph's
+
+
+def seed_form(app: m.ApplicationRecord) -> dict[str, Any]:
+    """The application as a seed entry (without its credentials), so that a PATCH merged into it is read by
+    the seed's own schema and rules (resolve_application)."""
+    return {
+        "displayName": app.display_name, "appId": app.app_id, "identifierUris": list(app.identifier_uris),
+        "signInAudience": app.sign_in_audience,
+        "api": {"requestedAccessTokenVersion": app.access_token_version, "oauth2PermissionScopes": [
+            {"id": sc.id, "value": sc.value, "type": sc.type, "isEnabled": sc.is_enabled,
+             "adminConsentDisplayName": sc.admin_consent_display_name,
+             "userConsentDisplayName": sc.user_consent_display_name} for sc in app.scopes],
+            "preAuthorizedApplications": [{"appId": a, "delegatedPermissionIds": list(ids)}
+                                          for a, ids in app.pre_authorized]},
+        "appRoles": [{"id": r.id, "value": r.value, "allowedMemberTypes": list(r.allowed_member_types),
+                      "displayName": r.display_name, "isEnabled": r.is_enabled} for r in app.app_roles],
+        "groupMembershipClaims": app.group_membership_claims,
+        "web": {"redirectUris": list(app.web_redirect_uris), "logoutUrl": app.logout_url, "implicitGrantSettings": {
+            "enableIdTokenIssuance": app.implicit_id_token,
+            "enableAccessTokenIssuance": app.implicit_access_token}},
+        "spa": {"redirectUris": list(app.spa_redirect_uris)},
+        "publicClient": {"redirectUris": list(app.public_redirect_uris)},
+        "isFallbackPublicClient": app.is_fallback_public_client,
+        "requiredResourceAccess": [{"resourceAppId": a, "resourceAccess": [{"id": i, "type": k} for i, k in access]}
+                                   for a, access in app.required_resource_access],
+    }
+
+
+def _merged(current: Any, change: Any) -> Any:
+    """OData PATCH: a complex value is merged property by property; a collection or a primitive replaces."""
+    if isinstance(current, dict) and isinstance(change, dict):
+        return {**current, **{k: _merged(current.get(k), v) for k, v in change.items()}}
+    return change
+
+
+def _same_entitlement(x: m.AppRoleRecord | m.ScopeRecord, after: m.AppRoleRecord | m.ScopeRecord | None) -> bool:
+    """Graph's rule: an enabled app role or scope is disabled (isEnabled false) before it is removed or its value
+    (or member types, or type) changes. A choice: its display names may change while it is enabled."""
+    if after is None:
+        return False
+    if isinstance(x, m.AppRoleRecord) and isinstance(after, m.AppRoleRecord):
+        return (x.value, x.allowed_member_types) == (after.value, after.allowed_member_types)
+    if isinstance(x, m.ScopeRecord) and isinstance(after, m.ScopeRecord):
+        return (x.value, x.type) == (after.value, after.type)
+    return False
+
+
 def update_application(object_id: str, body: Mapping[str, Any]) -> Change:
-    """PATCH /applications/{id}: a choice, only displayName is changed (the rest is refused, not ignored)."""
+    """PATCH /applications/{id}: the PATCHABLE properties, merged into the app's seed form and read again with
+    the seed's schema and rules; credentials stay (keyCredentials, when given, replaces the certificates: an
+    entry with `key` is a new certificate, one with only the keyId of a present one keeps it)."""
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
         app = _application(content, object_id)
-        name = body.get("displayName")
-        if set(body) - {"displayName"} or not isinstance(name, str) or not name:
-            raise WriteError("invalid", "mockidp updates the displayName (a non-empty string) of an application.")
-        return _replace_app(content, app, dataclasses.replace(app, display_name=name))
+        data = {k: v for k, v in body.items() if k != "@odata.type"}
+        unknown = sorted(set(data) - set(PATCHABLE))
+        if unknown:
+            raise WriteError("invalid", f"mockidp does not update {', '.join(unknown)} of an application; it updates "
+                                        f"{', '.join(PATCHABLE)}.")
+        given_keys = data.pop("keyCredentials", None)
+        merged = _merged(seed_form(app), data)
+        kept, new_keys = _key_credentials(app, given_keys)
+        if new_keys:
+            merged["keyCredentials"] = new_keys
+        try:
+            record = resolve_application(merged, app.tenant_id)
+        except SeedError as exc:
+            raise WriteError("invalid", _seed_problems(exc)) from None
+        for old, new in ((app.app_roles, record.app_roles), (app.scopes, record.scopes)):
+            by_id = {x.id: x for x in new}
+            if any(x.is_enabled and not _same_entitlement(x, by_id.get(x.id)) for x in old):
+                raise WriteError("entitlement", ENTITLEMENT_ENABLED)
+        # Only what the PATCHABLE properties say changes: every other field (ids, secrets, federated credentials,
+        # and any the seed form does not carry) stays the app's own.
+        record = dataclasses.replace(app, **{f: getattr(record, f) for f in _PATCHED_FIELDS}, certificates=(
+            app.certificates if given_keys is None else (*kept, *record.certificates)))
+        _unique_identifier_uris(content, app, record)
+        gone_roles = {r.id for r in app.app_roles} - {r.id for r in record.app_roles}
+        gone_scopes = {sc.value for sc in app.scopes} - {sc.value for sc in record.scopes}
+        resources = {sp.id for sp in content.service_principals if sp.app_id == app.app_id}
+        changed = _replace_app(content, app, record)
+        # A removed (so disabled) role's assignments and scope's consents go with it.
+        return dataclasses.replace(
+            changed,
+            assignments=tuple(x for x in changed.assignments
+                              if not (x.resource_sp_id in resources and x.app_role_id in gone_roles)),
+            grants=tuple(dataclasses.replace(g, scopes=tuple(v for v in g.scopes if v not in gone_scopes))
+                         if g.resource_sp_id in resources else g for g in changed.grants))
     return change
+
+
+def _key_credentials(app: m.ApplicationRecord, given: Any) -> tuple[list[m.CertificateRecord], list[Any]]:
+    """keyCredentials of a PATCH: (present certificates kept by keyId, new entries for the seed's reader)."""
+    if given is None:
+        return [], []
+    if not isinstance(given, list):
+        raise WriteError("invalid", "keyCredentials: a list of keyCredential objects")
+    kept: list[m.CertificateRecord] = []
+    new: list[Any] = []
+    for entry in given:
+        present = next((c for c in app.certificates if isinstance(entry, dict) and entry.get("key") is None
+                        and entry.get("keyId") == c.key_id), None)
+        if present is not None:
+            kept.append(present)
+        elif isinstance(entry, dict):
+            new.append({k: v for k, v in entry.items() if k not in ("@odata.type",)})
+        else:
+            new.append(entry)
+    return kept, new
+
+
+def _unique_identifier_uris(content: m.DirectoryContent, app: m.ApplicationRecord, new: m.ApplicationRecord) -> None:
+    taken = {u for a in content.applications if a.tenant_id == app.tenant_id and a is not app
+             for u in a.identifier_uris}
+    if taken & set(new.identifier_uris):
+        raise WriteError("invalid", "Another object with the same value for property identifierUris already exists.")
 
 
 def _replace_app(content: m.DirectoryContent, old: m.ApplicationRecord,
@@ -217,7 +343,10 @@ def add_assignment(principal_id: str, resource_sp_id: str, app_role_id: str, *,
         if kind is None:
             raise WriteError("not_found", f"Resource '{principal_id}' does not exist or one of its queried "
                                           "reference-property objects are not present.")
-        resource = _principal(content, resource_sp_id)
+        resource = Directory.build(content).principals.get(resource_sp_id)  # built-in ones too (Microsoft Graph)
+        if resource is None:
+            raise WriteError("not_found", f"Resource '{resource_sp_id}' does not exist or one of its queried "
+                                          "reference-property objects are not present.")
         if any(x.principal_id == principal_id and x.resource_sp_id == resource_sp_id and x.app_role_id == app_role_id
                for x in content.assignments):
             raise WriteError("conflict", "Permission being assigned already exists on the object")
@@ -234,4 +363,184 @@ def remove_assignment(assignment_id: str) -> Change:
             raise WriteError("not_found", f"Resource '{assignment_id}' does not exist or one of its queried "
                                           "reference-property objects are not present.")
         return dataclasses.replace(content, assignments=tuple(x for x in content.assignments if x.id != assignment_id))
+    return change
+
+
+# Which federated_credentials.Problem kinds are which WriteError kinds (the rest: 'invalid').
+_FIC_KINDS = {"name_taken": "duplicate", "pair_taken": "fic_value"}
+
+
+def _seed_problems(exc: SeedError) -> str:
+    return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
+
+
+def federated_credential(app: m.ApplicationRecord, key: str) -> m.FederatedCredentialRecord | None:
+    """A credential of the app by its id or its name (Graph addresses it by either)."""
+    return next((c for c in app.federated_credentials if key in (c.id, c.name)), None)
+
+
+def _with_credentials(content: m.DirectoryContent, app: m.ApplicationRecord,
+                      wanted: list[m.FederatedCredentialRecord], owner: Owner) -> m.DirectoryContent:
+    """The app with `wanted` as its credentials, checked as a seed's list is (resolve_credentials): the
+    first problem refuses the write; each record keeps its id."""
+    _, problems = resolve_credentials(app.app_id, wanted, owner=owner)
+    if problems:
+        first = problems[0]
+        raise WriteError(_FIC_KINDS.get(first.kind, "invalid"), first.message)
+    return _replace_app(content, app, dataclasses.replace(app, federated_credentials=tuple(wanted)))
+
+
+def _credential_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("id", "@odata.type")}
+
+
+def add_federated_credential(object_id: str, body: Mapping[str, Any], *, credential_id: str,
+                             owner: Owner = "application") -> Change:
+    """POST /applications/{id}/federatedIdentityCredentials (audiences default to api://AzureADTokenExchange);
+    `owner` managedIdentity: a user-assigned identity's (its application record), in ARM's words."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        try:
+            given = read_federated_credential(_credential_body(body))
+        except SeedError as exc:
+            raise WriteError("invalid", _seed_problems(exc)) from None
+        new = m.FederatedCredentialRecord(credential_id, given.name, given.issuer, given.subject,
+                                          tuple(given.audiences), given.description)
+        return _with_credentials(content, app, [*app.federated_credentials, new], owner)
+    return change
+
+
+def update_federated_credential(object_id: str, key: str, body: Mapping[str, Any], *,
+                                owner: Owner = "application") -> Change:
+    """PATCH .../federatedIdentityCredentials/{id or name}: issuer, subject, audiences, description; the name
+    is the alternate key and stays (Graph: immutable)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        old = federated_credential(app, key)
+        if old is None:
+            raise WriteError("not_found", f"Resource '{key}' does not exist or one of its queried reference-property "
+                                          "objects are not present.")
+        data = _credential_body(body)
+        if data.get("name", old.name) != old.name:
+            raise WriteError("invalid", "The property 'name' of a federatedIdentityCredential cannot be changed.")
+        merged = {"name": old.name, "issuer": old.issuer, "subject": old.subject, "audiences": list(old.audiences),
+                  "description": old.description, **data}
+        try:
+            given = read_federated_credential(merged)
+        except SeedError as exc:
+            raise WriteError("invalid", _seed_problems(exc)) from None
+        new = m.FederatedCredentialRecord(old.id, old.name, given.issuer, given.subject, tuple(given.audiences),
+                                          given.description)
+        return _with_credentials(content, app, [new if c is old else c for c in app.federated_credentials], owner)
+    return change
+
+
+def remove_federated_credential(object_id: str, key: str) -> Change:
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        old = federated_credential(app, key)
+        if old is None:
+            raise WriteError("not_found", f"Resource '{key}' does not exist or one of its queried reference-property "
+                                          "objects are not present.")
+        return _replace_app(content, app, dataclasses.replace(
+            app, federated_credentials=tuple(c for c in app.federated_credentials if c is not old)))
+    return change
+
+
+def add_key(object_id: str, credential: Mapping[str, Any], *, key_id: str) -> Change:
+    """POST /applications/{id}/addKey (its proof checked at the edge, mockidp/graph/proof.py): one certificate
+    more, read as PATCH keyCredentials reads one (the seed's reader)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        entry = {k: v for k, v in credential.items() if k != "@odata.type"}
+        if not isinstance(entry.get("key"), str) or not entry["key"]:
+            raise WriteError("invalid", "keyCredential.key: the certificate (base64 DER) is required.")
+        kept = [{"keyId": c.key_id} for c in app.certificates]
+        return update_application(object_id, {"keyCredentials": [*kept, {**entry, "keyId": key_id}]})(content)
+    return change
+
+
+def remove_key(object_id: str, key_id: str) -> Change:
+    """POST /applications/{id}/removeKey: the certificate with that keyId goes."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        app = _application(content, object_id)
+        if all(c.key_id != key_id for c in app.certificates):
+            raise WriteError("invalid", f"No key credential with keyId {key_id}.")
+        kept = [{"keyId": c.key_id} for c in app.certificates if c.key_id != key_id]
+        return update_application(object_id, {"keyCredentials": kept})(content)
+    return change
+
+
+CONSENT_TYPES = ("AllPrincipals", "Principal")
+
+
+def grant_id(client_sp_id: str, resource_sp_id: str, principal_id: str | None) -> str | None:
+    """Graph's id of a grant: base64url (unpadded) of the client's, the resource's and, for one user's consent,
+    the user's object ids as little-endian GUID bytes (as real ids decode); None when one is no GUID."""
+    try:
+        raw = b"".join(uuid.UUID(x).bytes_le for x in (client_sp_id, resource_sp_id, principal_id) if x is not None)
+    except ValueError:
+        return None
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _scopes(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, str) or len(value) > MAX_GRANT_SCOPE:
+        raise WriteError("invalid", f"scope: a space-separated list of scope values, at most {MAX_GRANT_SCOPE} "
+                                    "characters.")
+    return tuple(dict.fromkeys(value.split()))
+
+
+MAX_GRANT_SCOPE = 3850  # Graph's limit on oAuth2PermissionGrant.scope
+
+
+def add_grant(body: Mapping[str, Any], tenant_id: str, *, fallback_id: str) -> Change:
+    """POST /oauth2PermissionGrants: one per client, resource and (AllPrincipals | the user); the whole-directory
+    check (check) holds its references, scopes and principal to the seed's rules."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        client, resource = body.get("clientId"), body.get("resourceId")
+        consent, principal = body.get("consentType"), body.get("principalId")
+        if not isinstance(client, str) or not isinstance(resource, str):
+            raise WriteError("invalid", "clientId and resourceId (the service principals' ids) are required.")
+        if consent not in CONSENT_TYPES:
+            raise WriteError("invalid", "consentType is AllPrincipals or Principal.")
+        if principal is not None and not isinstance(principal, str):
+            raise WriteError("invalid", "principalId is a user's id, or null.")
+        unknown = sorted(set(body) - {"clientId", "resourceId", "consentType", "principalId", "scope", "@odata.type",
+                                      "id", "startTime", "expiryTime"})
+        if unknown:
+            raise WriteError("invalid", f"mockidp does not set {', '.join(unknown)} of an oAuth2PermissionGrant.")
+        if any((g.client_sp_id, g.resource_sp_id, g.consent_type, g.principal_id) == (client, resource, consent,
+                                                                                        principal)
+               for g in content.grants):
+            raise WriteError("duplicate", "Permission entry already exists.")  # Graph's 409
+        g = m.GrantRecord(grant_id(client, resource, principal) or fallback_id, tenant_id, client, resource,
+                          str(consent), principal, _scopes(body.get("scope", "")))
+        return dataclasses.replace(content, grants=(*content.grants, g))
+    return change
+
+
+def _grant(content: m.DirectoryContent, grant_id_: str) -> m.GrantRecord:
+    for g in content.grants:
+        if g.id == grant_id_:
+            return g
+    raise WriteError("not_found", f"Resource '{grant_id_}' does not exist or one of its queried reference-property "
+                                  "objects are not present.")
+
+
+def update_grant(grant_id_: str, body: Mapping[str, Any]) -> Change:
+    """PATCH /oauth2PermissionGrants/{id}: the scope is what changes (Graph's only updatable property)."""
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        g = _grant(content, grant_id_)
+        if set(body) - {"scope", "@odata.type"} or "scope" not in body:
+            raise WriteError("invalid", "An oAuth2PermissionGrant's scope is what PATCH updates.")
+        new = dataclasses.replace(g, scopes=_scopes(body["scope"]))
+        return dataclasses.replace(content, grants=tuple(new if x is g else x for x in content.grants))
+    return change
+
+
+def remove_grant(grant_id_: str) -> Change:
+    def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        g = _grant(content, grant_id_)
+        return dataclasses.replace(content, grants=tuple(x for x in content.grants if x is not g))
     return change

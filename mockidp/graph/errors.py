@@ -31,8 +31,25 @@ DENIED = GraphError(403, "Authorization_RequestDenied", "Insufficient privileges
 UNSUPPORTED_QUERY = GraphError(400, "Request_UnsupportedQuery", "Unsupported query: {what}.")
 NOT_SERVED = GraphError(501, "NotImplemented", "mockidp does not serve {what}.")  # a choice: Graph's 501 shape
 
+# An alternate key taken (a federatedIdentityCredential's name): a captured 409.
+DUPLICATE = GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "{reason}")
+# A federatedIdentityCredential's value refused (the issuer + subject pair taken: a captured 400).
+FIC_VALUE = GraphError(400, "InvalidFederatedIdentityCredentialValue", "{reason}")
+
+# An enabled app role or scope removed or changed by a PATCH (captured: Graph PowerShell's FullyQualifiedErrorId).
+ENTITLEMENT = GraphError(400, "CannotDeleteOrUpdateEnabledEntitlement", "{reason}")
+
+# addKey/removeKey: an app with no valid certificate cannot prove possession (Graph's docs: use PATCH
+# keyCredentials instead; the wording is a choice), and a proof that proves nothing (code and text as a captured
+# answer to a wrong proof, microsoftgraph/microsoft-graph-docs#14626; its status 401 is a choice).
+NO_CERTIFICATE = GraphError(400, "Request_BadRequest", "The application has no valid certificate to prove possession "
+                                                       "with. Add its first certificate with Update application "
+                                                       "(PATCH keyCredentials).")
+BAD_PROOF = GraphError(401, "Authentication_MissingOrMalformed", "Access Token missing or malformed.")
+
 # A refused directory write (directory/writes.py WriteError.kind) -> its Graph entry.
-FOR_WRITE = {"invalid": BAD_REQUEST, "not_found": BAD_REQUEST, "conflict": CONFLICT}
+FOR_WRITE = {"invalid": BAD_REQUEST, "not_found": BAD_REQUEST, "conflict": CONFLICT, "duplicate": DUPLICATE,
+             "fic_value": FIC_VALUE, "entitlement": ENTITLEMENT}
 
 
 def body(error: GraphError, *, now: float, request_id: str, client_request_id: str | None,

@@ -1,5 +1,7 @@
 """Directory records as Graph JSON (field order as Graph's v1.0) and the collection queries served:
-$filter (`appId eq`, `displayName eq`, `id eq`), $select, $top with @odata.nextLink."""
+$filter (`appId eq`, `displayName eq`, `id eq`; a grant's `clientId`, `resourceId`, `consentType`, `principalId
+eq`; a federated credential's `name`, `subject`, `issuer eq`), $select,
+$top with @odata.nextLink."""
 
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ def application(a: m.ApplicationRecord) -> Json:
         "keyCredentials": [{"endDateTime": iso(c.end), "keyId": c.key_id, "startDateTime": iso(c.start),
                             "type": "AsymmetricX509Cert", "usage": "Verify"} for c in a.certificates],
         "publicClient": {"redirectUris": list(a.public_redirect_uris)},
+        "requiredResourceAccess": [{"resourceAppId": app_id, "resourceAccess": [
+            {"id": i, "type": kind} for i, kind in access]} for app_id, access in a.required_resource_access],
         "spa": {"redirectUris": list(a.spa_redirect_uris)},
         "web": {"logoutUrl": a.logout_url, "redirectUris": list(a.web_redirect_uris), "implicitGrantSettings": {
             "enableAccessTokenIssuance": a.implicit_access_token,
@@ -48,14 +52,36 @@ def application(a: m.ApplicationRecord) -> Json:
     }
 
 
-def service_principal(sp: m.ServicePrincipalRecord) -> Json:
-    return {"id": sp.id, "accountEnabled": sp.account_enabled, "alternativeNames": list(sp.alternative_names),
-            "appId": sp.app_id, "appOwnerOrganizationId": sp.tenant_id,
-            "appRoleAssignmentRequired": sp.app_role_assignment_required, "displayName": sp.display_name,
-            "servicePrincipalType": sp.service_principal_type}
+def federated_credential(c: m.FederatedCredentialRecord) -> Json:
+    """Field order as Graph's documented responses."""
+    return {"id": c.id, "name": c.name, "issuer": c.issuer, "subject": c.subject, "description": c.description,
+            "audiences": list(c.audiences)}
 
 
-_FILTER = re.compile(r"^\s*(appId|displayName|id|clientId)\s+eq\s+'((?:[^']|'')*)'\s*$")
+def service_principal(sp: m.ServicePrincipalRecord, app: m.ApplicationRecord | None = None) -> Json:
+    """With its application: appDisplayName, the app's home tenant, servicePrincipalNames, and the app roles and
+    scopes it publishes (tools read Graph's app role ids here)."""
+    out: Json = {"id": sp.id, "accountEnabled": sp.account_enabled, "alternativeNames": list(sp.alternative_names)}
+    if app is not None:
+        out["appDisplayName"] = app.display_name
+    out |= {"appId": sp.app_id, "appOwnerOrganizationId": app.tenant_id if app is not None else sp.tenant_id,
+            "appRoleAssignmentRequired": sp.app_role_assignment_required, "displayName": sp.display_name}
+    if app is not None:
+        out["servicePrincipalNames"] = list(dict.fromkeys((app.app_id, *app.identifier_uris)))
+    out["servicePrincipalType"] = sp.service_principal_type
+    if app is not None:
+        out["appRoles"] = [{"allowedMemberTypes": list(r.allowed_member_types), "description": None,
+                            "displayName": r.display_name, "id": r.id, "isEnabled": r.is_enabled, "origin":
+                            "Application", "value": r.value} for r in app.app_roles]
+        out["oauth2PermissionScopes"] = [
+            {"adminConsentDescription": None, "adminConsentDisplayName": s.admin_consent_display_name, "id": s.id,
+             "isEnabled": s.is_enabled, "type": s.type, "userConsentDescription": None,
+             "userConsentDisplayName": s.user_consent_display_name, "value": s.value} for s in app.scopes]
+    return out
+
+
+_FILTERED = "appId|displayName|id|clientId|resourceId|consentType|principalId|name|subject|issuer"
+_FILTER = re.compile(rf"^\s*({_FILTERED})\s+eq\s+'((?:[^']|'')*)'\s*$")
 
 
 def page(items: Sequence[Json], query: Mapping[str, str], *, context: str,

@@ -64,8 +64,9 @@ def test_credentials_survive_the_database(tmp_path: Path, signing_dir: Path) -> 
     pytest.param([fic(name="-main")], "[0].name", "is invalid", id="name-starts-with-dash"),
     pytest.param([fic(name="x" * 121)], "[0].name", "is invalid", id="name-too-long"),
     pytest.param([fic(), fic(name="other")], "[1].subject",
-                 "Issuer and subject combination already exists for this application.", id="same-issuer-subject"),
-    pytest.param([fic(), fic(subject="repo:o/r:pull_request")], "[1].name", "already exists", id="same-name"),
+                 "The combination of issuer and subject must be unique for the application.", id="same-issuer-subject"),
+    pytest.param([fic(), fic(subject="repo:o/r:pull_request")], "[1].name",
+                 "FederatedIdentityCredential with name main already exists.", id="same-name"),
     pytest.param([fic(issuer="token.actions.githubusercontent.com")], "[0].issuer", "not an https URL",
                  id="issuer-no-scheme"),
     pytest.param([fic(issuer=" " + GITHUB)], "[0].issuer", "no whitespace", id="issuer-whitespace"),
@@ -108,4 +109,5 @@ def test_matching_is_exact_so_case_variants_are_two_credentials() -> None:
 def test_a_managed_identity_owner_gets_its_own_words() -> None:
     items = [FederatedIdentityCredential.model_validate(fic(name=n)) for n in ("one", "two")]
     _, problems = resolve_credentials(PIPELINE, items, owner="managedIdentity")
-    assert problems == [((1, "subject"), "Issuer and subject combination already exists for this Managed Identity.")]
+    assert [(p.path, p.message, p.kind) for p in problems] == [
+        ((1, "subject"), "Issuer and subject combination already exists for this Managed Identity.", "pair_taken")]

@@ -12,6 +12,7 @@ from mockidp.directory import writes as w
 from mockidp.directory.snapshot import Directory
 from mockidp.graph import errors as e
 from mockidp.graph import resources as r
+from mockidp.graph.proof import proof_problem, valid_certificates
 from mockidp.web.graph.call import Call, Refused, json_response
 from mockidp.web.graph.call import app as _app
 from mockidp.web.graph.call import apps as _apps
@@ -25,7 +26,7 @@ SECRET_LIFETIME = 2 * 365 * 24 * 3600  # Graph's default password lifetime when 
 
 
 def assignment(x: m.AssignmentRecord, directory: Directory, when: str | None = None) -> dict[str, Any]:
-    names = {**{sp.id: sp.display_name for sp in directory.content.service_principals},
+    names = {**{sp.id: sp.display_name for sp in directory.principals.values()},
              **{u.id: u.display_name for u in directory.content.users},
              **{g.id: g.display_name for g in directory.content.groups}}
     return {"id": x.id, "deletedDateTime": None, "appRoleId": x.app_role_id, "createdDateTime": when,
@@ -56,6 +57,10 @@ async def applications(call: Call, method: str, rest: list[str]) -> Response:
             body = await call.body()
             await call.write(w.update_application(app.object_id, body))
             return Response(status_code=204)
+    elif len(rest) in (2, 3) and rest[1] == "federatedIdentityCredentials":
+        return await _federated_credentials(call, method, _app(call, rest[0]), rest[2:])
+    elif len(rest) == 2 and method == "POST" and rest[1] in ("addKey", "removeKey"):
+        return await _key(call, _app(call, rest[0]), rest[1], await call.body())
     elif len(rest) == 2 and method == "POST" and rest[1] in ("addPassword", "removePassword"):
         app = _app(call, rest[0])
         body = await call.body()
@@ -83,13 +88,68 @@ async def _add_password(call: Call, app: m.ApplicationRecord, body: dict[str, An
         "startDateTime": r.iso(start)})
 
 
+async def _key(call: Call, app: m.ApplicationRecord, action: str, body: dict[str, Any]) -> Response:
+    """addKey / removeKey: proven by a JWT signed with a certificate the app holds (mockidp/graph/proof.py)."""
+    now = call.rt.services.clock.now()
+    if not valid_certificates(app, now):
+        raise Refused(e.NO_CERTIFICATE)
+    if proof_problem(body.get("proof"), app, now=now) is not None:
+        raise Refused(e.BAD_PROOF)
+    if action == "removeKey":
+        await call.write(w.remove_key(app.object_id, _text(body, "keyId")))
+        return Response(status_code=204)
+    credential = body.get("keyCredential")
+    if not isinstance(credential, dict):
+        raise Refused(e.BAD_REQUEST, reason="The property 'keyCredential' is required and must be an object.")
+    key_id = call.rt.services.ids.guid()
+    directory = await call.write(w.add_key(app.object_id, credential, key_id=key_id))
+    cert = next(c for a in directory.content.applications if a.object_id == app.object_id
+                for c in a.certificates if c.key_id == key_id)
+    display = credential.get("displayName")
+    return json_response(200, {
+        "@odata.context": call.context("microsoft.graph.keyCredential"), "customKeyIdentifier": None,
+        "displayName": display if isinstance(display, str) else None, "endDateTime": r.iso(cert.end), "key": None,
+        "keyId": key_id, "startDateTime": r.iso(cert.start), "type": "AsymmetricX509Cert", "usage": "Verify"})
+
+
+async def _federated_credentials(call: Call, method: str, app: m.ApplicationRecord, key: list[str]) -> Response:
+    """applications/{id}/federatedIdentityCredentials[/{id or name}]: each write goes through the seed's rules
+    (directory/federated_credentials.py), and the next jwt-bearer request of every worker matches with it."""
+    what = f"applications('{app.object_id}')/federatedIdentityCredentials"
+    if not key:
+        if method == "GET":
+            return call.page([r.federated_credential(c) for c in app.federated_credentials], what)
+        if method == "POST":
+            body = await call.body()
+            new_id = call.rt.services.ids.guid()
+            directory = await call.write(w.add_federated_credential(app.object_id, body, credential_id=new_id))
+            made = next(c for a in directory.content.applications if a.object_id == app.object_id
+                        for c in a.federated_credentials if c.id == new_id)
+            return call.one(r.federated_credential(made), what, 201)
+    else:
+        found = w.federated_credential(app, key[0])
+        if found is None:
+            raise Refused(e.NOT_FOUND, id=key[0])
+        if method == "GET":
+            return call.one(r.federated_credential(found), what)
+        if method == "PATCH":
+            body = await call.body()
+            await call.write(w.update_federated_credential(app.object_id, found.id, body))
+            return Response(status_code=204)
+        if method == "DELETE":
+            await call.write(w.remove_federated_credential(app.object_id, found.id))
+            return Response(status_code=204)
+    raise Refused(e.NOT_SERVED, what=f"{method} {call.request.url.path}")
+
+
 async def service_principals(call: Call, method: str, rest: list[str]) -> Response:
     if len(rest) >= 2 and rest[1] in ("appRoleAssignedTo", "appRoleAssignments"):
         return await _assignments(call, method, rest)
     call.allow(APPS)
     if not rest:
         if method == "GET":
-            return call.page([r.service_principal(sp) for sp in _sps(call)], "servicePrincipals")
+            apps = call.directory().applications
+            return call.page([r.service_principal(sp, apps.get(sp.app_id)) for sp in _sps(call)], "servicePrincipals")
         if method == "POST":
             body = await call.body()
             sp_id = call.rt.services.ids.guid()
@@ -99,11 +159,12 @@ async def service_principals(call: Call, method: str, rest: list[str]) -> Respon
                 directory = await call.write(w.update_service_principal(
                     sp_id, app_role_assignment_required=body["appRoleAssignmentRequired"]))
                 made = next(sp for sp in directory.content.service_principals if sp.id == sp_id)
-            return call.one(r.service_principal(made), "servicePrincipals", 201)
+            return call.one(r.service_principal(made, directory.applications.get(made.app_id)), "servicePrincipals",
+                            201)
     elif len(rest) == 1:
         sp = _sp(call, rest[0])
         if method == "GET":
-            return call.one(r.service_principal(sp), "servicePrincipals")
+            return call.one(r.service_principal(sp, call.directory().applications.get(sp.app_id)), "servicePrincipals")
         if method == "DELETE":
             await call.write(w.delete_service_principal(sp.id))
             return Response(status_code=204)

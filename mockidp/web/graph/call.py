@@ -3,8 +3,6 @@ and followed, and Graph's answers (one entity, a page). Handlers raise Refused; 
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +14,8 @@ from mockidp.directory.snapshot import Directory
 from mockidp.graph import errors as e
 from mockidp.graph import resources as r
 from mockidp.graph.authorization import authorize
+from mockidp.web.body import JsonBodyRefused, read_json_object
+from mockidp.web.directory_writes import NoLiveDirectory, apply_write
 from mockidp.web.runtime import Runtime, dump
 
 
@@ -53,33 +53,19 @@ class Call:
 
     async def body(self) -> dict[str, Any]:
         cap = self.rt.settings.max_body_bytes
-        declared = self.request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > cap):
-            raise Refused(e.TOO_LARGE, limit=str(cap))
-        chunks, size = [], 0
-        async for chunk in self.request.stream():
-            size += len(chunk)
-            if size > cap:
-                raise Refused(e.TOO_LARGE, limit=str(cap))
-            chunks.append(chunk)
         try:
-            parsed = json.loads(b"".join(chunks) or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(e.INVALID_JSON) from None
-        if not isinstance(parsed, dict):
-            raise Refused(e.INVALID_JSON)
-        return parsed
+            return await read_json_object(self.request, cap)
+        except JsonBodyRefused as refused:
+            raise (Refused(e.TOO_LARGE, limit=str(cap)) if refused.kind == "too_large" else
+                   Refused(e.INVALID_JSON)) from None
 
     async def write(self, change: w.Change) -> Directory:
-        live = self.rt.live
-        if live is None:
-            raise Refused(e.NOT_SERVED, what="writes without a live directory")
         try:
-            await asyncio.to_thread(w.apply, live.store, change, now=self.rt.services.clock.now())
+            return await apply_write(self.rt, change)
         except w.WriteError as exc:
             raise Refused(e.FOR_WRITE.get(exc.kind, e.BAD_REQUEST), reason=exc.message) from None
-        live.stamp.bump()  # every worker of this machine follows at its next decision; replicas by their poll
-        return live.refresh()
+        except NoLiveDirectory:
+            raise Refused(e.NOT_SERVED, what="writes without a live directory") from None
 
     def context(self, what: str) -> str:
         return f"{self.base}/$metadata#{what}"
@@ -112,18 +98,28 @@ def apps(call: Call) -> list[m.ApplicationRecord]:
 
 
 def sps(call: Call) -> list[m.ServicePrincipalRecord]:
-    return [sp for sp in call.directory().content.service_principals if sp.tenant_id == call.tenant]
+    """The tenant's service principals as Graph lists them: the written ones, then the built-in Microsoft ones
+    every tenant has (Microsoft Graph and the first-party resources, directory/builtin.py)."""
+    return [sp for sp in call.directory().principals.values() if sp.tenant_id == call.tenant]
+
+
+def _by_app_id(segment: str) -> str | None:
+    """The appId of Graph's alternate key segment "(appId='...')" (routes/graph.py puts it there), else None."""
+    return segment[8:-2] if segment.startswith("(appId='") and segment.endswith("')") else None
 
 
 def app(call: Call, object_id: str) -> m.ApplicationRecord:
-    found = next((a for a in apps(call) if a.object_id == object_id), None)
+    app_id = _by_app_id(object_id)
+    found = next((a for a in apps(call) if (a.app_id == app_id if app_id is not None else a.object_id == object_id)),
+                 None)
     if found is None:
         raise Refused(e.NOT_FOUND, id=object_id)
     return found
 
 
 def sp(call: Call, sp_id: str) -> m.ServicePrincipalRecord:
-    found = next((sp for sp in sps(call) if sp.id == sp_id), None)
+    app_id = _by_app_id(sp_id)
+    found = next((sp for sp in sps(call) if (sp.app_id == app_id if app_id is not None else sp.id == sp_id)), None)
     if found is None:
         raise Refused(e.NOT_FOUND, id=sp_id)
     return found

@@ -8,6 +8,7 @@ worker sees it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -15,15 +16,18 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from mockidp.graph import errors as e
 from mockidp.web.graph.applications import applications, service_principals
 from mockidp.web.graph.call import Call, Refused, json_response
+from mockidp.web.graph.grants import oauth2_permission_grants
 from mockidp.web.runtime import runtime_of
 
 router = APIRouter(tags=["graph"])
+ALTERNATE_KEY = re.compile(r"^(\w+)(\(appId='[^'/]*'\))$")
 GRAPH_HOST = "graph.microsoft.com"
 METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"]  # any other: the framework's 405
 
 # One handler per collection: a new family of resources is a module of mockidp/web/graph/ and one line here.
 COLLECTIONS: dict[str, Callable[[Call, str, list[str]], Awaitable[Response]]] = {
-    "applications": applications, "servicePrincipals": service_principals}
+    "applications": applications, "servicePrincipals": service_principals,
+    "oauth2PermissionGrants": oauth2_permission_grants}
 
 
 async def serve(request: Request, path: str, base_path: str) -> Response:
@@ -32,6 +36,10 @@ async def serve(request: Request, path: str, base_path: str) -> Response:
     segments = [s for s in path.split("/") if s]
     call = Call(request, rt, base)
     try:
+        # Graph's alternate key, applications(appId='...'): the collection, then the key as the item's segment.
+        keyed = ALTERNATE_KEY.match(segments[0]) if segments else None
+        if keyed is not None:
+            segments = [keyed.group(1), keyed.group(2), *segments[1:]]
         handler = COLLECTIONS.get(segments[0]) if segments else None
         if handler is None:
             raise Refused(e.NOT_SERVED, what=f"{request.method} {request.url.path}")
