@@ -167,12 +167,13 @@ def remove_password(object_id: str, key_id: str) -> Change:
 
 # What PATCH /applications/{id} changes; anything else is refused by name, never ignored.
 PATCHABLE = ("displayName", "identifierUris", "signInAudience", "api", "appRoles", "web", "spa", "publicClient",
-             "isFallbackPublicClient", "groupMembershipClaims", "requiredResourceAccess", "keyCredentials")
+             "isFallbackPublicClient", "groupMembershipClaims", "requiredResourceAccess", "keyCredentials",
+             "optionalClaims")
 # The ApplicationRecord fields those properties decide (the rest of a record is never changed by a PATCH).
 _PATCHED_FIELDS = ("display_name", "identifier_uris", "sign_in_audience", "access_token_version", "scopes",
                    "app_roles", "group_membership_claims", "web_redirect_uris", "spa_redirect_uris",
                    "public_redirect_uris", "implicit_id_token", "implicit_access_token", "is_fallback_public_client",
-                   "pre_authorized", "logout_url", "required_resource_access")
+                   "pre_authorized", "logout_url", "required_resource_access", "access_token_claims")
 ENTITLEMENT_ENABLED = "Permission (scope or role) cannot be deleted or updated unless disabled first."  # Graph's
 
 
@@ -199,6 +200,7 @@ def seed_form(app: m.ApplicationRecord) -> dict[str, Any]:
         "isFallbackPublicClient": app.is_fallback_public_client,
         "requiredResourceAccess": [{"resourceAppId": a, "resourceAccess": [{"id": i, "type": k} for i, k in access]}
                                    for a, access in app.required_resource_access],
+        "optionalClaims": {"accessToken": [{"name": name} for name in app.access_token_claims]},
     }
 
 

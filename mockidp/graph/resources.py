@@ -42,6 +42,10 @@ def application(a: m.ApplicationRecord) -> Json:
                                 for s in a.secrets],
         "keyCredentials": [{"endDateTime": iso(c.end), "keyId": c.key_id, "startDateTime": iso(c.start),
                             "type": "AsymmetricX509Cert", "usage": "Verify"} for c in a.certificates],
+        "optionalClaims": {"accessToken": [
+            {"additionalProperties": [], "essential": False, "name": name, "source": None}
+            for name in a.access_token_claims], "idToken": [], "saml2Token": []}
+        if a.access_token_claims else None,  # Graph's null when none is configured
         "publicClient": {"redirectUris": list(a.public_redirect_uris)},
         "requiredResourceAccess": [{"resourceAppId": app_id, "resourceAccess": [
             {"id": i, "type": kind} for i, kind in access]} for app_id, access in a.required_resource_access],

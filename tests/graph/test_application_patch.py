@@ -115,6 +115,26 @@ def test_the_token_version_and_identifier_uris_switch_the_next_token(server: Liv
                                "Another object with the same value for property identifierUris already exists.")
 
 
+def test_optional_claims_idtyp_is_patched_shown_kept_and_removed(server: LiveServer, graph: httpx.Client) -> None:
+    api, client = made(graph, "idtyp-api"), made(graph, "idtyp-client")
+    secret = graph.post(f"/applications/{client['id']}/addPassword", json={}).json()["secretText"]
+    assert graph.get(f"/applications/{api['id']}").json()["optionalClaims"] is None
+
+    def idtyp() -> object:
+        got = token_for(server, client["appId"], secret, f"{api['appId']}/.default")
+        assert got.status_code == 200, got.text
+        return jwt.decode(got.json()["access_token"], options={"verify_signature": False}).get("idtyp")
+    assert idtyp() is None
+    asked = graph.patch(f"/applications/{api['id']}", json={"optionalClaims": {"accessToken": [{"name": "idtyp"}]}})
+    assert asked.status_code == 204, asked.text
+    assert idtyp() == "app"
+    assert graph.get(f"/applications/{api['id']}").json()["optionalClaims"]["accessToken"][0]["name"] == "idtyp"
+    assert graph.patch(f"/applications/{api['id']}", json={"displayName": "idtyp-api-2"}).status_code == 204
+    assert idtyp() == "app"  # a PATCH of something else keeps it
+    assert graph.patch(f"/applications/{api['id']}", json={"optionalClaims": {"accessToken": []}}).status_code == 204
+    assert idtyp() is None
+
+
 def test_an_enabled_role_is_disabled_before_it_goes_and_roles_follow(server: LiveServer, graph: httpx.Client) -> None:
     api, client = made(graph, "roles-api"), made(graph, "roles-client")
     secret = graph.post(f"/applications/{client['id']}/addPassword", json={}).json()["secretText"]
