@@ -29,6 +29,9 @@ NO_TOKEN = GraphError(401, "InvalidAuthenticationToken", "Access token is empty.
 BAD_TOKEN = GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
 DENIED = GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 UNSUPPORTED_QUERY = GraphError(400, "Request_UnsupportedQuery", "Unsupported query: {what}.")
+ME_APP_ONLY = GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+BAD_REFERENCE = GraphError(400, "Request_BadRequest",  # a choice: Graph's wording for a bad @odata.id is unconfirmed
+                           "Invalid object identifier '{ref}'.")
 NOT_SERVED = GraphError(501, "NotImplemented", "mockidp does not serve {what}.")  # a choice: Graph's 501 shape
 
 # A refused directory write (directory/writes.py WriteError.kind) -> its Graph entry.

@@ -1,5 +1,5 @@
 """Directory records as Graph JSON (field order as Graph's v1.0) and the collection queries served:
-$filter (`appId eq`, `displayName eq`, `id eq`), $select, $top with @odata.nextLink."""
+$filter (`appId eq`, `displayName eq`, `id eq`, `userPrincipalName eq`), $select, $top with @odata.nextLink."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def service_principal(sp: m.ServicePrincipalRecord) -> Json:
             "servicePrincipalType": sp.service_principal_type}
 
 
-_FILTER = re.compile(r"^\s*(appId|displayName|id|clientId)\s+eq\s+'((?:[^']|'')*)'\s*$")
+_FILTER = re.compile(r"^\s*(appId|displayName|id|clientId|userPrincipalName)\s+eq\s+'((?:[^']|'')*)'\s*$")
 
 
 def page(items: Sequence[Json], query: Mapping[str, str], *, context: str,

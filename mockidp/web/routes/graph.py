@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from mockidp.graph import errors as e
 from mockidp.web.graph.applications import applications, service_principals
 from mockidp.web.graph.call import Call, Refused, json_response
+from mockidp.web.graph.people import groups, me, users
 from mockidp.web.runtime import runtime_of
 
 router = APIRouter(tags=["graph"])
@@ -24,6 +25,7 @@ METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"]  # any ot
 # One handler per collection: a new family of resources is a module of mockidp/web/graph/ and one line here.
 COLLECTIONS: dict[str, Callable[[Call, str, list[str]], Awaitable[Response]]] = {
     "applications": applications, "servicePrincipals": service_principals}
+COLLECTIONS |= {"users": users, "groups": groups, "me": me}  # people (web/graph/people.py)
 
 
 async def serve(request: Request, path: str, base_path: str) -> Response:
