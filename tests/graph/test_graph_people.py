@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mockidp.testing import forms
 from tests.conftest import LiveServer
 from tests.graph.people_seed import (
     ADMIN,
@@ -237,3 +238,28 @@ def test_revoke_sign_in_sessions_refuses_earlier_refresh_tokens(server: LiveServ
     fresh = token_endpoint(server, grant_type="refresh_token", client_id=CLI,
                            refresh_token=later.json()["refresh_token"], scope=API_SCOPE)
     assert fresh.status_code == 200, fresh.text
+
+
+def authorize(browser: httpx.Client, **extra: str) -> httpx.Response:
+    return browser.get(forms.authorize_path(TENANT), params={
+        "client_id": CLI, "response_type": "code", "redirect_uri": "http://localhost", "scope": API_SCOPE,
+        "state": "s", "code_challenge": forms.RFC7636_CHALLENGE, "code_challenge_method": "S256", **extra})
+
+
+def test_a_created_user_signs_in_on_the_page_and_revoking_ends_the_browser_session(
+        server: LiveServer, graph: httpx.Client) -> None:
+    gina = graph.post("/users", json=new_user("gina", "Gina-password-1")).json()
+    with httpx.Client(base_url=server.origin, verify=tls(server)) as browser:
+        fields = forms.hidden_fields(authorize(browser).text)
+        assert set(fields) == {"ctx", "csrf"}
+        done = browser.post("/_mockidp/login", data={**fields, "username": f"gina@{DOMAIN}",
+                                                    "password": "Gina-password-1"})
+        assert done.status_code == 302 and forms.code_of(done.headers["location"])
+        silent = authorize(browser, prompt="none")
+        assert silent.status_code == 302 and forms.code_of(silent.headers["location"])  # the SSO session
+        assert graph.post(f"/users/{gina['id']}/revokeSignInSessions").status_code == 200
+        refused = authorize(browser, prompt="none")
+        assert refused.status_code == 302
+        assert forms.redirect_fields(refused.headers["location"])["error"] == ["login_required"]
+        assert set(forms.hidden_fields(authorize(browser).text)) == {"ctx", "csrf"}  # the sign-in page again
+    assert graph.delete(f"/users/{gina['id']}").status_code == 204
