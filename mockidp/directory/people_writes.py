@@ -4,6 +4,7 @@ Each is run by writes.apply (one transaction, then the whole-directory check), s
 nothing. A body is read here into typed values with Graph's messages (WriteError 'invalid'); a password is
 hashed by the caller (passwords.hash_password, as the seed's) and only its hash reaches a change.
 Group membership is kept on the user (UserRecord.group_ids), as the seed keeps it: members are users.
+Besides writes.WriteError's kinds, 'quota' says a tenant holds as many users or groups as mockidp keeps.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from mockidp.directory.writes import Change, WriteError
 
 MAX_NAME = 256  # displayName, userPrincipalName and passwords: the seed's limits (directory/schema.py)
 MAX_NICKNAME = 64  # Graph's mailNickname
+# Directory size bounds (every write rewrites the directory): Graph's Directory_QuotaExceeded beyond them.
+MAX_USERS_PER_TENANT = 10_000
+MAX_GROUPS_PER_TENANT = 10_000
 USER_PATCHABLE = frozenset({"displayName", "accountEnabled", "passwordProfile", "givenName", "surname", "mail"})
 
 
@@ -40,10 +44,17 @@ def _required(body: Mapping[str, Any], name: str) -> Any:
     return value
 
 
+def storable(value: Any, limit: int) -> bool:
+    """A non-blank string within `limit` that both databases store as given: no NUL (PostgreSQL refuses it)
+    and no lone surrogate (not encodable as UTF-8)."""
+    return (isinstance(value, str) and bool(value.strip()) and len(value) <= limit and "\x00" not in value
+            and not any(0xD800 <= ord(c) <= 0xDFFF for c in value))
+
+
 def _text(value: Any, name: str, limit: int = MAX_NAME) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+    if not storable(value, limit):
         raise WriteError("invalid", f"Invalid value specified for property '{name}' of resource 'User'.")
-    return value
+    return str(value)
 
 
 def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
@@ -66,6 +77,8 @@ def password_of(profile: Any) -> str:
     password = profile.get("password")
     if not isinstance(password, str) or not password:
         raise WriteError("invalid", "Property passwordProfile.password value is required but is empty or missing.")
+    if not storable(password, MAX_NAME):
+        raise WriteError("invalid", "Invalid value specified for property 'passwordProfile' of resource 'User'.")
     kinds = sum((any(c.islower() for c in password), any(c.isupper() for c in password),
                  any(c.isdigit() for c in password), any(not c.isalnum() for c in password)))
     if not 8 <= len(password) <= MAX_NAME or kinds < 3:
@@ -79,7 +92,8 @@ def new_user(body: Mapping[str, Any]) -> NewUser:
     for name in ("accountEnabled", "displayName", "mailNickname", "passwordProfile", "userPrincipalName"):
         _required(body, name)
     upn = _text(body["userPrincipalName"], "userPrincipalName")
-    if upn.count("@") != 1 or any(c.isspace() for c in upn) or upn.startswith("@") or upn.endswith("@"):
+    if upn.count("@") != 1 or any(c.isspace() or not c.isprintable() for c in upn) or upn.startswith("@") \
+            or upn.endswith("@"):
         raise WriteError("invalid", "Invalid value specified for property 'userPrincipalName' of resource 'User'.")
     return NewUser(user_principal_name=upn, display_name=_text(body["displayName"], "displayName"),
                    mail_nickname=_text(body["mailNickname"], "mailNickname", MAX_NICKNAME),
@@ -100,6 +114,8 @@ def create_user(new: NewUser, tenant_id: str, *, user_id: str, password_hash: st
         if any(u.user_principal_name.lower() == new.user_principal_name.lower() for u in content.users):
             raise WriteError("invalid", "Another object with the same value for property userPrincipalName already "
                                         "exists.")
+        if sum(u.tenant_id == tenant_id for u in content.users) >= MAX_USERS_PER_TENANT:
+            raise WriteError("quota", f"{MAX_USERS_PER_TENANT} users")
         record = m.UserRecord(
             id=user_id, tenant_id=tenant_id, user_principal_name=new.user_principal_name,
             display_name=new.display_name, given_name=new.given_name, surname=new.surname, mail=new.mail,
@@ -161,12 +177,14 @@ def create_group(body: Mapping[str, Any], tenant_id: str, *, group_id: str) -> C
     if not all(isinstance(f, bool) for f in flags):
         raise WriteError("invalid", "Invalid value specified for property 'securityEnabled' of resource 'Group'.")
     description = body.get("description")
-    if description is not None and not isinstance(description, str):
+    if description is not None and not storable(description, 1024):  # Graph's description: 1024 characters
         raise WriteError("invalid", "Invalid value specified for property 'description' of resource 'Group'.")
 
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
         if all(t.id != tenant_id for t in content.tenants):
             raise WriteError("invalid", f"No tenant {tenant_id}.")
+        if sum(g.tenant_id == tenant_id for g in content.groups) >= MAX_GROUPS_PER_TENANT:
+            raise WriteError("quota", f"{MAX_GROUPS_PER_TENANT} groups")
         record = m.GroupRecord(id=group_id, tenant_id=tenant_id, display_name=name, security_enabled=flags[1],
                                mail_nickname=nickname, mail_enabled=flags[0], description=description)
         return dataclasses.replace(content, groups=(*content.groups, record))
@@ -174,9 +192,9 @@ def create_group(body: Mapping[str, Any], tenant_id: str, *, group_id: str) -> C
 
 
 def _group_text(value: Any, name: str, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+    if not storable(value, limit):
         raise WriteError("invalid", f"Invalid value specified for property '{name}' of resource 'Group'.")
-    return value
+    return str(value)
 
 
 def delete_group(group_id: str) -> Change:

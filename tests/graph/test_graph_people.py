@@ -139,6 +139,10 @@ def test_bad_user_writes_get_graphs_400s(graph: httpx.Client) -> None:
     for odd in ({"accountEnabled": "yes"}, {"userPrincipalName": "new@" + DOMAIN}, {"displayName": ""}):
         assert error_of(graph.patch(f"/users/{CAROL}", json=odd))[:2] == (400, "Request_BadRequest")
     assert error_of(graph.post("/users", json=new_user("erin") | {"userPrincipalName": "erin"}))[0] == 400
+    for hostile in (rb'"displayName": "E\u0000rin"', rb'"displayName": "\ud800"', rb'"mailNickname": ["x"]'):
+        raw = json.dumps(new_user("erin")).encode()[:-1] + b", " + hostile + b"}"
+        assert error_of(graph.post("/users", content=raw, headers={"content-type": "application/json"}))[:2] == (
+            400, "Request_BadRequest")
     assert error_of(graph.get("/users/nobody@" + DOMAIN))[:2] == (404, "Request_ResourceNotFound")
     assert graph.get("/users", params={"$filter": f"userPrincipalName eq 'erin@{DOMAIN}'"}).json()["value"] == []
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from mockidp.app import prepare
+from mockidp.directory import model as m
 from mockidp.directory import people_writes as pw
 from mockidp.directory import writes as w
 from mockidp.directory.passwords import hash_password, verify_password
 from mockidp.directory.store import Store
+from mockidp.graph import errors as e
 from mockidp.settings import Settings
 from tests.conftest import DEMO_SEED
 
@@ -77,3 +79,34 @@ def test_a_bad_user_body_is_refused_with_graphs_message(body: dict[str, object],
     with pytest.raises(w.WriteError, match=message) as refused:
         pw.new_user(body)
     assert refused.value.kind == "invalid"
+
+
+def test_nul_lone_surrogates_and_control_characters_are_refused_before_any_store() -> None:
+    for body in (BODY | {"displayName": "Hal\x00"}, BODY | {"passwordProfile": {"password": "Hal-pass\ud800word-1"}},
+                 BODY | {"userPrincipalName": "h\x07al@contoso.onmicrosoft.com"}, BODY | {"mail": "\udfff"}):
+        with pytest.raises(w.WriteError) as refused:
+            pw.new_user(body)
+        assert refused.value.kind == "invalid"
+    with pytest.raises(w.WriteError):
+        pw.create_group({"displayName": "G\x00", "mailNickname": "g", "mailEnabled": False, "securityEnabled": True},
+                        "t", group_id="g")
+
+
+def test_a_tenant_full_of_users_or_groups_refuses_one_more() -> None:
+    tenant = m.TenantRecord("t", "T", ("t.example",), "WW")
+    users = tuple(m.UserRecord(f"u{i}", "t", f"u{i}@t.example", "U", None, None, None, None, True, (), ())
+                  for i in range(pw.MAX_USERS_PER_TENANT))
+    groups = tuple(m.GroupRecord(f"g{i}", "t", f"G{i}", True) for i in range(pw.MAX_GROUPS_PER_TENANT))
+    content = m.DirectoryContent(tenants=(tenant,), users=users, groups=groups)
+    new = pw.new_user(BODY | {"userPrincipalName": "hal@t.example"})
+    for change in (pw.create_user(new, "t", user_id="u-new", password_hash="x"),
+                   pw.create_group({"displayName": "G", "mailNickname": "g", "mailEnabled": False,
+                                    "securityEnabled": True}, "t", group_id="g-new")):
+        with pytest.raises(w.WriteError) as refused:
+            change(content)
+        assert refused.value.kind == "quota"
+        said = e.body(e.FOR_WRITE["quota"], now=0.0, request_id="r", client_request_id=None,
+                      reason=refused.value.message)["error"]
+        assert said["code"] == "Directory_QuotaExceeded" and "at most 10000 " in said["message"]
+    fewer = m.DirectoryContent(tenants=(tenant,), users=users[1:], groups=groups[1:])
+    assert pw.create_user(new, "t", user_id="u-new", password_hash="x")(fewer).users[-1].id == "u-new"
