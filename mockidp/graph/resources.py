@@ -71,7 +71,9 @@ def page(items: Sequence[Json], query: Mapping[str, str], *, context: str,
         if found is None:
             raise QueryError(f"$filter={query['$filter']}")
         name, value = found.group(1), found.group(2).replace("''", "'")
-        chosen = [x for x in chosen if x.get(name) == value]
+        folded = name == "userPrincipalName"  # Graph compares a UPN without regard to case
+        chosen = [x for x in chosen if x.get(name) == value
+                  or (folded and str(x.get(name, "")).lower() == value.lower())]
     try:
         top = int(query.get("$top", DEFAULT_TOP))
         skip = int(query.get("$skiptoken", "0"))

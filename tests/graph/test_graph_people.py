@@ -107,7 +107,7 @@ def test_a_created_user_signs_in_then_is_disabled_gets_a_new_password_and_is_del
     by_upn = graph.get(f"/users/DAVE@{DOMAIN}", params={"$select": "accountEnabled,mailNickname"})
     assert by_upn.json() == {"@odata.context": by_upn.json()["@odata.context"], "id": dave["id"],
                              "accountEnabled": True, "mailNickname": "dave"}
-    listed = graph.get("/users", params={"$filter": f"userPrincipalName eq 'dave@{DOMAIN}'"}).json()
+    listed = graph.get("/users", params={"$filter": f"userPrincipalName eq 'Dave@{DOMAIN.upper()}'"}).json()
     assert [u["id"] for u in listed["value"]] == [dave["id"]] and listed["@odata.context"].endswith("#users")
 
     assert graph.patch(f"/users/{dave['id']}", json={"accountEnabled": False}).status_code == 204
