@@ -128,7 +128,7 @@ def create_user(new: NewUser, tenant_id: str, *, user_id: str, password_hash: st
 def user_changes(body: Mapping[str, Any]) -> dict[str, Any]:
     """PATCH /users/{id}: the UserRecord fields to set; a password comes back as 'password' (to be hashed).
     A property mockidp does not keep is refused, not ignored (a choice, as for applications)."""
-    unknown = sorted(set(body) - USER_PATCHABLE)
+    unknown = sorted(set(body) - USER_PATCHABLE - {"@odata.type"})  # msgraph-sdk sends the type
     if unknown:
         raise WriteError("invalid", f"mockidp updates {', '.join(sorted(USER_PATCHABLE))} of a user, not "
                                     f"{', '.join(unknown)}.")

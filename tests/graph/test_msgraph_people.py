@@ -1,6 +1,7 @@
 """The people scenario with the real msgraph-sdk against `mockidp serve --workers 2` (tests/graph/conftest.py):
 create a user, add them to a group; MSAL (ROPC, a public client) gets a token whose `groups` has the group;
-revokeSignInSessions, and MSAL's refresh token is refused with AADSTS50173 (whichever worker answers)."""
+revokeSignInSessions, and MSAL's refresh token is refused with AADSTS50173; disabled, the user gets 50057 and
+deleted 50034 (whichever worker answers)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,14 @@ async def create_user_in_a_group(served: Served) -> tuple[str, str]:
         return user.id, group.id
 
 
+async def disable_then_delete(served: Served, user_id: str, check: Any) -> None:
+    async with sdk(served) as graph:
+        await graph.users.by_user_id(user_id).patch(User(account_enabled=False))
+        await asyncio.to_thread(check, 50057)
+        await graph.users.by_user_id(user_id).delete()
+        await asyncio.to_thread(check, 50034)
+
+
 async def revoke(served: Served, user_id: str) -> bool | None:
     async with sdk(served) as graph:
         answer = await graph.users.by_user_id(user_id).revoke_sign_in_sessions.post()
@@ -96,6 +105,13 @@ def test_msgraph_sdk_user_in_a_group_gets_the_claim_and_revoking_refuses_the_ref
         again = app.acquire_token_by_refresh_token(refresh_token, scopes=[API_SCOPE])
         assert "access_token" in again, again
     assert in_own_loop(revoke(served, user_id)) is True
-    for _ in range(4):
-        refused = app.acquire_token_by_refresh_token(refresh_token, scopes=[API_SCOPE])
+    for _ in range(4):  # a new app each time: MSAL keeps an invalid_grant answer for a while (its throttling)
+        refused = public_app(served).acquire_token_by_refresh_token(refresh_token, scopes=[API_SCOPE])
         assert refused.get("error") == "invalid_grant" and 50173 in refused.get("error_codes", []), refused
+
+    def sign_in_is_refused_with(code: int) -> None:
+        for _ in range(4):  # each on a new connection and a new app: both workers decide with the write
+            with pytest.warns(DeprecationWarning, match="deprecated for public client flows"):
+                got = public_app(served).acquire_token_by_username_password(IVY, IVY_PASSWORD, scopes=[API_SCOPE])
+            assert code in got.get("error_codes", []), got
+    in_own_loop(disable_then_delete(served, user_id, sign_in_is_refused_with))

@@ -110,3 +110,10 @@ def test_a_tenant_full_of_users_or_groups_refuses_one_more() -> None:
         assert said["code"] == "Directory_QuotaExceeded" and "at most 10000 " in said["message"]
     fewer = m.DirectoryContent(tenants=(tenant,), users=users[1:], groups=groups[1:])
     assert pw.create_user(new, "t", user_id="u-new", password_hash="x")(fewer).users[-1].id == "u-new"
+
+
+def test_a_patch_body_may_name_its_type_as_msgraph_sdk_sends_it() -> None:
+    assert pw.user_changes({"@odata.type": "#microsoft.graph.user", "accountEnabled": False}) == {
+        "account_enabled": False}
+    with pytest.raises(w.WriteError, match="not jobTitle"):
+        pw.user_changes({"jobTitle": "x"})
