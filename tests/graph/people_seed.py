@@ -8,6 +8,7 @@ TENANT = "72f988bf-0000-4000-8000-0000000000bb"
 DOMAIN = "peopletest.onmicrosoft.com"
 ADMIN, ADMIN_SECRET = "0a0a0a0a-0000-4000-8000-0000000000b1", "people-admin-secret-1"
 READER, READER_SECRET = "0c0c0c0c-0000-4000-8000-0000000000b3", "people-reader-secret-1"
+VIEWER, VIEWER_SECRET = "0f0f0f0f-0000-4000-8000-0000000000b7", "people-viewer-secret-1"  # reads, sets members
 CLI = "0d0d0d0d-0000-4000-8000-0000000000b4"  # public client, no assignment required
 HR_CLI = "0e0e0e0e-0000-4000-8000-0000000000b5"  # public client, only the HR group
 API = "0b0b0b0b-0000-4000-8000-0000000000b2"
@@ -45,6 +46,10 @@ tenants:
         displayName: people-reader
         passwordCredentials:
           - {{secretText: "{READER_SECRET}", endDateTime: "2099-01-01T00:00:00Z"}}
+      - appId: {VIEWER}
+        displayName: people-viewer
+        passwordCredentials:
+          - {{secretText: "{VIEWER_SECRET}", endDateTime: "2099-01-01T00:00:00Z"}}
     users:
       - {{userPrincipalName: "{CAROL}", displayName: Carol, password: "{CAROL_PASSWORD}", memberOf: [HR]}}
     groups:
@@ -52,6 +57,8 @@ tenants:
     appRoleAssignments:
       - {{principal: people-admin, resource: Microsoft Graph, appRole: User.ReadWrite.All}}
       - {{principal: people-admin, resource: Microsoft Graph, appRole: Group.ReadWrite.All}}
+      - {{principal: people-viewer, resource: Microsoft Graph, appRole: User.Read.All}}
+      - {{principal: people-viewer, resource: Microsoft Graph, appRole: GroupMember.ReadWrite.All}}
       - {{principal: HR, resource: hr-cli}}
     oauth2PermissionGrants:
       - {{client: people-cli, resource: people-api, scope: access_as_user, consentType: AllPrincipals}}

@@ -28,6 +28,8 @@ from tests.graph.people_seed import (
     READER_SECRET,
     SEED,
     TENANT,
+    VIEWER,
+    VIEWER_SECRET,
 )
 
 USER_FIELDS = ["@odata.context", "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
@@ -157,6 +159,24 @@ def test_without_the_permission_graph_answers_403(server: LiveServer) -> None:
             assert error_of(response)[:2] == (403, "Authorization_RequestDenied")
         assert error_of(reader.get("/me")) == (400, "BadRequest",
                                                "/me request is only valid with delegated authentication flow.")
+
+
+def test_read_all_reads_and_group_member_read_write_changes_only_memberships(
+        server: LiveServer, graph: httpx.Client) -> None:
+    token = app_token(server, VIEWER, VIEWER_SECRET)
+    assert {"User.Read.All", "GroupMember.ReadWrite.All"} <= set(claims(token)["roles"])
+    kim = graph.post("/users", json=new_user("kim", "Kim-password-1")).json()
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{kim['id']}"}
+    with httpx.Client(base_url=f"{server.origin}/graph/v1.0", verify=tls(server),
+                      headers={"Authorization": f"Bearer {token}"}) as viewer:
+        assert viewer.get(f"/users/{kim['id']}").json()["userPrincipalName"] == f"kim@{DOMAIN}"
+        assert error_of(viewer.post("/users", json=new_user("lee")))[:2] == (403, "Authorization_RequestDenied")
+        assert error_of(viewer.patch(f"/users/{kim['id']}", json={"displayName": "K"}))[0] == 403
+        assert error_of(viewer.post("/groups", json={}))[:2] == (403, "Authorization_RequestDenied")
+        assert viewer.post(f"/groups/{HR_GROUP}/members/$ref", json=ref).status_code == 204
+        assert ropc(server, f"kim@{DOMAIN}", "Kim-password-1", client_id=HR_CLI).status_code == 200
+        assert viewer.delete(f"/groups/{HR_GROUP}/members/{kim['id']}/$ref").status_code == 204
+    assert graph.delete(f"/users/{kim['id']}").status_code == 204
 
 
 def test_group_membership_changes_the_groups_claim_and_group_based_assignment(
