@@ -114,11 +114,16 @@ def test_a_created_user_signs_in_then_is_disabled_gets_a_new_password_and_is_del
 
     assert graph.patch(f"/users/{dave['id']}", json={"accountEnabled": False}).status_code == 204
     assert aadsts(ropc(server, f"dave@{DOMAIN}", "Dave-password-1")) == [50057]
+    assert graph.patch(f"/users/{dave['id']}", json={"accountEnabled": True}).status_code == 204
+    refresh = ropc(server, f"dave@{DOMAIN}", "Dave-password-1", scope=f"{API_SCOPE} offline_access").json()
     changed = graph.patch(f"/users/{dave['id']}", json={
         "accountEnabled": True, "surname": "Jones", "passwordProfile": {"password": "Dave-password-2"}})
     assert changed.status_code == 204, changed.text
     assert aadsts(ropc(server, f"dave@{DOMAIN}", "Dave-password-1")) == [50126]
     assert ropc(server, f"dave@{DOMAIN}", "Dave-password-2").status_code == 200
+    reset = token_endpoint(server, grant_type="refresh_token", client_id=CLI, scope=API_SCOPE,
+                           refresh_token=refresh["refresh_token"])
+    assert aadsts(reset) == [50173]  # an admin's password reset revokes the refresh tokens, as Entra's
     assert graph.get(f"/users/{dave['id']}").json()["surname"] == "Jones"
 
     assert graph.delete(f"/users/{dave['id']}").status_code == 204

@@ -3,7 +3,7 @@
 Every write goes through directory/people_writes.py and Call.write, so the next token decision follows it:
 a created user signs in, a disabled one gets AADSTS50057, a deleted one 50034, a new member's token carries
 the group. revokeSignInSessions ends the user's browser sessions and makes refresh tokens issued before now
-fail (Artefacts.revoke_sign_in_sessions; the refresh grant checks it, AADSTS50173).
+fail (Artefacts.revoke_sign_in_sessions; the refresh grant checks it, AADSTS50173); so does a new password.
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ async def users(call: Call, method: str, rest: list[str]) -> Response:
             if password is not None:
                 fields["password_hash"] = await asyncio.to_thread(hash_password, password)
             await call.write(pw.update_user(user.id, fields))
+            if password is not None:  # an admin's password reset revokes the user's refresh tokens, as Entra's
+                await _revoke(call, user)
             return Response(status_code=204)
         if method == "DELETE":
             await call.write(pw.delete_user(user.id))
