@@ -84,7 +84,7 @@ def page(items: Sequence[Json], query: Mapping[str, str], *, context: str,
     shown = chosen[skip:skip + top]
     if "$select" in query:
         keep = [f.strip() for f in query["$select"].split(",") if f.strip()]
-        shown = [{k: x[k] for k in x if k in keep or k == "id"} for x in shown]
+        shown = [{k: x[k] for k in x if k in keep or k in ("id", "@odata.type")} for x in shown]  # Graph keeps both
     out: Json = {"@odata.context": context}
     if skip + top < len(chosen):  # Graph writes the next link before the values
         out["@odata.nextLink"] = link(skip + top)

@@ -209,6 +209,8 @@ def test_group_membership_changes_the_groups_claim_and_group_based_assignment(
     assert members["@odata.context"].endswith("#directoryObjects")
     assert sorted(m["userPrincipalName"] for m in members["value"]) == sorted([CAROL, f"frank@{DOMAIN}"])
     assert members["value"][0]["@odata.type"] == "#microsoft.graph.user"
+    selected = graph.get(f"/groups/{HR_GROUP}/members", params={"$select": "displayName", "$top": "1"}).json()
+    assert list(selected["value"][0]) == ["@odata.type", "displayName", "id"] and "@odata.nextLink" in selected
     member_of = graph.get(f"/users/{frank['id']}/memberOf").json()["value"]
     assert [(g["@odata.type"], g["id"]) for g in member_of] == [
         ("#microsoft.graph.group", pilots["id"]), ("#microsoft.graph.group", HR_GROUP)]
