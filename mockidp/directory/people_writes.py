@@ -104,11 +104,12 @@ def new_user(body: Mapping[str, Any]) -> NewUser:
 
 
 def create_user(new: NewUser, tenant_id: str, *, user_id: str, password_hash: str) -> Change:
-    """The UPN's domain must be one of the tenant's and no user may have it already (any case)."""
+    """The UPN's domain must be one of the tenant's (when the seed gave it domains, the seed's own rule) and no
+    user may have the UPN already (any case)."""
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
         tenant = next((t for t in content.tenants if t.id == tenant_id), None)
         domain = new.user_principal_name.rpartition("@")[2].lower()
-        if tenant is None or domain not in {d.lower() for d in tenant.domains}:
+        if tenant is None or (tenant.domains and domain not in {d.lower() for d in tenant.domains}):
             raise WriteError("invalid", "The domain portion of the userPrincipalName property is invalid. You must use "
                                         "one of the verified domain names in your organization.")
         if any(u.user_principal_name.lower() == new.user_principal_name.lower() for u in content.users):

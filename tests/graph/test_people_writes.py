@@ -117,3 +117,13 @@ def test_a_patch_body_may_name_its_type_as_msgraph_sdk_sends_it() -> None:
         "account_enabled": False}
     with pytest.raises(w.WriteError, match="not jobTitle"):
         pw.user_changes({"jobTitle": "x"})
+
+
+def test_a_tenant_without_domains_takes_any_domain_as_the_seed_does() -> None:
+    bare = m.DirectoryContent(tenants=(m.TenantRecord("t", "T", (), "WW"),))
+    new = pw.new_user(BODY | {"userPrincipalName": "hal@anything.example"})
+    assert pw.create_user(new, "t", user_id="u", password_hash="x")(bare).users[0].user_principal_name == \
+        "hal@anything.example"
+    with pytest.raises(w.WriteError, match="domain portion"):
+        pw.create_user(new, "t", user_id="u", password_hash="x")(
+            m.DirectoryContent(tenants=(m.TenantRecord("t", "T", ("t.example",), "WW"),)))
