@@ -16,14 +16,15 @@ from typing import Any, TypeVar
 import msal
 import pytest
 import requests
+from azure.identity import UsernamePasswordCredential
 from msgraph import GraphServiceClient
 from msgraph.generated.models.group import Group
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.reference_create import ReferenceCreate
 from msgraph.generated.models.user import User
 
-from mockidp.testing.plugin import graph_client
-from tests.graph.people_seed import ADMIN, ADMIN_SECRET, API_SCOPE, CLI, DOMAIN, TENANT
+from mockidp.testing.plugin import graph_client, graph_client_for
+from tests.graph.people_seed import ADMIN, ADMIN_SECRET, API_SCOPE, CAROL, CAROL_PASSWORD, CLI, DOMAIN, HR_GROUP, TENANT
 from tests.serving.test_serve import Served
 
 IVY, IVY_PASSWORD = f"ivy@{DOMAIN}", "Ivy-password-1"
@@ -115,3 +116,25 @@ def test_msgraph_sdk_user_in_a_group_gets_the_claim_and_revoking_refuses_the_ref
                 got = public_app(served).acquire_token_by_username_password(IVY, IVY_PASSWORD, scopes=[API_SCOPE])
             assert code in got.get("error_codes", []), got
     in_own_loop(disable_then_delete(served, user_id, sign_in_is_refused_with))
+
+
+async def me_and_my_groups(served: Served) -> tuple[str | None, list[str | None]]:
+    credential = UsernamePasswordCredential(CLI, CAROL, CAROL_PASSWORD, tenant_id=TENANT, authority=served.origin,
+                                            disable_instance_discovery=True,
+                                            connection_verify=str(served.data_dir / "ca.pem"))
+    try:
+        async with graph_client_for(served.origin, served.data_dir / "ca.pem", credential,
+                                    ("https://graph.microsoft.com/User.Read",)) as graph:
+            me = await graph.me.get()
+            groups = await graph.me.member_of.get()
+            return (None if me is None else me.user_principal_name,
+                    [g.id for g in (groups.value if groups is not None else None) or []])
+    finally:
+        credential.close()
+
+
+@pytest.mark.usefixtures("no_user_realm_discovery")
+def test_msgraph_sdk_with_a_users_credential_reads_me_and_my_groups(served: Served) -> None:
+    with pytest.warns(DeprecationWarning):  # azure-identity and MSAL deprecate the password credential
+        upn, groups = in_own_loop(me_and_my_groups(served))
+    assert (upn, groups) == (CAROL, [HR_GROUP])
