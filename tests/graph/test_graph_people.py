@@ -12,8 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from mockidp.directory.ids import derived_id
 from mockidp.testing import forms
-from tests.conftest import LiveServer
+from tests.conftest import DEMO_SEED, LiveServer
+from tests.conftest import TENANT as CONTOSO
 from tests.graph.people_seed import (
     ADMIN,
     ADMIN_SECRET,
@@ -41,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("people")
     seed = tmp / "seed.yaml"
     seed.write_text(SEED)
-    with LiveServer(tmp / "data", [seed]) as live:
+    with LiveServer(tmp / "data", [seed, DEMO_SEED]) as live:  # the demo's tenant: another one, to stay out of
         yield live
 
 
@@ -152,6 +154,19 @@ def test_bad_user_writes_get_graphs_400s(graph: httpx.Client) -> None:
             400, "Request_BadRequest")
     assert error_of(graph.get("/users/nobody@" + DOMAIN))[:2] == (404, "Request_ResourceNotFound")
     assert graph.get("/users", params={"$filter": f"userPrincipalName eq 'erin@{DOMAIN}'"}).json()["value"] == []
+
+
+def test_another_tenants_people_are_not_there(graph: httpx.Client) -> None:
+    alice = "alice@contoso.onmicrosoft.com"  # the demo seed's tenant
+    alice_id = derived_id(CONTOSO, "user", alice)
+    for key in (alice, alice_id):
+        assert error_of(graph.get(f"/users/{key}"))[:2] == (404, "Request_ResourceNotFound")
+    assert all(u["userPrincipalName"] != alice for u in graph.get("/users").json()["value"])
+    assert all(g["displayName"] != "Provisioning Admins" for g in graph.get("/groups").json()["value"])
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{alice_id}"}
+    assert error_of(graph.post(f"/groups/{HR_GROUP}/members/$ref", json=ref))[:2] == (404, "Request_ResourceNotFound")
+    contoso = graph.post("/users", json=new_user("mo") | {"userPrincipalName": "mo@contoso.onmicrosoft.com"})
+    assert error_of(contoso)[2].startswith("The domain portion of the userPrincipalName property is invalid.")
 
 
 def test_without_the_permission_graph_answers_403(server: LiveServer) -> None:
