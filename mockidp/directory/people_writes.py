@@ -5,6 +5,12 @@ nothing. A body is read here into typed values with Graph's messages (WriteError
 hashed by the caller (passwords.hash_password, as the seed's) and only its hash reaches a change.
 Group membership is kept on the user (UserRecord.group_ids), as the seed keeps it: members are users.
 Besides writes.WriteError's kinds, 'quota' says a tenant holds as many users or groups as mockidp keeps.
+
+Graph's wording of each refusal, rendered as graph/errors.py's BAD_REQUEST (Request_BadRequest) with it as the
+reason. Seen in Graph's answers: "Property {name} value is required but is empty or missing.", "Invalid value
+specified for property '{name}' of resource 'User'.", the domain portion message and the duplicate
+userPrincipalName message. Unconfirmed, from Graph's documentation and forums: the password complexity message,
+the duplicate member message and "... of resource 'Group'.".
 """
 
 from __future__ import annotations
