@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from mockidp.directory.ids import derived_id
+from mockidp.tokens.explain import explain_token
 from tests.conftest import LiveServer
 from tests.graph.test_graph_people import claims, tls
 
@@ -52,12 +53,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-def token_claims(server: LiveServer) -> dict[str, object]:
+def token_response(server: LiveServer) -> httpx.Response:
     got = httpx.post(f"{server.origin}/{TENANT}/oauth2/v2.0/token", verify=tls(server), data={
         "grant_type": "password", "client_id": CLI, "username": USER, "password": PASSWORD,
         "scope": f"api://{API}/access_as_user"})
     assert got.status_code == 200, got.text
-    return claims(got.json()["access_token"])
+    return got
+
+
+def token_claims(server: LiveServer) -> dict[str, object]:
+    return claims(token_response(server).json()["access_token"])
 
 
 def test_the_201st_group_turns_the_groups_claim_into_the_overage_claims(server: LiveServer) -> None:
@@ -74,11 +79,17 @@ def test_the_201st_group_turns_the_groups_claim_into_the_overage_claims(server: 
         added = graph.post(f"/groups/{last}/members/$ref",
                            json={"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{user_id}"})
         assert added.status_code == 204, added.text
-        over = token_claims(server)
+        answer = token_response(server)
+        over = claims(answer.json()["access_token"])
         assert "groups" not in over
         assert over["_claim_names"] == {"groups": "src1"}
         assert over["_claim_sources"] == {"src1": {
             "endpoint": f"https://graph.windows.net/{TENANT}/users/{user_id}/getMemberObjects"}}
+        traced = httpx.get(f"{server.origin}/_mockidp/traces/{answer.headers['x-ms-request-id']}", verify=tls(server))
+        why = {c["claim"]: c["why"] for c in traced.json()["claims"]}["groups"]
+        assert f"in {LIMIT + 1} such groups" in why and "_claim_names" in why
+        meanings = {i.name: i.meaning for i in explain_token(answer.json()["access_token"], keys=[], now=0).claim_items}
+        assert "more groups than a token lists" in meanings["_claim_names"]
         assert graph.delete(f"/groups/{last}/members/{user_id}/$ref").status_code == 204
     back = token_claims(server)
     assert isinstance(back["groups"], list) and len(back["groups"]) == LIMIT and "_claim_sources" not in back
