@@ -309,3 +309,41 @@ def test_a_created_user_signs_in_on_the_page_and_revoking_ends_the_browser_sessi
         assert forms.redirect_fields(refused.headers["location"])["error"] == ["login_required"]
         assert set(forms.hidden_fields(authorize(browser).text)) == {"ctx", "csrf"}  # the sign-in page again
     assert graph.delete(f"/users/{gina['id']}").status_code == 204
+
+
+def sign_in_on_the_page(browser: httpx.Client, upn: str, password: str) -> str:
+    fields = forms.hidden_fields(authorize(browser).text)
+    done = browser.post("/_mockidp/login", data={**fields, "username": upn, "password": password})
+    assert done.status_code == 302, done.text[:300]
+    return forms.code_of(done.headers["location"])
+
+
+def test_a_user_deleted_over_graph_leaves_sessions_codes_and_device_codes_that_fail_cleanly(
+        server: LiveServer, graph: httpx.Client) -> None:
+    """Each was issued before the delete; none may answer a 500."""
+    nia = graph.post("/users", json=new_user("nia", "Nia-password-1")).json()
+    upn = f"nia@{DOMAIN}"
+    device = token_endpoint_path(server, forms.devicecode_path(TENANT), client_id=CLI, scope=API_SCOPE).json()
+    with httpx.Client(base_url=server.origin, verify=tls(server)) as browser:
+        code = sign_in_on_the_page(browser, upn, "Nia-password-1")
+        entry = forms.hidden_fields(browser.get("/device").text)
+        login = forms.hidden_fields(browser.post("/device", data={"csrf": entry["csrf"],
+                                                                  "otc": device["user_code"]}).text)
+        approved = browser.post("/_mockidp/login", data={**login, "username": upn, "password": "Nia-password-1"})
+        assert approved.status_code == 200, approved.text[:300]
+        assert graph.patch(f"/users/{nia['id']}", json={"accountEnabled": False}).status_code == 204
+        disabled = authorize(browser, prompt="none")
+        assert disabled.status_code == 400 and "AADSTS50057" in disabled.text
+        assert graph.delete(f"/users/{nia['id']}").status_code == 204
+        deleted = authorize(browser, prompt="none")  # the session's user is gone: as if there were no session
+        assert deleted.status_code == 302, deleted.text[:300]
+        assert forms.redirect_fields(deleted.headers["location"])["error"] == ["login_required"]
+    redeemed = token_endpoint(server, **forms.authorization_code(CLI, code, "http://localhost", scope=API_SCOPE,
+                                                                 verifier=forms.RFC7636_VERIFIER))
+    assert redeemed.status_code == 400 and redeemed.json()["error"] == "invalid_grant", redeemed.text
+    polled = token_endpoint(server, **forms.device_code(CLI, device["device_code"]))
+    assert polled.status_code == 400 and polled.json()["error"] == "invalid_grant", polled.text
+
+
+def token_endpoint_path(server: LiveServer, path: str, **form: str) -> httpx.Response:
+    return httpx.post(f"{server.origin}{path}", verify=tls(server), data=form)
