@@ -340,9 +340,9 @@ def test_a_user_deleted_over_graph_leaves_sessions_codes_and_device_codes_that_f
         assert forms.redirect_fields(deleted.headers["location"])["error"] == ["login_required"]
     redeemed = token_endpoint(server, **forms.authorization_code(CLI, code, "http://localhost", scope=API_SCOPE,
                                                                  verifier=forms.RFC7636_VERIFIER))
-    assert redeemed.status_code == 400 and redeemed.json()["error"] == "invalid_grant", redeemed.text
+    assert aadsts(redeemed) == [9002313] and redeemed.json()["error"] == "invalid_grant"
     polled = token_endpoint(server, **forms.device_code(CLI, device["device_code"]))
-    assert polled.status_code == 400 and polled.json()["error"] == "invalid_grant", polled.text
+    assert aadsts(polled) == [9002313] and polled.json()["error"] == "invalid_grant"
 
 
 def token_endpoint_path(server: LiveServer, path: str, **form: str) -> httpx.Response:
