@@ -36,6 +36,12 @@ GRAPH_PERMISSIONS = {
     "Group.ReadWrite.All": ("62a82d76-70ea-41e2-9197-370581804d09", "4e46008b-f24c-477d-8fff-7bb4ec7aafe0"),
     "DelegatedPermissionGrant.ReadWrite.All": ("8e8e4742-1d95-4f68-9d56-6ee75648c72a",
                                                "41ce6ca6-6826-4807-84f1-1c82854f7ee5"),
+    # what reading users and groups, or only changing memberships, takes (web/graph/people.py)
+    "User.Read.All": ("df021288-bdef-4463-88db-98f22de89214", "a154be20-db9c-4678-8ab7-66f6cc099a59"),
+    "Group.Read.All": ("5b567255-7703-4780-807c-7be8301ae99b", "5f8c59db-677d-491f-a6b8-5f174b11ec1d"),
+    "GroupMember.Read.All": ("98830695-27a2-44f7-8c18-0c3ebc9698f6", "bc024368-1153-4739-b217-4326f2e966d0"),
+    "GroupMember.ReadWrite.All": ("dbaae8cf-10b5-4b86-a4a1-f871c94c6695", "f81125ac-d3b7-4573-a3b2-7099cc39df9e"),
+    "Directory.Read.All": ("7ab1d382-f21e-4acd-a863-ba3e13f7da61", "06da0dbc-49e2-44d2-8312-53f166ab848a"),
 }
 
 GRAPH_APP = ApplicationRecord(

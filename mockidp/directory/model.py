@@ -150,6 +150,7 @@ class UserRecord:
     account_enabled: bool
     group_ids: tuple[str, ...]
     directory_role_ids: tuple[str, ...]
+    mail_nickname: str | None = None  # Graph's mailNickname, given when a user is created over Graph
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,9 @@ class GroupRecord:
     tenant_id: str
     display_name: str
     security_enabled: bool
+    mail_nickname: str | None = None  # Graph's group properties, given when a group is created over Graph
+    mail_enabled: bool = False
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

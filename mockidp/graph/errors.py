@@ -29,6 +29,13 @@ NO_TOKEN = GraphError(401, "InvalidAuthenticationToken", "Access token is empty.
 BAD_TOKEN = GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
 DENIED = GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 UNSUPPORTED_QUERY = GraphError(400, "Request_UnsupportedQuery", "Unsupported query: {what}.")
+ME_APP_ONLY = GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+BAD_REFERENCE = GraphError(400, "Request_BadRequest",  # a choice: Graph's wording for a bad @odata.id is unconfirmed
+                           "Invalid object identifier '{ref}'.")
+QUOTA = GraphError(400, "Directory_QuotaExceeded",  # {reason}: mockidp's bound (directory/people_writes.py)
+                   "The directory object quota limit for the Tenant has been exceeded. Please ask your administrator "
+                   "to increase the quota limit or delete objects to reduce the used quota. (mockidp keeps at most "
+                   "{reason} per tenant.)")
 NOT_SERVED = GraphError(501, "NotImplemented", "mockidp does not serve {what}.")  # a choice: Graph's 501 shape
 
 # An alternate key taken (a federatedIdentityCredential's name): a captured 409.
@@ -49,7 +56,7 @@ BAD_PROOF = GraphError(401, "Authentication_MissingOrMalformed", "Access Token m
 
 # A refused directory write (directory/writes.py WriteError.kind) -> its Graph entry.
 FOR_WRITE = {"invalid": BAD_REQUEST, "not_found": BAD_REQUEST, "conflict": CONFLICT, "duplicate": DUPLICATE,
-             "fic_value": FIC_VALUE, "entitlement": ENTITLEMENT}
+             "fic_value": FIC_VALUE, "entitlement": ENTITLEMENT, "quota": QUOTA}
 
 
 def body(error: GraphError, *, now: float, request_id: str, client_request_id: str | None,

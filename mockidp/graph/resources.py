@@ -1,6 +1,6 @@
 """Directory records as Graph JSON (field order as Graph's v1.0) and the collection queries served:
-$filter (`appId eq`, `displayName eq`, `id eq`; a grant's `clientId`, `resourceId`, `consentType`, `principalId
-eq`; a federated credential's `name`, `subject`, `issuer eq`), $select,
+$filter (`appId eq`, `displayName eq`, `id eq`, `userPrincipalName eq`; a grant's `clientId`, `resourceId`,
+`consentType`, `principalId eq`; a federated credential's `name`, `subject`, `issuer eq`), $select,
 $top with @odata.nextLink."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def service_principal(sp: m.ServicePrincipalRecord, app: m.ApplicationRecord | N
     return out
 
 
-_FILTERED = "appId|displayName|id|clientId|resourceId|consentType|principalId|name|subject|issuer"
+_FILTERED = "appId|displayName|id|clientId|userPrincipalName|resourceId|consentType|principalId|name|subject|issuer"
 _FILTER = re.compile(rf"^\s*({_FILTERED})\s+eq\s+'((?:[^']|'')*)'\s*$")
 
 
@@ -101,7 +101,9 @@ def page(items: Sequence[Json], query: Mapping[str, str], *, context: str,
         if found is None:
             raise QueryError(f"$filter={query['$filter']}")
         name, value = found.group(1), found.group(2).replace("''", "'")
-        chosen = [x for x in chosen if x.get(name) == value]
+        folded = name == "userPrincipalName"  # Graph compares a UPN without regard to case
+        chosen = [x for x in chosen if x.get(name) == value
+                  or (folded and str(x.get(name, "")).lower() == value.lower())]
     try:
         top = int(query.get("$top", DEFAULT_TOP))
         skip = int(query.get("$skiptoken", "0"))
@@ -112,7 +114,7 @@ def page(items: Sequence[Json], query: Mapping[str, str], *, context: str,
     shown = chosen[skip:skip + top]
     if "$select" in query:
         keep = [f.strip() for f in query["$select"].split(",") if f.strip()]
-        shown = [{k: x[k] for k in x if k in keep or k == "id"} for x in shown]
+        shown = [{k: x[k] for k in x if k in keep or k in ("id", "@odata.type")} for x in shown]  # Graph keeps both
     out: Json = {"@odata.context": context}
     if skip + top < len(chosen):  # Graph writes the next link before the values
         out["@odata.nextLink"] = link(skip + top)

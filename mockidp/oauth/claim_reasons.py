@@ -13,6 +13,7 @@ from mockidp.directory.builtin import GRAPH_APP_ID, IMPLICITLY_CONSENTED
 from mockidp.directory.model import ApplicationRecord, ServicePrincipalRecord
 from mockidp.directory.snapshot import Directory
 from mockidp.oauth import trace
+from mockidp.tokens.claims import GROUPS_OVERAGE
 from mockidp.tokens.model import Authorization
 
 
@@ -148,7 +149,11 @@ def _scopes(directory: Directory, auth: Authorization, resource_sp: ServicePrinc
 def _groups(auth: Authorization, resource_app: ApplicationRecord | None, resource: str) -> None:
     setting = resource_app.group_membership_claims if resource_app else None
     groups = auth.user.groups if auth.user else None
-    if groups:
+    if groups and len(groups) > GROUPS_OVERAGE:
+        trace.claim("groups", None, f"{resource} has groupMembershipClaims {setting} and the user is in "
+                                    f"{len(groups)} such groups, more than a token lists ({GROUPS_OVERAGE}): "
+                                    "Entra sends _claim_names and _claim_sources instead")
+    elif groups:
         trace.claim("groups", groups, f"{resource} has groupMembershipClaims {setting}: the user's "
                                       f"{'groups' if setting == 'All' else 'security groups'} are listed")
     elif setting:

@@ -39,6 +39,8 @@ def session_decision(directory: Directory, req: AuthorizeRequest, session: Sessi
         scope_tenant = resolve_tenant(directory, req.tenant_segment).tenant
         if scope_tenant is not None and scope_tenant.id != session.tenant_id:
             session, why = None, "signed in to another tenant"
+        elif session.user_id not in directory.users:
+            session, why = None, "the session's user is no longer in the directory (deleted)"
         elif req.max_age is not None and now - session.auth_time > req.max_age:
             session, why = None, f"the sign-in is older than max_age={req.max_age}"
     if req.prompt == "none" and session is None:

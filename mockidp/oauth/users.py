@@ -48,6 +48,15 @@ def check_password(artefacts: Artefacts, user: UserRecord, password: str, *, now
     check_enabled(user)
 
 
+def issued_to(directory: Directory, user_id: str) -> UserRecord:
+    """The user a code, device code or refresh token was issued to. One deleted since (a Graph write) makes
+    the artefact invalid_grant, as a malformed one (a choice: Entra's answer is not documented)."""
+    user = directory.users.get(user_id)
+    if user is None:
+        raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")
+    return user
+
+
 def check_enabled(user: UserRecord) -> None:
     if not user.account_enabled:
         raise AadstsError(catalogue.USER_DISABLED)

@@ -316,20 +316,36 @@ async def graph_client(origin: str, ca_path: Path, tenant_id: str, client_id: st
                        client_secret: str) -> AsyncIterator[Any]:
     """msgraph-sdk's GraphServiceClient on the Graph of the mockidp at `origin`, through azure-identity's
     async ClientSecretCredential with mockidp as the authority and its CA trusted; closed on exit."""
-    import httpx
     from azure.identity.aio import ClientSecretCredential
+
+    credential = ClientSecretCredential(tenant_id, client_id, client_secret, authority=origin,
+                                        disable_instance_discovery=True, connection_verify=str(ca_path))
+    try:
+        async with graph_client_for(origin, ca_path, credential) as graph:
+            yield graph
+    finally:
+        await credential.close()
+
+
+@contextlib.asynccontextmanager
+async def graph_client_for(origin: str, ca_path: Path, credential: Any,
+                           scopes: tuple[str, ...] = ("https://graph.microsoft.com/.default",)) -> AsyncIterator[Any]:
+    """GraphServiceClient on mockidp's Graph with any azure-identity credential (sync or async), for example a
+    user's for `/me`; the caller closes the credential."""
+    import httpx
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
     )
     from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.graph_request_adapter import options
     from msgraph_core import GraphClientFactory
 
-    credential = ClientSecretCredential(tenant_id, client_id, client_secret, authority=origin,
-                                        disable_instance_discovery=True, connection_verify=str(ca_path))
-    auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"],
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=list(scopes),
                                                allowed_hosts=[urllib.parse.urlsplit(origin).hostname or ""])
     transport = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=str(ca_path)))
-    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(transport=transport))
+    # the SDK's own middleware options: among them the one that turns its /users/me-token-to-replace into /me
+    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(transport=transport),
+                                                             options=options)
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = f"{origin}/graph/v1.0"
     try:
@@ -337,4 +353,3 @@ async def graph_client(origin: str, ca_path: Path, tenant_id: str, client_id: st
     finally:
         await http.aclose()
         await transport.aclose()  # the SDK's middleware transport does not close the one it wraps
-        await credential.close()

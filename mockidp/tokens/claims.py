@@ -11,6 +11,7 @@ from typing import Any
 from mockidp.tokens.model import Authorization, UserIdentity
 
 BACKDATE_SECONDS = 300  # Entra back-dates iat/nbf by 5 minutes for clock skew
+GROUPS_OVERAGE = 200  # the most groups a JWT lists (Entra's limit); beyond, the overage claims
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,17 @@ def _v1_person(user: UserIdentity) -> dict[str, Any]:
     optional = {"ipaddr": user.ipaddr, "given_name": user.given_name, "family_name": user.family_name}
     person.update((k, v) for k, v in optional.items() if v)
     return person
+
+
+def group_claims(user: UserIdentity, tenant_id: str) -> dict[str, Any]:
+    """`groups`; past GROUPS_OVERAGE groups, Entra's overage claims instead: where to read them (Graph's
+    getMemberObjects of the user, under the Azure AD Graph address Entra still writes there)."""
+    if user.groups is None:
+        return {}
+    if len(user.groups) <= GROUPS_OVERAGE:
+        return {"groups": list(user.groups)}
+    return {"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {
+        "endpoint": f"https://graph.windows.net/{tenant_id}/users/{user.oid}/getMemberObjects"}}}
 
 
 def access_token_claims(
@@ -81,8 +93,7 @@ def access_token_claims(
             rest["preferred_username"] = user.upn
         else:
             rest.update(acr="1", **_v1_person(user))
-        if user.groups is not None:
-            rest["groups"] = list(user.groups)
+        rest.update(group_claims(user, auth.tenant_id))
         if user.wids:
             rest["wids"] = list(user.wids)
         if user.sid and v2:
@@ -140,8 +151,7 @@ def id_token_claims(
         rest["at_hash"] = idt.at_hash
     if idt.roles:
         rest["roles"] = list(idt.roles)
-    if user.groups is not None:
-        rest["groups"] = list(user.groups)
+    rest.update(group_claims(user, idt.tenant_id))
     if user.wids:
         rest["wids"] = list(user.wids)
     head.update(sorted(rest.items()))

@@ -84,6 +84,9 @@ CLAIM_MEANINGS = {
     "auth_time": "When the user last entered credentials.",
     "login_hint": "An opaque hint for signing the same user in again.",
     "hasgroups": "The user has too many groups to list: query Microsoft Graph for them.",
+    "_claim_names": "The user is in more groups than a token lists (200): groups is left out, and this names "
+                    "the source in _claim_sources to read them from.",
+    "_claim_sources": "Where to read the user's groups instead (their getMemberObjects in the directory).",
     "idtyp": "Token type: app for an app-only token, user for a delegated one.",
 }
 

@@ -956,9 +956,8 @@ REFRESH_CASES = [
     row("R6-window-slides", _sliding_inactivity, token_ok),
     row("R7", _revoked, token_error("invalid_grant", 50173)),
     row("R7-cli", _revoked_by_cli, token_error("invalid_grant", 50173)),
-    # R8 (password change revokes public-client RTs) needs password changes, which mockidp does not
-    # model: nothing to test without faking it.
-    not_modelled("R8", "password changes are not modelled"),
+    # R8 (a password change revokes refresh tokens): a new password is set over Graph, so the case is in
+    # tests/graph/test_graph_people.py (a created user ... gets a new password: the earlier refresh token, 50173).
     row("R9-empty", _garbage_rt(""), token_error("invalid_request", 900144)),
     row("R9-50kb", _garbage_rt("r" * 50_000), token_error("invalid_grant", 9002313)),
     row("R9-base64-junk", _garbage_rt(base64.b64encode(b"\x00junk" * 40).decode()),

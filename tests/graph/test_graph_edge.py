@@ -102,7 +102,7 @@ def test_bad_input_gets_graph_error_bodies(server: LiveServer, graph: httpx.Clie
     assert bad_filter.status_code == 400 and error_of(bad_filter) == "Request_UnsupportedQuery"
     options = graph.request("OPTIONS", "/applications")
     assert options.status_code == 501 and error_of(options) == "NotImplemented"
-    unknown = graph.get("/users")
+    unknown = graph.get("/drives")
     assert unknown.status_code == 501 and error_of(unknown) == "NotImplemented"
 
 

@@ -15,7 +15,7 @@ from mockidp.oauth.grants.base import Grant, GrantInput, Located, UserRequest
 from mockidp.oauth.payloads import CodePayload
 from mockidp.oauth.pkce import verifier_matches
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.users import check_enabled
+from mockidp.oauth.users import check_enabled, issued_to
 
 CODE_LIFETIME = 600
 
@@ -65,7 +65,7 @@ def authorize(g: GrantInput) -> UserRequest:
         raise AadstsError(catalogue.PKCE_MISMATCH)
     spa = payload.redirect_type == "spa"
     check_origin(g.req, spa)
-    user = services.directory.users[record.user_id]
+    user = issued_to(services.directory, record.user_id)
     check_enabled(user)
     trace.step("authorization code", user=user.user_principal_name, redirect_uri=record.redirect_uri,
                pkce=method if challenge else "none",

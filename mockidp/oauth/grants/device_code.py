@@ -13,7 +13,7 @@ from mockidp.oauth.context import Services, TokenRequest
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, UserRequest
 from mockidp.oauth.payloads import DevicePayload
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.users import check_enabled
+from mockidp.oauth.users import check_enabled, issued_to
 
 
 def _device_code(req: TokenRequest) -> str:
@@ -31,7 +31,7 @@ def locate(req: TokenRequest, tenant: TenantRef, services: Services) -> Located:
         raise AadstsError(catalogue.BAD_VERIFICATION_CODE)
     directory = services.directory
     if record.user_id is not None:  # approved: the user's tenant
-        home = directory.tenants[directory.users[record.user_id].tenant_id]
+        home = directory.tenants[issued_to(directory, record.user_id).tenant_id]
     elif tenant.tenant is not None:
         home = tenant.tenant
     else:  # pending on /common or /organizations: the client's own tenant authenticates it
@@ -61,7 +61,7 @@ def authorize(g: GrantInput) -> UserRequest:
     payload = DevicePayload.from_data(record.data)
     if record.user_id is None or payload.sign_in is None:
         raise AadstsError(catalogue.BAD_VERIFICATION_CODE)  # an approval names the user and their sign-in
-    user = services.directory.users[record.user_id]
+    user = issued_to(services.directory, record.user_id)
     check_enabled(user)
     trace.step("device code", user=user.user_principal_name, note="approved by the user, unexpired, not redeemed")
 

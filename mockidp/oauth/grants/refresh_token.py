@@ -14,7 +14,7 @@ from mockidp.oauth.grants.authorization_code import check_origin
 from mockidp.oauth.grants.base import Grant, GrantInput, Located, UserRequest
 from mockidp.oauth.payloads import RefreshPayload
 from mockidp.oauth.tenants import ResolvedTenant, TenantRef
-from mockidp.oauth.users import check_enabled
+from mockidp.oauth.users import check_enabled, issued_to
 
 INACTIVITY_LIMIT = REFRESH_IDLE_LIFETIME  # the purge deletes by the same lifetimes
 SPA_LIFETIME = SPA_REFRESH_LIFETIME
@@ -51,9 +51,7 @@ def authorize(g: GrantInput) -> UserRequest:
         raise AadstsError(catalogue.GRANT_REVOKED, issued=entra_instant(record.issued_at),
                           valid_from=entra_instant(valid_from))
     check_origin(g.req, record.spa)
-    user = services.directory.users.get(record.user_id)
-    if user is None:
-        raise AadstsError(catalogue.MALFORMED_REQUEST, error="invalid_grant")  # the user left the seed
+    user = issued_to(services.directory, record.user_id)  # the user may have left the seed or been deleted
     check_enabled(user)
     trace.step("refresh token", user=user.user_principal_name, spa=record.spa,
                note="issued to this client in this tenant, used within 90 days (24 hours for a SPA), not revoked")

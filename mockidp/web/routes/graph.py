@@ -17,6 +17,7 @@ from mockidp.graph import errors as e
 from mockidp.web.graph.applications import applications, service_principals
 from mockidp.web.graph.call import Call, Refused, json_response
 from mockidp.web.graph.grants import oauth2_permission_grants
+from mockidp.web.graph.people import groups, me, users
 from mockidp.web.runtime import runtime_of
 
 router = APIRouter(tags=["graph"])
@@ -27,7 +28,7 @@ METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"]  # any ot
 # One handler per collection: a new family of resources is a module of mockidp/web/graph/ and one line here.
 COLLECTIONS: dict[str, Callable[[Call, str, list[str]], Awaitable[Response]]] = {
     "applications": applications, "servicePrincipals": service_principals,
-    "oauth2PermissionGrants": oauth2_permission_grants}
+    "oauth2PermissionGrants": oauth2_permission_grants, "users": users, "groups": groups, "me": me}
 
 
 async def serve(request: Request, path: str, base_path: str) -> Response:
