@@ -35,6 +35,7 @@ from mockidp.tokens.keys import ISSUER_CERT_FILE, ISSUER_KEY_FILE, SigningKey, l
 from mockidp.tokens.remote_metadata import IssuerKeys
 from mockidp.tokens.signer import Signer
 from mockidp.web import access_log, errors, fast, tracing
+from mockidp.web.following import Following, FollowOnRequest
 from mockidp.web.routes import (
     admin,
     console,
@@ -82,19 +83,12 @@ def _role(stored: str) -> Role:
     return "active" if stored == "active" else "next" if stored == "next" else "retired"
 
 
-async def poll_control(control: ControlState, clock: SharedClock, faults: FaultBook, ring: KeyRing,
-                       live: LiveDirectory, stop: asyncio.Event) -> None:
-    """A replica learns of a control change made through another one within CONTROL_POLL seconds."""
-    seen = -1
+async def poll_control(following: Following, stop: asyncio.Event) -> None:
+    """Between requests too, a replica follows a change made through another one within CONTROL_POLL seconds
+    (its purge runs by the clock); a request checks for itself first (web/following.py)."""
     while not stop.is_set():
-        faults.forget()  # its next take reads the armed faults again
-        ring.forget()  # and its next signature the keys (a rotation through another replica)
-        live.forget()  # and its next decision the directory's version (a Graph write, a reset)
         try:
-            version = await asyncio.to_thread(control.version)
-            if version != seen:
-                seen = version
-                clock.setting = await asyncio.to_thread(control.clock)
+            await asyncio.to_thread(following.check)
         except Exception as exc:  # the next round retries
             log.warning("reading the control state failed (%s); retrying", exc.__class__.__name__)
         with contextlib.suppress(TimeoutError):
@@ -133,6 +127,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         gateway = build_gateway(settings, content, directory, ring.published, clock, ids,
                                 trace_store if settings.traces else None, wake, clients)
 
+    following = None
+    if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
+            "sqlite"):  # replicas on other machines share the database, not the stamp
+        following = Following(control_state, clock, faults, ring, live)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
@@ -140,9 +139,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         flushing = asyncio.create_task(tracing.flush_on_schedule(
             trace_store, wake, stop, inline=store.engine.url.drivername.startswith("sqlite")))
         polling = None
-        if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
-                "sqlite"):  # replicas on other machines share the database, not the stamp
-            polling = asyncio.create_task(poll_control(control_state, clock, faults, ring, live, stop))
+        if following is not None:
+            polling = asyncio.create_task(poll_control(following, stop))
         yield
         stop.set()
         wake.set()
@@ -162,6 +160,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app.add_middleware(fast.FastPaths, runtime=app.state.runtime)
     if settings.traces:
         app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
+    if following is not None:  # outermost: before the trace, the fast paths and any route decide
+        app.add_middleware(FollowOnRequest, following=following)
     errors.install(app)
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()

