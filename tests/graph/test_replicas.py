@@ -17,6 +17,7 @@ import msal
 import pytest
 import requests
 
+from mockidp.tokens.claims import BACKDATE_SECONDS
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
 from tests.postgres_server import PostgresDatabase
 from tests.serving.test_serve import Served
@@ -130,3 +131,61 @@ def test_a_secret_removed_on_one_replica_is_refused_by_the_other(pair: tuple[Rep
     for _ in range(4):
         refused = b.msal(app_id, secret)
         assert "AADSTS7000215" in str(refused.get("error_description")), refused
+
+
+def claims_of(result: dict[str, Any]) -> dict[str, Any]:
+    assert "access_token" in result, result
+    claims: dict[str, Any] = jwt.decode(result["access_token"], options={"verify_signature": False})
+    return claims
+
+
+def test_the_clock_set_and_reset_on_one_replica_is_the_next_token_of_the_other(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    frozen = 1_900_000_000
+    try:
+        assert a.control("clock", {"freeze": True, "at": frozen}).status_code == 200
+        assert claims_of(b.msal(ADMIN, ADMIN_SECRET, GRAPH))["iat"] + BACKDATE_SECONDS == frozen  # no waiting
+        assert a.control("clock", {"advance": 7200}).status_code == 200
+        assert claims_of(b.msal(ADMIN, ADMIN_SECRET, GRAPH))["iat"] + BACKDATE_SECONDS == frozen + 7200
+    finally:
+        assert a.control("reset").status_code == 200
+    assert abs(claims_of(b.msal(ADMIN, ADMIN_SECRET, GRAPH))["iat"] + BACKDATE_SECONDS - time.time()) < 60
+
+
+def test_a_reset_on_one_replica_removes_graph_registrations_on_the_other_at_once(
+        pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    app_id, secret, *_ = register_daemon(b, "replica-reset")
+    assert roles_of(a.msal(app_id, secret)) == ["Orders.Read"]
+    assert a.control("reset").status_code == 200
+    gone = b.msal(app_id, secret)
+    assert "AADSTS700016" in str(gone.get("error_description")), gone
+    assert created(b.graph("GET", f"applications?$filter=appId eq '{app_id}'"))["value"] == []
+
+
+def test_keys_rotated_on_one_replica_sign_on_the_other_at_once(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    r = a.control("keys/rotate", {"overlapSeconds": 3600})
+    assert r.status_code == 200, r.text
+    with a.http() as ca:
+        published = ca.get("/_mockidp/control/keys").json()
+    active = next(k["kid"] for k in published["value"] if k["role"] == "active")
+    with b.http() as cb:
+        kids_b = [k["kid"] for k in cb.get(f"/{TENANT}/discovery/v2.0/keys").json()["keys"]]
+    assert active in kids_b and len(kids_b) >= 2  # the new key, and the old one for the overlap
+    for _ in range(4):
+        token = b.msal(ADMIN, ADMIN_SECRET, GRAPH)["access_token"]
+        assert jwt.get_unverified_header(token)["kid"] == active
+
+
+def test_a_fault_armed_on_one_replica_answers_the_next_request_of_the_other(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    try:
+        r = a.control("faults", {"error": 50196, "count": 1, "clientId": ADMIN})
+        assert r.status_code == 201, r.text
+        failed = b.msal(ADMIN, ADMIN_SECRET, GRAPH)
+        assert failed.get("error_codes") == [50196], failed
+        assert "access_token" in a.msal(ADMIN, ADMIN_SECRET, GRAPH)  # one use, taken on B, counted on A
+    finally:
+        with a.http() as ca:
+            ca.delete("/_mockidp/control/faults")
