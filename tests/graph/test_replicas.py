@@ -7,8 +7,10 @@ the other replica; the control clock, reset and key rotation made on A are follo
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ import jwt
 import msal
 import pytest
 import requests
+import sqlalchemy
 
 from mockidp.tokens.claims import BACKDATE_SECONDS
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
@@ -189,3 +192,80 @@ def test_a_fault_armed_on_one_replica_answers_the_next_request_of_the_other(pair
     finally:
         with a.http() as ca:
             ca.delete("/_mockidp/control/faults")
+
+
+def graph_caller(on: Replica) -> Any:
+    token = on.msal(ADMIN, ADMIN_SECRET, GRAPH)["access_token"]
+
+    def call(method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        with on.http() as c:
+            return c.request(method, f"/graph/v1.0/{path}", json=body, headers={"Authorization": f"Bearer {token}"})
+    return call
+
+
+def at_once(calls: list[Any]) -> list[httpx.Response]:
+    """The calls in threads of their own, released together."""
+    gate = threading.Barrier(len(calls))
+
+    def run(call: Any) -> httpx.Response:
+        gate.wait(30)
+        answer: httpx.Response = call()
+        return answer
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_secrets_added_to_one_app_at_once_through_both_replicas_all_land(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    on_a, on_b = graph_caller(a), graph_caller(b)
+    app = created(on_a("POST", "applications", {"displayName": "replica-many-secrets"}))
+    created(on_a("POST", "servicePrincipals", {"appId": app["appId"]}))
+    answers = at_once([lambda c=c, i=i: c("POST", f"applications/{app['id']}/addPassword",
+                                            {"passwordCredential": {"displayName": f"s{i}"}})
+                       for i, c in enumerate([on_a, on_b] * 4)])
+    added = [created(r) for r in answers]
+    stored = created(on_b("GET", f"applications/{app['id']}"))["passwordCredentials"]
+    assert sorted(c["keyId"] for c in stored) == sorted(x["keyId"] for x in added)  # none lost
+    for i, x in enumerate(added):  # and each one authenticates, on either replica
+        got = (a, b)[i % 2].msal(app["appId"], x["secretText"], GRAPH)
+        assert "access_token" in got, got
+
+
+def test_apps_created_at_once_through_both_replicas_all_land(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    on_a, on_b = graph_caller(a), graph_caller(b)
+    answers = at_once([lambda c=c, i=i: c("POST", "applications", {"displayName": f"replica-race-{i}"})
+                       for i, c in enumerate([on_a, on_b] * 4)])
+    made = {created(r)["appId"] for r in answers}
+    assert len(made) == 8
+    listed = {x["appId"] for x in created(on_a("GET", "applications?$top=999"))["value"]}
+    assert made <= listed
+
+
+def directory_version(pg: PostgresDatabase) -> int:
+    engine = sqlalchemy.create_engine(pg.url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sqlalchemy.text(
+                "SELECT version FROM control_state WHERE name = 'directory'")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_a_refused_write_leaves_nothing_on_either_replica(pair: tuple[Replica, Replica], pg: PostgresDatabase) -> None:
+    a, b = pair
+    on_a, on_b = graph_caller(a), graph_caller(b)
+    before, version = created(on_b("GET", "applications?$top=999")), directory_version(pg)
+    api_sp = created(on_a("GET", f"servicePrincipals?$filter=appId eq '{API}'"))["value"][0]
+    refused = [
+        on_a("POST", "servicePrincipals", {"appId": "00000000-0000-4000-8000-00000000dead"}),
+        on_b("POST", f"servicePrincipals/{api_sp['id']}/appRoleAssignedTo", {
+            "principalId": api_sp["id"], "resourceId": api_sp["id"],
+            "appRoleId": "00000000-0000-4000-8000-00000000beef"}),
+        on_a("POST", "applications", {"displayName": "bad", "appRoles": [{"value": "x", "allowedMemberTypes": 5}]}),
+    ]
+    for r in refused:
+        assert r.status_code in (400, 404), r.text
+        assert r.json()["error"]["code"] in ("Request_BadRequest", "Request_ResourceNotFound"), r.text
+    assert directory_version(pg) == version  # no transaction committed
+    assert created(on_a("GET", "applications?$top=999"))["value"] == before["value"]
