@@ -88,7 +88,7 @@ async def poll_control(following: Following, stop: asyncio.Event) -> None:
     (its purge runs by the clock); a request checks for itself first (web/following.py)."""
     while not stop.is_set():
         try:
-            await asyncio.to_thread(following.check)
+            following.check()  # on the loop, as a request does (web/following.py)
         except Exception as exc:  # the next round retries
             log.warning("reading the control state failed (%s); retrying", exc.__class__.__name__)
         with contextlib.suppress(TimeoutError):
@@ -146,6 +146,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         wake.set()
         if polling is not None:
             await polling
+        if following is not None:
+            following.close()
         await purging  # a purge under way finishes before the engine goes: no connection left behind
         await flushing  # and the last traces are written
         await clients.close()  # the gateway's connections to its backends
