@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable
 
 from sqlalchemy import func, text
@@ -81,6 +82,9 @@ def _sum(conn: Connection) -> int:
     return int(conn.execute(_SUM).scalar() or 0)
 
 
+RETRY_AFTER = 1.0  # seconds without a connection attempt after one failed (real time, not the mock clock)
+
+
 class VersionProbe:
     """`ControlState.version` on a connection of its own, kept open in autocommit: a replica reads it before
     every request (web/following.py), and a pooled checkout with its ping costs several times the read
@@ -89,14 +93,19 @@ class VersionProbe:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._conn: Connection | None = None
+        self._retry_at = 0.0
 
     def read(self) -> int:
+        if self._conn is None and time.monotonic() < self._retry_at:
+            # the database was away a moment ago: connecting again on every request would stall the loop
+            raise ConnectionError("the control version is not readable now")
         try:
             if self._conn is None:
                 self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             return _sum(self._conn)
         except Exception:
-            self.close()  # a broken connection: the next read opens another
+            self.close()  # a broken connection: another, RETRY_AFTER seconds later
+            self._retry_at = time.monotonic() + RETRY_AFTER
             raise
 
     def close(self) -> None:

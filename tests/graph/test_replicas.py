@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +22,10 @@ import requests
 import sqlalchemy
 
 from mockidp.tokens.claims import BACKDATE_SECONDS
+from tests.conftest import DEMO_SEED
+from tests.conftest import TENANT as DEMO_TENANT
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
-from tests.postgres_server import PostgresDatabase
+from tests.postgres_server import PostgresDatabase, PostgresServer
 from tests.serving.test_serve import Served
 
 GRAPH = "https://graph.microsoft.com/.default"
@@ -269,3 +272,29 @@ def test_a_refused_write_leaves_nothing_on_either_replica(pair: tuple[Replica, R
         assert r.json()["error"]["code"] in ("Request_BadRequest", "Request_ResourceNotFound"), r.text
     assert directory_version(pg) == version  # no transaction committed
     assert created(on_a("GET", "applications?$top=999"))["value"] == before["value"]
+
+
+def test_a_replica_whose_database_went_away_still_answers_and_tries_again_later(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from starlette.testclient import TestClient
+
+    from mockidp.app import create_app
+    from mockidp.directory.control_state import RETRY_AFTER, VersionProbe
+    from mockidp.settings import Settings
+
+    with PostgresServer() as server:
+        app = create_app(Settings(seed=[DEMO_SEED], data_dir=tmp_path, tls=False, database_url=server.url))
+        with TestClient(app, base_url="http://localhost:8443") as client:
+            assert client.get(f"/{DEMO_TENANT}/discovery/v2.0/keys").status_code == 200
+            server.__exit__()  # the database stops under the running replica
+            with caplog.at_level("WARNING", logger="mockidp"):
+                answered = client.get(f"/{DEMO_TENANT}/discovery/v2.0/keys")
+            assert answered.status_code == 200  # with the keys it has
+            assert "reading the control version failed" in caplog.text
+    probe = VersionProbe(sqlalchemy.create_engine(server.url))
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        probe.read()
+    started = time.monotonic()
+    with pytest.raises(ConnectionError):  # no second attempt at once: a request does not wait on connecting
+        probe.read()
+    assert time.monotonic() - started < RETRY_AFTER / 10
