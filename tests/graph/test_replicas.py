@@ -25,6 +25,7 @@ from mockidp.tokens.claims import BACKDATE_SECONDS
 from tests.conftest import DEMO_SEED
 from tests.conftest import TENANT as DEMO_TENANT
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
+from tests.graph.test_msgraph_sdk import delete_assignment, in_own_loop, scenario
 from tests.postgres_server import PostgresDatabase, PostgresServer
 from tests.serving.test_serve import Served
 
@@ -126,6 +127,18 @@ def test_a_graph_write_on_one_replica_is_the_next_decision_of_the_other(pair: tu
         refused = a.msal(app_id, secret)
         assert "AADSTS501051" in str(refused.get("error_description")), refused
     print(f"4 tokens on B right after the writes on A took {first:.2f} s")
+
+
+def test_msgraph_sdk_writes_on_one_replica_and_msal_follows_on_the_other(pair: tuple[Replica, Replica]) -> None:
+    """The issue's proof with the real SDK (tests/graph/test_msgraph_sdk.py's scenario), split over the pair."""
+    a, b = pair
+    app_id, secret, resource, assignment = in_own_loop(scenario(a.served))
+    for _ in range(4):
+        assert roles_of(b.msal(app_id, secret)) == ["Orders.Read"]
+    in_own_loop(delete_assignment(b.served, resource, assignment))
+    for _ in range(4):
+        refused = a.msal(app_id, secret)
+        assert "AADSTS501051" in str(refused.get("error_description")), refused
 
 
 def test_a_secret_removed_on_one_replica_is_refused_by_the_other(pair: tuple[Replica, Replica]) -> None:
