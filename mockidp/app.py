@@ -171,6 +171,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
                    managed_identity, issuers, graph):
         app.include_router(module.router)
     app.state.gateway = gateway
+    app.state.following = following  # the gateway's port follows too (Served)
     app.state.workload_issuers = workload_issuers  # /_mockidp/issuers and the control API's federation tokens
     return app
 
@@ -257,6 +258,7 @@ class Served:
 
         self.app, self.gateway, self.gateway_port = app, gateway, gateway_port
         self.echo, self.echo_prefix = echo, PREFIX
+        self.following: Following | None = getattr(app.state, "following", None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -267,6 +269,8 @@ class Served:
 
                     await NOT_FOUND_RESPONSE(scope, receive, send)
                     return
+                if self.following is not None:  # the gateway checks tokens with the keys of now, too
+                    self.following.check_or_go_on()
                 await self.gateway(scope, receive, send)
                 return
             path = scope["path"]

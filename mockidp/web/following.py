@@ -40,6 +40,14 @@ class Following:
         self.clock.setting = self.control.clock()
         self._seen = version  # after the reads: a request racing this one reads again rather than too little
 
+    def check_or_go_on(self) -> None:
+        """The check before a request; when the database is away, the request is decided with what this
+        worker has, as before it."""
+        try:
+            self.check()
+        except Exception as exc:
+            log.warning("reading the control version failed (%s)", exc.__class__.__name__)
+
     def close(self) -> None:
         self.probe.close()
 
@@ -53,8 +61,5 @@ class FollowOnRequest:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            try:
-                self.following.check()
-            except Exception as exc:  # the database is away: decide with what this worker has, as before
-                log.warning("reading the control version failed (%s)", exc.__class__.__name__)
+            self.following.check_or_go_on()
         await self.app(scope, receive, send)

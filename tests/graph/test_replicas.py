@@ -22,6 +22,9 @@ import requests
 import sqlalchemy
 
 from mockidp.tokens.claims import BACKDATE_SECONDS
+from tests.conftest import BACKEND2 as DEMO_BACKEND2
+from tests.conftest import CLIENT as DEMO_CLIENT
+from tests.conftest import CLIENT_SECRET as DEMO_SECRET
 from tests.conftest import DEMO_SEED
 from tests.conftest import TENANT as DEMO_TENANT
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
@@ -311,3 +314,18 @@ def test_a_replica_whose_database_went_away_still_answers_and_tries_again_later(
     with pytest.raises(ConnectionError):  # no second attempt at once: a request does not wait on connecting
         probe.read()
     assert time.monotonic() - started < RETRY_AFTER / 10
+
+
+def test_the_gateway_of_one_replica_takes_a_token_signed_with_a_key_rotated_on_the_other(
+        pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    assert a.control("keys/rotate", {"overlapSeconds": 3600}).status_code == 200
+    with a.http() as ca:  # B's Host, as a load balancer passes it on: the issuer B's gateway expects
+        token = ca.post(f"/{DEMO_TENANT}/oauth2/v2.0/token", headers={"Host": f"localhost:{b.served.port}"}, data={
+            "grant_type": "client_credentials", "client_id": DEMO_CLIENT, "client_secret": DEMO_SECRET,
+            "scope": f"api://{DEMO_BACKEND2}/.default"}).json()["access_token"]
+    gateway = f"https://localhost:{b.served.gateway_port}"
+    with httpx.Client(base_url=gateway, verify=ssl.create_default_context(cafile=b.ca)) as cb:
+        answered = cb.get("/backend2/hello", headers={"Authorization": f"Bearer {token}",
+                                                      "Ocp-Apim-Subscription-Key": "demo-subscription-key-1"})
+    assert answered.status_code == 200, answered.text  # no request reached B's Entra port in between
