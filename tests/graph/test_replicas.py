@@ -329,3 +329,23 @@ def test_the_gateway_of_one_replica_takes_a_token_signed_with_a_key_rotated_on_t
         answered = cb.get("/backend2/hello", headers={"Authorization": f"Bearer {token}",
                                                       "Ocp-Apim-Subscription-Key": "demo-subscription-key-1"})
     assert answered.status_code == 200, answered.text  # no request reached B's Entra port in between
+
+
+def test_a_replica_joining_without_a_seed_keeps_what_graph_wrote_and_resets_to_the_stored_seed(
+        pair: tuple[Replica, Replica], pg: PostgresDatabase, tmp_path: Path) -> None:
+    """A replica started with --seed writes the seed over the directory (a restart starts from the seed); one
+    that joins running replicas (a scale-up, a restart while tests run) is started without: it decides with
+    the directory as the others left it, and a reset through it brings back the seed the first one stored."""
+    a, _b = pair
+    app_id, secret, *_ = register_daemon(a, "replica-joiner")
+    joined = Served(tmp_path / "c" / "data", "--workers", "2", "--database-url", pg.url, demo_seed=False)
+    try:
+        joined.wait()
+        c = Replica(joined)
+        assert roles_of(c.msal(app_id, secret)) == ["Orders.Read"]
+        assert roles_of(a.msal(app_id, secret)) == ["Orders.Read"]  # nothing replaced on the others either
+        assert c.control("reset").status_code == 200
+        assert "AADSTS700016" in str(a.msal(app_id, secret).get("error_description"))
+        assert "access_token" in c.msal(ADMIN, ADMIN_SECRET, GRAPH)  # the seed is back, through C
+    finally:
+        joined.stop()
