@@ -349,3 +349,16 @@ def test_a_replica_joining_without_a_seed_keeps_what_graph_wrote_and_resets_to_t
         assert "access_token" in c.msal(ADMIN, ADMIN_SECRET, GRAPH)  # the seed is back, through C
     finally:
         joined.stop()
+
+
+def test_clock_advances_made_at_once_through_both_replicas_all_count(pair: tuple[Replica, Replica]) -> None:
+    a, b = pair
+    frozen = 1_900_000_000
+    try:
+        assert a.control("clock", {"freeze": True, "at": frozen}).status_code == 200
+        answers = at_once([lambda r=r: r.control("clock", {"advance": 100}) for r in [a, b] * 4])
+        assert [r.status_code for r in answers] == [200] * 8, [r.text for r in answers]
+        for r in (a, b):
+            assert claims_of(r.msal(ADMIN, ADMIN_SECRET, GRAPH))["iat"] + BACKDATE_SECONDS == frozen + 800
+    finally:
+        assert a.control("reset").status_code == 200
