@@ -35,6 +35,7 @@ from mockidp.tokens.keys import ISSUER_CERT_FILE, ISSUER_KEY_FILE, SigningKey, l
 from mockidp.tokens.remote_metadata import IssuerKeys
 from mockidp.tokens.signer import Signer
 from mockidp.web import access_log, errors, fast, tracing
+from mockidp.web.following import Following, FollowOnRequest
 from mockidp.web.routes import (
     admin,
     arm,
@@ -83,19 +84,12 @@ def _role(stored: str) -> Role:
     return "active" if stored == "active" else "next" if stored == "next" else "retired"
 
 
-async def poll_control(control: ControlState, clock: SharedClock, faults: FaultBook, ring: KeyRing,
-                       live: LiveDirectory, stop: asyncio.Event) -> None:
-    """A replica learns of a control change made through another one within CONTROL_POLL seconds."""
-    seen = -1
+async def poll_control(following: Following, stop: asyncio.Event) -> None:
+    """Between requests too, a replica follows a change made through another one within CONTROL_POLL seconds
+    (its purge runs by the clock); a request checks for itself first (web/following.py)."""
     while not stop.is_set():
-        faults.forget()  # its next take reads the armed faults again
-        ring.forget()  # and its next signature the keys (a rotation through another replica)
-        live.forget()  # and its next decision the directory's version (a Graph write, a reset)
         try:
-            version = await asyncio.to_thread(control.version)
-            if version != seen:
-                seen = version
-                clock.setting = await asyncio.to_thread(control.clock)
+            following.check()  # on the loop, as a request does (web/following.py)
         except Exception as exc:  # the next round retries
             log.warning("reading the control state failed (%s); retrying", exc.__class__.__name__)
         with contextlib.suppress(TimeoutError):
@@ -134,6 +128,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         gateway = build_gateway(settings, content, directory, ring.published, clock, ids,
                                 trace_store if settings.traces else None, wake, clients)
 
+    following = None
+    if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
+            "sqlite"):  # replicas on other machines share the database, not the stamp
+        following = Following(control_state, clock, faults, ring, live)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
@@ -141,14 +140,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         flushing = asyncio.create_task(tracing.flush_on_schedule(
             trace_store, wake, stop, inline=store.engine.url.drivername.startswith("sqlite")))
         polling = None
-        if control_state is not None and isinstance(clock, SharedClock) and not store.engine.url.drivername.startswith(
-                "sqlite"):  # replicas on other machines share the database, not the stamp
-            polling = asyncio.create_task(poll_control(control_state, clock, faults, ring, live, stop))
+        if following is not None:
+            polling = asyncio.create_task(poll_control(following, stop))
         yield
         stop.set()
         wake.set()
         if polling is not None:
             await polling
+        if following is not None:
+            following.close()
         await purging  # a purge under way finishes before the engine goes: no connection left behind
         await flushing  # and the last traces are written
         await clients.close()  # the gateway's connections to its backends
@@ -163,6 +163,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
     app.add_middleware(fast.FastPaths, runtime=app.state.runtime)
     if settings.traces:
         app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
+    if following is not None:  # outermost: before the trace, the fast paths and any route decide
+        app.add_middleware(FollowOnRequest, following=following)
     errors.install(app)
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()
@@ -170,6 +172,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
                    managed_identity, issuers, graph, arm):
         app.include_router(module.router)
     app.state.gateway = gateway
+    app.state.following = following  # the gateway's port follows too (Served)
     app.state.workload_issuers = workload_issuers  # /_mockidp/issuers and the control API's federation tokens
     return app
 
@@ -256,6 +259,7 @@ class Served:
 
         self.app, self.gateway, self.gateway_port = app, gateway, gateway_port
         self.echo, self.echo_prefix = echo, PREFIX
+        self.following: Following | None = getattr(app.state, "following", None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -266,6 +270,8 @@ class Served:
 
                     await NOT_FOUND_RESPONSE(scope, receive, send)
                     return
+                if self.following is not None:  # the gateway checks tokens with the keys of now, too
+                    self.following.check_or_go_on()
                 await self.gateway(scope, receive, send)
                 return
             path = scope["path"]

@@ -19,6 +19,7 @@ from mockidp.clock import FrozenClock, SequentialIds
 from mockidp.directory.seed import SeedError, load_seed
 from mockidp.local_ca import ensure_server_certificate
 from mockidp.settings import Settings
+from tests.postgres_server import PostgresDatabase, PostgresServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Playwright
@@ -148,6 +149,19 @@ def playwright() -> Iterator[Playwright]:
 
     with sync_playwright() as p:
         yield p
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole run (initdb costs seconds); each module takes a database."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pg(postgres: PostgresServer, request: pytest.FixtureRequest) -> PostgresDatabase:
+    """A fresh database on the shared server for this test module (its replicas share it)."""
+    return postgres.database(request.module.__name__.rsplit(".", 1)[-1].lower())
 
 
 def seed_problems(tmp_path: Path, text: str) -> list[str]:

@@ -10,7 +10,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import sqlalchemy
 
 
 def _bin(name: str) -> str:
@@ -37,6 +40,18 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql+psycopg://mockidp@127.0.0.1:{self.port}/mockidp"
 
+    def database(self, name: str) -> PostgresDatabase:
+        """A fresh database of its own on this server: one test module's, so modules sharing the server do
+        not see each other's directory."""
+        engine = sqlalchemy.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+                conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        finally:
+            engine.dispose()
+        return PostgresDatabase(f"{self.url.rsplit('/', 1)[0]}/{name}")
+
     def _run(self, *cmd: str) -> None:
         subprocess.run([*self.prefix, *cmd], check=True, capture_output=True, timeout=120)
 
@@ -60,3 +75,8 @@ class PostgresServer:
         subprocess.run([*self.prefix, _bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class PostgresDatabase:
+    url: str  # SQLAlchemy's URL, as --database-url takes it

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
 from mockidp.directory import tables as t
+from mockidp.directory.control_state import touch
 from mockidp.directory.stamp import Stamp
 
 ENDPOINTS = ("token", "devicecode", "authorize")
@@ -27,6 +28,7 @@ GRANT_ENDPOINTS = ("token",)  # where a request names a grant_type; elsewhere a 
 KINDS = ("error", "status", "delay", "drop")
 MAX_ARMED = 100
 MAX_COUNT = 10_000
+FAULTS = "faults"  # the control_state row arming and clearing touch: replicas elsewhere read the list again
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +75,13 @@ class FaultBook:
             s.add(t.FaultRow(id=fault.id, endpoint=fault.endpoint, client_id=fault.client_id,
                              grant_type=fault.grant_type, kind=fault.kind, value=json.dumps(fault.value),
                              remaining=fault.remaining, created_at=now))
+            touch(s, FAULTS, now=now)
         self.stamp.bump()
 
-    def clear(self) -> None:
+    def clear(self, *, now: float) -> None:
         with Session(self.engine) as s, s.begin():
             s.exec(delete(t.FaultRow))
+            touch(s, FAULTS, now=now)
         self.stamp.bump()
 
     def forget(self) -> None:

@@ -16,7 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
 from mockidp.directory import tables as t
+from mockidp.directory.control_state import touch
 from mockidp.directory.stamp import Stamp
+
+KEYS = "keys"  # the control_state row a rotation touches: replicas on other machines read the keys again
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class SigningKeys:
             # retired keys past their overlap are of no use to anyone: gone
             s.exec(delete(t.SigningKeyRow).where(col(t.SigningKeyRow.role) == "retired",
                                                  col(t.SigningKeyRow.published_until) < now))
+            touch(s, KEYS, now=now)
         if self.stamp is not None:
             self.stamp.bump()
         return self.load()

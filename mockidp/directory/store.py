@@ -80,6 +80,7 @@ class Store:
         """Swap the registrations in one transaction: readers see the old or the new directory. `as_seed` keeps
         a copy that `restore_seed` brings back (a reset after Graph writes)."""
         with Session(self.engine) as session, session.begin():
+            _lock_version(session)
             _write(session, content)
             if as_seed:
                 session.merge(t.DirectorySourceRow(name=SEED, data=content_json(content)))
@@ -90,7 +91,7 @@ class Store:
         """Read, change and write the directory in one write transaction (a Graph write, directory/writes.py):
         two writes at once both count, and whatever `change` raises leaves the directory as it was."""
         with Session(self.engine) as session, session.begin():
-            session.exec(select(t.ControlRow).where(t.ControlRow.name == DIRECTORY).with_for_update()).first()
+            _lock_version(session)
             changed = change(_load(session))
             _write(session, changed)
             _bump(session, now)
@@ -99,6 +100,7 @@ class Store:
     def restore_seed(self, *, now: float) -> bool:
         """The directory back to the seed it started with; False when none was kept (no --seed)."""
         with Session(self.engine) as session, session.begin():
+            _lock_version(session)
             row = session.get(t.DirectorySourceRow, SEED)
             if row is None:
                 return False
@@ -123,6 +125,13 @@ class Store:
 
 SEED = "seed"
 DIRECTORY = "directory"  # the control_state row whose version names the directory now written
+
+
+def _lock_version(session: Session) -> None:
+    """Directory writers one after the other: each reads the directory and the version as the one before left
+    them, so each new version is higher than the last (a reset racing a Graph write could otherwise write the
+    same version twice, and a replica that saw the first would miss the second)."""
+    session.exec(select(t.ControlRow).where(t.ControlRow.name == DIRECTORY).with_for_update()).first()
 
 
 def _bump(session: Session, now: float) -> None:

@@ -7,7 +7,6 @@ usable podman the test skips, except under CI (env CI set), where it fails.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -18,51 +17,17 @@ from pathlib import Path
 import msal
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-IMAGE = "localhost/mockidp:containers-test"
+from tests.containers.image import IMAGE, ROOT
+
 TENANT = "72f988bf-0000-4000-8000-000000000001"
 CLIENT_ID = "1df771d6-ef9c-473e-af87-cafa8928e024"
 SECRET = "testClient-secret-value-1"
 SCOPE = "api://contoso.onmicrosoft.com/testBackend1/.default"
 
 
-def _oci_tools() -> Path:
-    for candidate in (os.environ.get("MOCKIDP_OCI_TOOLS"), ROOT.parent / "shared" / "tools" / "oci",
-                      Path("/work/shared/tools/oci")):
-        if candidate and (Path(candidate) / "env.sh").is_file():
-            return Path(candidate)
-    return Path("/nonexistent")
-
-
-def _unusable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"podman is needed under CI: {reason}")
-    pytest.skip(reason)
-
-
-def _oci_env(tools: Path) -> dict[str, str]:
-    """The private podman configuration of the oci tools' env.sh, as variables."""
-    out = subprocess.run(["bash", "-c", f'source "{tools}/env.sh" >/dev/null && env -0'], check=True,
-                         capture_output=True, text=True).stdout
-    return dict(line.split("=", 1) for line in out.split("\0") if "=" in line)
-
-
 @pytest.fixture(scope="module")
-def docker_api(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    tools = _oci_tools()
-    if shutil.which("podman") is None or not (tools / "env.sh").is_file():
-        _unusable("podman or the oci tools (MOCKIDP_OCI_TOOLS) are missing")
-    env = _oci_env(tools)
-    if subprocess.run(["podman", "image", "exists", "localhost/debian-python:bookworm"], env=env).returncode:
-        built = subprocess.run([str(tools / "build-base.sh")], env=env, capture_output=True, text=True)
-        if built.returncode:
-            _unusable(f"build-base.sh failed:\n{built.stdout[-2000:]}{built.stderr[-2000:]}")
-    started = time.monotonic()
-    build = subprocess.run(["podman", "build", "--format", "docker", "--pull=never", "--network", "host",
-                            "--layers", "-t", IMAGE, str(ROOT)], env=env, capture_output=True, text=True)
-    if build.returncode:
-        pytest.fail(f"the Dockerfile did not build:\n{build.stdout[-3000:]}{build.stderr[-3000:]}")
-    print(f"image built in {time.monotonic() - started:.1f} s")
+def docker_api(oci_image: dict[str, str], monkeypatch_module: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    env = oci_image
     home = Path(tempfile.mkdtemp(prefix="mockidp-podman-"))
     socket = home / "podman.sock"
     service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"], env=env,

@@ -4,10 +4,8 @@ the data dir's session-secret (docs/managed-identities.md#how-it-fits-the-rest),
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
 from mockidp.app import create_app
@@ -15,13 +13,7 @@ from mockidp.oauth.managed_identity import header_secret
 from mockidp.settings import Settings
 from tests.conftest import DEMO_SEED
 from tests.identity.test_managed_identities import FUNC_CLIENT, IDENTITIES_SEED
-from tests.postgres_server import PostgresServer
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    with PostgresServer() as server:
-        yield server
+from tests.postgres_server import PostgresDatabase
 
 
 def replica(data_dir: Path, url: str, *, seed: bool) -> TestClient:
@@ -35,7 +27,7 @@ def ask(client: TestClient, secret: str):  # type: ignore[no-untyped-def]
                       headers={"X-IDENTITY-HEADER": secret})
 
 
-def test_replicas_answer_for_the_stored_identities(pg: PostgresServer, tmp_path: Path) -> None:
+def test_replicas_answer_for_the_stored_identities(pg: PostgresDatabase, tmp_path: Path) -> None:
     first_dir, second_dir, stranger_dir = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     with replica(first_dir, pg.url, seed=True) as first:
         secret = header_secret((first_dir / "session-secret").read_bytes(), "orders-func")

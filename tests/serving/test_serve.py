@@ -33,7 +33,8 @@ class Served:
     block the server), read with `output()`. `preexec_fn` runs in the child before it starts (limits)."""
 
     def __init__(self, data_dir: Path, *extra: str, port: int | None = None,
-                 preexec_fn: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> None:
+                 preexec_fn: Callable[[], None] | None = None, env: dict[str, str] | None = None,
+                 demo_seed: bool = True) -> None:
         self.port = port or _port()
         self.gateway_port = _port()  # the demo seed has a gateway: its own free port, never 8444 of a neighbour
         self.data_dir = data_dir
@@ -43,7 +44,8 @@ class Served:
         self._log = self.log_path.open("w")
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("MOCKIDP_")}, **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mockidp", "serve", "--seed", str(DEMO_SEED), "--data-dir", str(data_dir),
+            [sys.executable, "-m", "mockidp", "serve", *(["--seed", str(DEMO_SEED)] if demo_seed else []),
+             "--data-dir", str(data_dir),
              "--port", str(self.port), "--gateway-port", str(self.gateway_port), "--no-access-log", *extra],
             stdout=self._log, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=preexec_fn)
         self.origin = f"{'https' if self.tls else 'http'}://localhost:{self.port}"

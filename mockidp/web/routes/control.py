@@ -199,11 +199,11 @@ async def reset(request: Request) -> Response:
     cleared = ["artefacts"]
     await run_in_threadpool(rt.services.artefacts.clear)
     if rt.live is not None and await run_in_threadpool(rt.live.store.restore_seed, now=time.time()):
-        rt.live.stamp.bump()  # every worker of this machine follows; replicas by their poll
+        rt.live.stamp.bump()  # every worker of this machine follows; replicas at their next request
         await run_in_threadpool(rt.live.refresh)
         cleared.insert(0, "directory")
     if rt.faults is not None:
-        await run_in_threadpool(rt.faults.clear)
+        await run_in_threadpool(rt.faults.clear, now=time.time())
         cleared.append("faults")
     if rt.control is not None:  # the clock back to real time, and older traces hidden in every worker
         await run_in_threadpool(rt.control.reset, now=time.time())
@@ -317,7 +317,7 @@ async def arm_fault(request: Request) -> Response:
 async def clear_faults(request: Request) -> Response:
     rt = runtime_of(request)
     if rt.faults is not None:
-        await run_in_threadpool(rt.faults.clear)
+        await run_in_threadpool(rt.faults.clear, now=time.time())
     return json_response(dump({"value": []}), request_id=rt.services.ids.guid(), headers=NO_STORE)
 
 
