@@ -80,6 +80,50 @@ class _HeadTooLarge(Exception):
     """The request line and headers passed --max-header-bytes or --max-headers: answered 400, then closed."""
 
 
+class _OneWritePerTick:
+    """The connection's transport as uvicorn's request cycle sees it: what is written within one turn of
+    the event loop goes out in one write. uvicorn writes a response's head and its body separately, two
+    send calls (and two segments to wake the client) for every answer; on the token and JWKS paths that
+    second system call was a tenth of a request's CPU (issue 11). The bytes and their order are the same."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the transport's own
+        return getattr(self._transport, name)
+
+
 class BoundedHttpProtocol(HttpToolsProtocol):
     """One connection: a deadline for the phase the client is in (idle, headers, body); none while the
     app works. Header size is counted on whole chunks too, so one endless header field (which httptools
@@ -138,6 +182,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = _OneWritePerTick(transport, self.loop)  # type: ignore[assignment]
         self._idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
