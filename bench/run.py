@@ -191,12 +191,15 @@ def _cmdline(pid: int) -> str:
 
 
 def worker_pids(parent: int) -> list[int]:
-    """uvicorn workers: the parent's children started by multiprocessing.spawn (not its resource tracker)."""
+    """uvicorn workers: the parent's children forked from it (its command line; Linux) or started by
+    multiprocessing.spawn (elsewhere), not a resource tracker."""
     pids = []
+    command = _cmdline(parent)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and _ppid(int(entry.name)) == parent:
             pid = int(entry.name)
-            if "multiprocessing.spawn" in _cmdline(pid):
+            cmdline = _cmdline(pid)
+            if "multiprocessing.spawn" in cmdline or (cmdline == command and command):
                 pids.append(pid)
     return sorted(pids)
 

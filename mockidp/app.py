@@ -154,17 +154,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None, ids: IdFactory
         await clients.close()  # the gateway's connections to its backends
         store.engine.dispose()  # close pooled connections (PostgreSQL) when the worker stops
 
-    app = FastAPI(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = fast.FrontedApp(title="mockidp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     secret = load_or_create_secret(settings.data_dir)
     app.state.runtime = Runtime(settings, services, ring, ca_path if ca_path.exists() else None, hosts,
                                 Sealer(secret), trace_store if settings.traces else None, control_state, faults,
                                 signing_keys, live, identity_key=secret)
-    # the hot paths in front of the framework (issue 11), inside the decision trace (added after: outer)
-    app.add_middleware(fast.FastPaths, runtime=app.state.runtime)
-    if settings.traces:
-        app.add_middleware(tracing.Tracing, store=trace_store, clock=clock, ids=ids, wake=wake)
+    # the hot paths in front of the framework (issue 11), inside the decision trace
+    hot = fast.FastPaths(app.framework, runtime=app.state.runtime)
+    app.front = tracing.Tracing(hot, store=trace_store, clock=clock, ids=ids, wake=wake) if settings.traces else hot
     if following is not None:  # outermost: before the trace, the fast paths and any route decide
-        app.add_middleware(FollowOnRequest, following=following)
+        app.front = FollowOnRequest(app.front, following=following)
     errors.install(app)
     app.add_exception_handler(control.ControlRefused, control.on_refused)
     access_log.install()

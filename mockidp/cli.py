@@ -56,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     content = store.load_directory()
+    store.engine.dispose()  # the workers are forked from this process: none of them inherits its connections
     os.environ.update(settings.to_env())
     scheme = "https" if settings.tls else "http"
     shown_host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host

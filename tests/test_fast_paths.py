@@ -25,8 +25,8 @@ TENANTS = [TENANT, TENANT.upper(), "contoso.onmicrosoft.com", "common", "organiz
 def pair(harness: Harness) -> tuple[Harness, Harness]:
     """The app as served, and the same app on the same data dir without the fast path."""
     framework = Harness(harness.settings.data_dir, list(harness.settings.seed))
-    framework.app.user_middleware = [m for m in framework.app.user_middleware if m.cls is not fast.FastPaths]
-    assert any(m.cls is fast.FastPaths for m in harness.app.user_middleware)
+    assert isinstance(harness.app.front.app, fast.FastPaths)  # the decision trace, then the fast path
+    framework.app.front.app = framework.app.framework  # the decision trace, then the framework
     return harness, framework
 
 
@@ -127,3 +127,16 @@ def test_token_answers_as_the_framework_does(pair: tuple[Harness, Harness], endp
     for method in ("GET", "HEAD", "PUT", "DELETE", "PATCH", "TRACE", "PROPFIND"):
         statuses.add(_same(pair, method, path))
     assert {200, 400} <= statuses
+
+
+def test_hot_paths_are_answered_before_the_framework_and_the_rest_goes_through_it(harness: Harness) -> None:
+    """The front (FrontedApp): discovery, JWKS and token requests never enter FastAPI's entry and
+    middleware stack; every other request does."""
+    harness.app.middleware_stack = _refuse  # type: ignore[assignment]
+    c = harness.client
+    assert c.get(f"/{TENANT}/discovery/v2.0/keys").status_code == 200
+    assert c.get(f"/{TENANT}/v2.0/.well-known/openid-configuration").status_code == 200
+    assert c.post(f"/{TENANT}/oauth2/v2.0/token", data=TOKEN_FORM).status_code == 200
+    # (the harness's client answers what the app raised with a bare 500)
+    assert c.get("/_mockidp/health").status_code == 500
+    assert c.get("/no-such-tenant.example/discovery/v2.0/keys").status_code == 500

@@ -51,11 +51,15 @@ class InvalidSignature(ValueError):
 class Signer:
     def __init__(self, key: SigningKey) -> None:
         self.kid = key.kid
-        self._key = RSAKey.import_key(key.private_pem)
-        private = serialization.load_pem_private_key(key.private_pem, password=None)
+        # Parsed once, for both signing and joserfc's verifying. The RSA consistency check (some 30 ms a key,
+        # a third of a worker's start with two keys) is skipped: every signing key is one mockidp generated
+        # (tokens/keys.py), read back from its own data dir or database, never a key from outside.
+        private = serialization.load_pem_private_key(key.private_pem, password=None,
+                                                     unsafe_skip_rsa_key_validation=True)
         if not isinstance(private, rsa.RSAPrivateKey):
             raise ValueError("the signing key is not an RSA key")
         self._private = private
+        self._key = RSAKey.import_key(private)
         self._segments: dict[tuple[tuple[str, str], ...], str] = {}  # a new Signer per key: rotation resets it
 
     def header(self, *, with_x5t: bool, nonce: str | None = None) -> dict[str, str]:

@@ -6,13 +6,16 @@ through the same rendering as the routes (routes/discovery.answer). Anything els
 layer cannot answer as the route would (an unknown tenant: an AADSTS error), falls through to the
 framework path unchanged, where the one error renderer (web/errors.py) answers it. The token endpoint
 runs the route's own handler (routes/token.answer) without the router and its dependency machinery; its
-AADSTS errors go to the same handler the framework would call (errors.on_aadsts), anything unexpected up
-to the framework's server-error handler (errors.on_unexpected) as from the route."""
+AADSTS errors go to the same handler the framework would call (errors.on_aadsts), anything unexpected to
+the framework's server-error handler (errors.on_unexpected), then up, as the framework's layer does it.
+Both sit in front of FastAPI's entry and middleware stack (FrontedApp), not inside it."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -71,8 +74,27 @@ def token_route(path: str) -> tuple[str, int] | None:
     return (path[1:slash], version) if version else None
 
 
+class FrontedApp(FastAPI):
+    """FastAPI with a front: HTTP requests meet the decision trace and FastPaths (app.py sets `front`)
+    before FastAPI's own entry and middleware stack (its telemetry checks, server-error, exception-telemetry
+    and body-limit layers, each a call and a wrapped `send` per request: about a fifth of a JWKS answer's
+    CPU, issue 11). What the front does not answer goes to `framework`, FastAPI as it is."""
+
+    front: Any = None
+
+    async def framework(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if self.front is not None and scope["type"] == "http":
+            scope["app"] = self  # as Starlette sets it: runtime_of(request) reads the app's state
+            await self.front(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 class FastPaths:
-    """Plain ASGI, a middleware of the app inside the decision trace's (app.py)."""
+    """Plain ASGI, in front of the framework inside the decision trace (FrontedApp, app.py)."""
 
     def __init__(self, app: Any, *, runtime: Runtime) -> None:
         self.app = app
@@ -95,7 +117,7 @@ class FastPaths:
         rt = self.runtime
         try:
             body = discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), kind, tenant)
-        except AadstsError:
+        except Exception:  # an AADSTS error, or anything else: the route renders it as the framework does
             return False
         headers = [*_FIXED, (b"x-ms-request-id", rt.services.ids.guid().encode()),
                    (b"content-length", str(len(body)).encode()), _TYPE]
@@ -112,4 +134,7 @@ class FastPaths:
             response = await errors.on_aadsts(request, exc)
         except ClientDisconnect as exc:
             response = await errors.on_disconnect(request, exc)
+        except Exception as exc:  # as the framework's server-error layer: Entra's 500, then the exception goes up
+            await (await errors.on_unexpected(request, exc))(scope, receive, send)
+            raise
         await response(scope, receive, send)

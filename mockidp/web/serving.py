@@ -1,6 +1,7 @@
 """How `mockidp serve` holds connections, on uvicorn: bounds on what one client may hold (the size and
 count of a request's headers; header, body, idle and TLS handshake timeouts), worker processes that
-die with their parent, and the start of it all (file limit, one socket, N workers).
+die with their parent, and the start of it all (file limit, one socket, N workers forked from a parent
+that has imported the app).
 
 uvicorn's httptools protocol has no header limits, arms its keep-alive timer only after a first
 response, and its server passes no TLS handshake timeout (asyncio's default is 60 s): the subclass
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import ctypes
 import enum
+import importlib
 import logging
 import multiprocessing
 import os
@@ -24,13 +26,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.context import BaseContext
 from typing import Any
 
 import httptools
 import uvicorn
+from uvicorn._subprocess import subprocess_started
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
-from uvicorn.supervisors.multiprocess import Multiprocess
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 try:
     from uvloop import Loop as _BaseLoop
@@ -73,6 +78,50 @@ class _Phase(enum.Enum):
 
 class _HeadTooLarge(Exception):
     """The request line and headers passed --max-header-bytes or --max-headers: answered 400, then closed."""
+
+
+class _OneWritePerTick:
+    """The connection's transport as uvicorn's request cycle sees it: what is written within one turn of
+    the event loop goes out in one write. uvicorn writes a response's head and its body separately, two
+    send calls (and two segments to wake the client) for every answer; on the token and JWKS paths that
+    second system call was a tenth of a request's CPU (issue 11). The bytes and their order are the same."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the transport's own
+        return getattr(self._transport, name)
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
@@ -133,6 +182,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = _OneWritePerTick(transport, self.loop)  # type: ignore[assignment]
         self._idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -322,8 +372,82 @@ def bind_port(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _fork_context() -> BaseContext | None:
+    """Linux forks workers; elsewhere (macOS, where forking a process that loaded system frameworks is
+    unsafe, and Windows, where it does not exist) they are spawned, as uvicorn does."""
+    return multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
+
+
+class _ForkedWorker(Process):
+    """uvicorn's worker, forked from the parent that already imported the app's modules instead of
+    spawned: a spawned worker is a new interpreter that imports FastAPI, SQLAlchemy and every route
+    again, most of a second of the start to healthy (issue 11); a forked one goes straight to the app
+    factory, and shares the parent's pages of those modules until it writes to them."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], context: BaseContext) -> None:
+        super().__init__(config, sockets)
+        # stdin is inherited by a fork: nothing to reopen (uvicorn passes its fd to a spawned child)
+        self.process = context.Process(target=subprocess_started, kwargs={  # type: ignore[attr-defined]
+            "config": config, "target": self.target, "sockets": sockets, "stdin_fileno": None})
+
+
+class _Workers(Multiprocess):
+    """uvicorn's supervisor (signals, health pings, restarts) with forked workers where the platform
+    forks; its three places that start a worker, as uvicorn 0.55 writes them, start ours."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], context: BaseContext) -> None:
+        super().__init__(config, sockets)
+        self._context = context
+
+    def _worker(self) -> Process:
+        return _ForkedWorker(self.config, self.sockets, self._context)
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            process = self._worker()
+            process.start()
+            self.processes.append(process)
+
+    def restart_all(self) -> None:
+        for idx, old_process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new_process = self._worker()
+            new_process.start()
+            if not new_process.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new_process.kill()
+                new_process.join()
+                if not self.should_exit.is_set():
+                    log.error("new worker %s was not ready in time; keeping worker %s", new_process.pid,
+                              old_process.pid)
+                return
+            old_process.terminate()
+            old_process.join()
+            self.processes[idx] = new_process
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:  # the app, TLS or socket is broken: every restart would fail
+                log.error("worker %s failed to start, stopping", process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            log.info("worker %s died, starting another", process.pid)
+            process = self._worker()
+            process.start()
+            self.processes[idx] = process
+
+
 def serve(app: str, *, limits: Limits, workers: int, extra_ports: tuple[int, ...] = (), **options: Any) -> int:
-    """uvicorn.run's dispatch, with our Config: one process, or N spawned workers on the same sockets.
+    """uvicorn.run's dispatch, with our Config: one process, or N workers on the same sockets (forked on
+    Linux from this process once it imported the app's modules, spawned elsewhere).
 
     `extra_ports` (the gateway's) are more listening sockets of the same server, not a second server: uvicorn
     serves every socket it is given with one Config (one TLS context: the same certificate; one protocol
@@ -334,7 +458,12 @@ def serve(app: str, *, limits: Limits, workers: int, extra_ports: tuple[int, ...
     config = ServingConfig(app, limits=limits, workers=workers, factory=True, **options)
     sockets = [config.bind_socket(), *(bind_port(config.host, port) for port in extra_ports)]
     if workers > 1:
-        Multiprocess(config, sockets=sockets).run()
+        context = _fork_context()
+        if context is None:
+            Multiprocess(config, sockets=sockets).run()
+            return 0
+        importlib.import_module(app.partition(":")[0])  # once here, for every forked worker
+        _Workers(config, sockets, context).run()
         return 0
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):

@@ -197,3 +197,28 @@ def test_every_worker_answers_every_workers_traces(served: Served) -> None:
     with served.client() as c:
         listed = c.get("/_mockidp/traces", params={"outcome": "AADSTS7000215", "limit": "50"}).json()["value"]
     assert sorted(x["id"] for x in listed) == sorted(made)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_workers_are_forked_from_the_prepared_parent_and_a_dead_one_is_replaced(served: Served) -> None:
+    """A forked worker runs the parent's command line; a spawned one would be a new interpreter
+    (`-c from multiprocessing.spawn import spawn_main`) importing everything again."""
+    parent = served.proc.pid
+    command = Path(f"/proc/{parent}/cmdline").read_bytes()
+    workers = _children(parent)
+    assert len(workers) == 2
+    assert all(Path(f"/proc/{pid}/cmdline").read_bytes() == command for pid in workers)
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (len(_children(parent)) != 2 or workers[0] in _children(parent)):
+        time.sleep(0.1)
+    replaced = _children(parent)
+    assert len(replaced) == 2 and workers[0] not in replaced and workers[1] in replaced
+    assert all(Path(f"/proc/{pid}/cmdline").read_bytes() == command for pid in replaced)
+    for _ in range(8):  # new connections: both workers, the new one too, serve tokens
+        with served.client() as c:
+            assert _token(c)
