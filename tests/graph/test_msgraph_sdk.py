@@ -9,12 +9,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msal
-import pytest
 import requests
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
@@ -29,21 +28,8 @@ from msgraph.generated.models.service_principal import ServicePrincipal
 from msgraph.generated.service_principals.service_principals_request_builder import ServicePrincipalsRequestBuilder
 
 from mockidp.testing.plugin import graph_client
-from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
+from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, TENANT
 from tests.serving.test_serve import Served
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp = tmp_path_factory.mktemp("sdk")
-    seed = tmp / "graph.yaml"
-    seed.write_text(SEED)
-    s = Served(tmp / "data", "--workers", "2", "--seed", str(seed))
-    try:
-        s.wait()
-        yield s
-    finally:
-        s.stop()
 
 
 def msal_token(served: Served, client_id: str, secret: str) -> dict[str, object]:
