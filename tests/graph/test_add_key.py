@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from mockidp.testing.forms import client_assertion, x5t
 from tests.conftest import LiveServer
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, SEED, TENANT
+from tests.graph.live import graph_session, served_seed, tls
 
 PROOF_AUDIENCE = "00000002-0000-0000-c000-000000000000"
 
@@ -48,24 +48,12 @@ class Cert:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("graph-keys")
-    seed = tmp / "seed.yaml"
-    seed.write_text(SEED)
-    with LiveServer(tmp / "data", [seed]) as live:
-        yield live
-
-
-def tls(server: LiveServer) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=server.ca)
+    yield from served_seed(tmp_path_factory, "graph-keys", SEED)
 
 
 @pytest.fixture(scope="module")
 def graph(server: LiveServer) -> Iterator[httpx.Client]:
-    got = httpx.post(f"{server.origin}/{TENANT}/oauth2/v2.0/token", verify=tls(server), data={
-        "grant_type": "client_credentials", "client_id": ADMIN, "client_secret": ADMIN_SECRET,
-        "scope": "https://graph.microsoft.com/.default"})
-    with httpx.Client(base_url=f"{server.origin}/graph/v1.0", verify=tls(server),
-                      headers={"Authorization": "Bearer " + got.json()["access_token"]}) as client:
+    with graph_session(server, TENANT, ADMIN, ADMIN_SECRET) as client:
         yield client
 
 

@@ -4,7 +4,6 @@ credential, a token with one, 700213 once its subject changes)."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, READER, READER_SECRET, SEED, TENANT
+from tests.graph.live import graph_session, served_seed, tls
 
 GITHUB = "https://token.actions.githubusercontent.com"
 MAIN = "repo:fabrikam/orders:ref:refs/heads/main"
@@ -21,15 +21,7 @@ GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("graph-fic")
-    seed = tmp / "seed.yaml"
-    seed.write_text(SEED)
-    with LiveServer(tmp / "data", [seed]) as live:
-        yield live
-
-
-def tls(server: LiveServer) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=server.ca)
+    yield from served_seed(tmp_path_factory, "graph-fic", SEED)
 
 
 def bearer(server: LiveServer, client_id: str, secret: str) -> str:
@@ -41,8 +33,7 @@ def bearer(server: LiveServer, client_id: str, secret: str) -> str:
 
 @pytest.fixture(scope="module")
 def graph(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{server.origin}/graph/v1.0", verify=tls(server),
-                      headers={"Authorization": "Bearer " + bearer(server, ADMIN, ADMIN_SECRET)}) as client:
+    with graph_session(server, TENANT, ADMIN, ADMIN_SECRET) as client:
         yield client
 
 

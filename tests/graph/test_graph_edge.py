@@ -3,7 +3,6 @@ creates an app, its service principal and a role assignment; the next token deci
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,32 +11,21 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, READER, READER_SECRET, SEED, TENANT
+from tests.graph.live import client_token, graph_session, served_seed, tls
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("graph")
-    seed = tmp / "seed.yaml"
-    seed.write_text(SEED)
-    with LiveServer(tmp / "data", [seed]) as live:
-        yield live
-
-
-def tls(server: LiveServer) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=server.ca)
+    yield from served_seed(tmp_path_factory, "graph", SEED)
 
 
 def token_for(server: LiveServer, client_id: str, secret: str, scope: str) -> httpx.Response:
-    return httpx.post(f"{server.origin}/{TENANT}/oauth2/v2.0/token", verify=tls(server), data={
-        "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, "scope": scope})
+    return client_token(server, TENANT, client_id, secret, scope)
 
 
 @pytest.fixture(scope="module")
 def graph(server: LiveServer) -> Iterator[httpx.Client]:
-    got = token_for(server, ADMIN, ADMIN_SECRET, "https://graph.microsoft.com/.default")
-    assert got.status_code == 200, got.text
-    with httpx.Client(base_url=f"{server.origin}/graph/v1.0", verify=tls(server),
-                      headers={"Authorization": "Bearer " + got.json()["access_token"]}) as client:
+    with graph_session(server, TENANT, ADMIN, ADMIN_SECRET) as client:
         yield client
 
 

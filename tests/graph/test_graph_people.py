@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from mockidp.directory.ids import derived_id
 from mockidp.testing import forms
 from tests.conftest import DEMO_SEED, LiveServer
 from tests.conftest import TENANT as CONTOSO
+from tests.graph.live import graph_session, tls
 from tests.graph.people_seed import (
     ADMIN,
     ADMIN_SECRET,
@@ -47,10 +47,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-def tls(server: LiveServer) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=server.ca)
-
-
 def token_endpoint(server: LiveServer, **form: str) -> httpx.Response:
     return httpx.post(f"{server.origin}/{TENANT}/oauth2/v2.0/token", verify=tls(server), data=form)
 
@@ -80,8 +76,7 @@ def claims(token: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def graph(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{server.origin}/graph/v1.0", verify=tls(server),
-                      headers={"Authorization": "Bearer " + app_token(server, ADMIN, ADMIN_SECRET)}) as client:
+    with graph_session(server, TENANT, ADMIN, ADMIN_SECRET) as client:
         yield client
 
 

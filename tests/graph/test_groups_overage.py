@@ -11,7 +11,8 @@ import pytest
 from mockidp.directory.ids import derived_id
 from mockidp.tokens.explain import explain_token
 from tests.conftest import LiveServer
-from tests.graph.test_graph_people import claims, tls
+from tests.graph.live import served_seed, tls
+from tests.graph.test_graph_people import claims
 
 TENANT = "72f988bf-0000-4000-8000-0000000000cc"
 ADMIN, ADMIN_SECRET = "0a0a0a0a-0000-4000-8000-0000000000c1", "overage-admin-secret-1"
@@ -46,11 +47,7 @@ tenants:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("overage")
-    seed = tmp / "seed.yaml"
-    seed.write_text(SEED)
-    with LiveServer(tmp / "data", [seed]) as live:
-        yield live
+    yield from served_seed(tmp_path_factory, "overage", SEED)
 
 
 def token_response(server: LiveServer) -> httpx.Response:

@@ -5,7 +5,6 @@ scope answer AADSTS65001 without the grant, as an unconsented seed does)."""
 from __future__ import annotations
 
 import base64
-import ssl
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from mockidp.directory.ids import derived_id
 from tests.conftest import LiveServer
+from tests.graph.live import graph_session, served_seed, tls
 
 TENANT = "72f988bf-0000-4000-8000-0000000000bb"
 ADMIN, ADMIN_SECRET = "0a0a0a0a-0000-4000-8000-0000000000b1", "grants-admin-secret-1"
@@ -53,15 +53,7 @@ SCOPE = "api://orders-grants/Orders.Read"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("graph-grants")
-    seed = tmp / "seed.yaml"
-    seed.write_text(SEED)
-    with LiveServer(tmp / "data", [seed]) as live:
-        yield live
-
-
-def tls(server: LiveServer) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=server.ca)
+    yield from served_seed(tmp_path_factory, "graph-grants", SEED)
 
 
 def token(server: LiveServer, **form: str) -> httpx.Response:
@@ -70,11 +62,7 @@ def token(server: LiveServer, **form: str) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def graph(server: LiveServer) -> Iterator[httpx.Client]:
-    got = token(server, grant_type="client_credentials", client_id=ADMIN, client_secret=ADMIN_SECRET,
-                scope="https://graph.microsoft.com/.default")
-    assert got.status_code == 200, got.text
-    with httpx.Client(base_url=f"{server.origin}/graph/v1.0", verify=tls(server),
-                      headers={"Authorization": "Bearer " + got.json()["access_token"]}) as client:
+    with graph_session(server, TENANT, ADMIN, ADMIN_SECRET) as client:
         yield client
 
 
