@@ -12,7 +12,7 @@ from typing import Any
 
 from mockidp.arm import errors as e
 from mockidp.directory.model import FederatedCredentialRecord, ServicePrincipalRecord
-from mockidp.tokens.own_tokens import NotOwnToken, verify_own_token
+from mockidp.tokens.own_tokens import bearer_claims
 from mockidp.tokens.signer import Signer
 
 ARM_APP_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
@@ -25,17 +25,9 @@ def authorize(header: str | None, *, signer_of: Callable[[str | None], Signer | 
               now: float) -> dict[str, Any] | e.ArmError:
     """The token's claims when it is a Resource Manager token mockidp signed and still valid, else the catalogue
     entry to answer (the tenant is compared by the caller, once it knows the identity's)."""
-    scheme, _, token = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return e.NO_TOKEN
-    try:
-        claims = verify_own_token(signer_of, token.strip())
-    except NotOwnToken:
-        return e.BAD_TOKEN
-    exp, nbf = claims.get("exp"), claims.get("nbf")
-    if claims.get("aud") not in AUDIENCES or not isinstance(exp, int) or exp <= now or (
-            isinstance(nbf, int) and nbf > now):
-        return e.BAD_TOKEN
+    claims = bearer_claims(header, AUDIENCES, signer_of=signer_of, now=now)
+    if isinstance(claims, str):
+        return e.NO_TOKEN if claims == "missing" else e.BAD_TOKEN
     return claims
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from mockidp.directory.builtin import GRAPH_APP_ID, GRAPH_URI
 from mockidp.graph import errors as e
-from mockidp.tokens.own_tokens import NotOwnToken, verify_own_token
+from mockidp.tokens.own_tokens import bearer_claims
 from mockidp.tokens.signer import Signer
 
 AUDIENCES = frozenset({GRAPH_URI, GRAPH_URI + "/", GRAPH_APP_ID})
@@ -20,17 +20,9 @@ AUDIENCES = frozenset({GRAPH_URI, GRAPH_URI + "/", GRAPH_APP_ID})
 def authorize(header: str | None, permission: str, *, signer_of: Callable[[str | None], Signer | None],
               now: float) -> dict[str, Any] | e.GraphError:
     """The token's claims when it may do what `permission` names, else the catalogue entry to answer."""
-    scheme, _, token = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return e.NO_TOKEN
-    try:
-        claims = verify_own_token(signer_of, token.strip())
-    except NotOwnToken:
-        return e.BAD_TOKEN
-    exp, nbf = claims.get("exp"), claims.get("nbf")
-    if claims.get("aud") not in AUDIENCES or not isinstance(exp, int) or exp <= now or (
-            isinstance(nbf, int) and nbf > now):
-        return e.BAD_TOKEN
+    claims = bearer_claims(header, AUDIENCES, signer_of=signer_of, now=now)
+    if isinstance(claims, str):
+        return e.NO_TOKEN if claims == "missing" else e.BAD_TOKEN
     raw_roles, raw_scp = claims.get("roles"), claims.get("scp")
     roles: list[Any] = raw_roles if isinstance(raw_roles, list) else []
     scopes = raw_scp.split() if isinstance(raw_scp, str) else []

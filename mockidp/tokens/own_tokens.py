@@ -11,6 +11,7 @@ from mockidp.tokens.signer import InvalidSignature, Signer
 
 Rejection = Literal["malformed", "unknown_key", "bad_signature"]
 TokenKind = Literal["user_access", "app_access", "id"]
+BearerRefusal = Literal["missing", "invalid"]
 
 
 class NotOwnToken(ValueError):
@@ -39,6 +40,25 @@ def verify_own_token(signer_of: Callable[[str | None], Signer | None], token: st
         return signer.verify(token)
     except InvalidSignature:
         raise NotOwnToken("bad_signature") from None
+
+
+def bearer_claims(header: str | None, audiences: frozenset[str], *,
+                  signer_of: Callable[[str | None], Signer | None], now: float) -> dict[str, Any] | BearerRefusal:
+    """The claims of an `Authorization: Bearer` token of ours for one of `audiences`, valid at `now` (mockidp's
+    clock); else why not: "missing" (no bearer token) or "invalid" (not ours, another audience, expired or not
+    yet valid). Graph and Resource Manager both decide who calls them this way."""
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return "missing"
+    try:
+        claims = verify_own_token(signer_of, token.strip())
+    except NotOwnToken:
+        return "invalid"
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if claims.get("aud") not in audiences or not isinstance(exp, int) or exp <= now or (
+            isinstance(nbf, int) and nbf > now):
+        return "invalid"
+    return claims
 
 
 def token_kind(claims: dict[str, Any]) -> TokenKind:
