@@ -213,3 +213,25 @@ def test_a_client_leaving_mid_body_costs_one_debug_line_and_no_traceback(tmp_pat
     lines = [line for line in log.splitlines() if "client disconnected" in line]
     assert len(lines) == left, log
     assert all(" DEBUG " in line for line in lines)
+
+
+def test_pipelined_requests_are_answered_whole_and_in_order(short: Served) -> None:
+    """Three requests in one write: three whole answers, in order (each answer's head and body go out in
+    one write, web/serving.py; nothing of one answer may come before, after or inside another)."""
+    with connect(short) as sock:
+        sock.sendall(_head("GET", "/_mockidp/health")
+                     + _head("POST", TOKEN, "Content-Type: application/x-www-form-urlencoded",
+                             f"Content-Length: {len(FORM)}") + FORM
+                     + _head("GET", f"/{TENANT}/discovery/v2.0/keys", "Connection: close"))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    answers = []
+    while answer:
+        head, _, rest = answer.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        answers.append((head.split(b" ")[1], rest[:length]))
+        answer = rest[length:]
+    assert [status for status, _ in answers] == [b"200", b"400", b"200"]
+    assert b'"status":"ok"' in answers[0][1] and b"AADSTS" in answers[1][1] and b'"keys":[' in answers[2][1]
