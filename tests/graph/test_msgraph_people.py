@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import json
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import msal
 import pytest
@@ -25,18 +23,10 @@ from msgraph.generated.models.user import User
 
 from mockidp.testing.plugin import graph_client, graph_client_for
 from tests.graph.people_seed import ADMIN, ADMIN_SECRET, API_SCOPE, CAROL, CAROL_PASSWORD, CLI, DOMAIN, HR_GROUP, TENANT
+from tests.own_thread import in_own_loop
 from tests.serving.test_serve import Served
 
 IVY, IVY_PASSWORD = f"ivy@{DOMAIN}", "Ivy-password-1"
-T = TypeVar("T")
-
-
-def in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
-    # a thread of its own: an earlier test of the suite may leave an event loop running in this thread
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout=120)
-
-
 def sdk(served: Served) -> contextlib.AbstractAsyncContextManager[GraphServiceClient]:
     return graph_client(served.origin, served.data_dir / "ca.pem", TENANT, ADMIN, ADMIN_SECRET)
 

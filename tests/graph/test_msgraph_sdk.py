@@ -5,13 +5,10 @@ credential (issue 10): added with the SDK, the next federated request of either 
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import uuid
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import msal
 import requests
@@ -29,6 +26,7 @@ from msgraph.generated.service_principals.service_principals_request_builder imp
 
 from mockidp.testing.plugin import graph_client
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, TENANT
+from tests.own_thread import in_own_loop
 from tests.serving.test_serve import Served
 
 
@@ -76,16 +74,6 @@ async def delete_assignment(served: Served, resource: str, assignment: str) -> N
     async with sdk(served) as graph:
         await graph.service_principals.by_service_principal_id(resource).app_role_assigned_to.by_app_role_assignment_id(
             assignment).delete()
-
-
-T = TypeVar("T")
-
-
-def in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
-    # a thread of its own: a test before this one may leave an event loop running in this thread (the whole
-    # suite did), and asyncio.run refuses to start inside it
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout=120)
 
 
 def test_msgraph_sdk_assigns_and_unassigns_and_msal_follows(served: Served) -> None:

@@ -28,7 +28,8 @@ from tests.conftest import CLIENT_SECRET as DEMO_SECRET
 from tests.conftest import DEMO_SEED
 from tests.conftest import TENANT as DEMO_TENANT
 from tests.graph.graph_seed import ADMIN, ADMIN_SECRET, API, SEED, TENANT
-from tests.graph.test_msgraph_sdk import delete_assignment, in_own_loop, scenario
+from tests.graph.test_msgraph_sdk import delete_assignment, scenario
+from tests.own_thread import in_own_loop
 from tests.postgres_server import PostgresDatabase, PostgresServer
 from tests.serving.test_serve import Served
 

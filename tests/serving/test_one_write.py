@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from mockidp.web.serving import _OneWritePerTick
+from tests.own_thread import in_own_thread
 
 Check = Callable[[_OneWritePerTick, socket.socket], None]
 
@@ -41,7 +42,7 @@ def _run(loop: asyncio.AbstractEventLoop, check: Check) -> None:
         transport.close()
 
     try:
-        loop.run_until_complete(main())
+        in_own_thread(lambda: loop.run_until_complete(main()))  # tests/own_thread.py says why
     finally:
         peer.close()
 
