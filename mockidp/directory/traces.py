@@ -66,7 +66,10 @@ class Recorded(Protocol):
     @property
     def outcome(self) -> str: ...
 
-    def shape_key(self) -> Hashable: ...
+    def shape_key(self) -> Hashable | None:
+        """Equal for traces whose shapes are equal; None for a shape no other trace will share (a gateway
+        trace's), which the store then encodes without remembering it."""
+        ...
     def shape(self) -> Mapping[str, Any]: ...
 
 
@@ -108,13 +111,14 @@ class TraceStore:
     def add(self, trace: Recorded) -> bool:
         """Queue one finished trace; True when a flush is due now (FLUSH_AT reached)."""
         key = trace.shape_key()
-        known = self._known.get(key)
+        known = self._known.get(key) if key is not None else None
         if known is None:
             body = orjson.dumps(trace.shape()).decode()
             known = (hashlib.blake2b(body.encode(), digest_size=16).hexdigest(), body)
-            if len(self._known) >= SHAPES_KNOWN:
-                self._known.clear()
-            self._known[key] = known
+            if key is not None:  # a shape of its own is not kept: 4,096 of them were some 12 MB a worker
+                if len(self._known) >= SHAPES_KNOWN:
+                    self._known.clear()
+                self._known[key] = known
         digest, body = known
         row = (trace.id, trace.started_at, time.time(), round(trace.duration_ms, 2), trace.client_id, trace.outcome,
                digest)
@@ -125,6 +129,11 @@ class TraceStore:
             self._buffer.append(row)
             self._waiting_shapes[digest] = body
             return len(self._buffer) >= FLUSH_AT
+
+    @property
+    def remembered_shapes(self) -> int:
+        """Encoded shapes this worker holds for traces to come (at most SHAPES_KNOWN)."""
+        return len(self._known)
 
     def pending(self) -> int:
         return len(self._buffer)

@@ -450,3 +450,27 @@ def test_an_optional_idtyp_claim_is_explained_and_only_app_only_tokens_carry_it(
                     "client_secret": CLIENT_SECRET, "scope": f"api://{BACKEND2}/access_as_user"})
     assert user.status_code == 200, user.text
     assert "idtyp" not in jwt_claims(user.json()["access_token"])  # "user" needs include_user_token
+
+
+def test_gateway_traces_are_kept_whole_without_the_worker_remembering_their_shapes(harness: Harness) -> None:
+    """No two gateway traces share a shape (APIM's entries carry their own times): remembering each one's
+    encoding until 4,096 of them, as for token traces, only held memory (some 11 MB a worker, issue 11)."""
+    from mockidp.apim.runtime import GatewayRequest
+    from mockidp.web.gateway.trace import Recorder
+
+    store = TraceStore(make_engine(harness.settings.resolved_database_url))
+    for i in range(30):
+        recorder = Recorder(FROZEN_AT, GatewayRequest(headers=[("Host", "gw")], body=b"", method="GET",
+                                                      scheme="https", host="gw", path=f"/echo/{i}", query=[],
+                                                      ip="127.0.0.1"))
+        recorder.gateway_step("operation", "passed", f"GET /echo/{i}", "")
+        recorder.finish(f"gw-{i}", 200, 0.001)
+        store.add(recorder)
+    store.add(made("alike-1"))
+    store.add(made("alike-2"))
+    assert store.remembered_shapes == 1  # the two token traces' one shape; none of the gateway's
+    store.flush()
+    kept = [store.get(f"gw-{i}") for i in range(30)]
+    assert [k["apim"]["traceId"] if k else None for k in kept] == [f"gw-{i}" for i in range(30)]
+    assert [k["steps"][0]["note"] if k else None for k in kept] == [f"GET /echo/{i}" for i in range(30)]
+    assert [t.trace_id for t in store.recent(limit=2)] == ["alike-2", "alike-1"]
