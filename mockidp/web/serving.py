@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ctypes
 import enum
+import gc
 import importlib
 import logging
 import multiprocessing
@@ -445,6 +446,14 @@ class _Workers(Multiprocess):
             self.processes[idx] = process
 
 
+def _collect_from_now() -> None:
+    """What start-up made (modules, classes, the seed's records) lives as long as the server: frozen, the
+    collector never scans it again, and forked workers do not copy its pages by touching it to collect it.
+    Then the collector is on (cli.main turns it off for the start-up)."""
+    gc.freeze()
+    gc.enable()
+
+
 def serve(app: str, *, limits: Limits, workers: int, extra_ports: tuple[int, ...] = (), **options: Any) -> int:
     """uvicorn.run's dispatch, with our Config: one process, or N workers on the same sockets (forked on
     Linux from this process once it imported the app's modules, spawned elsewhere).
@@ -460,11 +469,14 @@ def serve(app: str, *, limits: Limits, workers: int, extra_ports: tuple[int, ...
     if workers > 1:
         context = _fork_context()
         if context is None:
+            _collect_from_now()
             Multiprocess(config, sockets=sockets).run()
             return 0
         importlib.import_module(app.partition(":")[0])  # once here, for every forked worker
+        _collect_from_now()
         _Workers(config, sockets, context).run()
         return 0
+    _collect_from_now()
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=sockets)

@@ -222,3 +222,26 @@ def test_workers_are_forked_from_the_prepared_parent_and_a_dead_one_is_replaced(
     for _ in range(8):  # new connections: both workers, the new one too, serve tokens
         with served.client() as c:
             assert _token(c)
+
+
+def test_start_up_turns_the_collector_off_and_serving_turns_it_back_on(tmp_path: Path) -> None:
+    """`mockidp serve` collects nothing while it imports and loads (cli.main); serving freezes what that made
+    and collects from then on (serving._collect_from_now, before the workers fork); a start that fails
+    leaves the collector on."""
+    import gc
+
+    from mockidp.cli import main
+    from mockidp.web import serving
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tenants: 3\n")
+    assert main(["serve", "--seed", str(bad), "--data-dir", str(tmp_path / "data"), "--no-tls"]) == 2
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    gc.disable()
+    try:
+        serving._collect_from_now()
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+    finally:
+        gc.enable()
+        gc.unfreeze()
