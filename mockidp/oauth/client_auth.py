@@ -11,6 +11,7 @@ import base64
 import binascii
 import hmac
 import math
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,9 +40,17 @@ class Client:
     acr: str  # "0" public, "1" secret, "2" certificate
 
 
+_CANONICAL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def canonical_guid(value: str) -> str:
+    """A 36-character GUID as Entra compares it (lower case, hyphens in place); anything else as it is."""
+    if len(value) != 36:
+        return value
+    if _CANONICAL.fullmatch(value):  # the usual form: lower-casing is what uuid.UUID would do, at a tenth the cost
+        return value.lower()
     try:
-        return str(uuid.UUID(value)) if len(value) == 36 else value
+        return str(uuid.UUID(value))  # hyphens elsewhere, or a urn: prefix, as uuid.UUID reads them
     except ValueError:
         return value
 

@@ -19,6 +19,11 @@ _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
 def _decode(raw: bytes) -> str:
+    if b"%" not in raw and b"+" not in raw:  # most names and many values: nothing to unescape
+        text = raw.decode("utf-8")
+        if "\x00" in text:
+            raise ValueError("NUL")
+        return text
     if _BAD_ESCAPE.search(raw):
         raise ValueError("bad percent-escape")
     text = unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")  # strict: surrogates refused

@@ -21,6 +21,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 
+from mockidp import compact_json
 from mockidp.tokens.keys import SigningKey, b64url
 
 _ALGS = ["RS256"]
@@ -71,7 +72,7 @@ class Signer:
     def sign(self, header: dict[str, str], claims: dict[str, Any]) -> str:
         """A header `nonce` is Graph's scheme: the signature covers the header whose nonce is
         hashed_nonce(nonce), the token shows the nonce itself, so generic JWT libraries refuse it."""
-        payload = b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+        payload = b64url(compact_json.dumps(claims))
         nonce = header.get("nonce")
         if nonce is None:
             shown = signed = self._segment_of(header)

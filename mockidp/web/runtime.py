@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from mockidp import compact_json
 from mockidp.directory.control_state import ControlState
 from mockidp.directory.faults import FaultBook
 from mockidp.directory.live import LiveDirectory
@@ -26,7 +26,7 @@ _RENDER_CACHE_LIMIT = 2048
 
 
 def dump(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_json.dumps(body)
 
 
 @dataclass
