@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from mockidp import logs
 from mockidp.clock import Clock, IdFactory, SharedClock
 from mockidp.directory.artefacts import PURGE_EVERY, Artefacts
 from mockidp.directory.control_state import ControlState
@@ -287,5 +288,5 @@ def served(app: FastAPI, settings: Settings) -> Served:
 def create_worker_app() -> Served:
     """uvicorn factory for `mockidp serve`: the parent already prepared keys, CA and seed."""
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     return served(create_app(settings, apply_seed=False), settings)

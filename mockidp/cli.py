@@ -40,13 +40,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     # The seed's schema and YAML here, not at the top: each spawned worker imports this module again (the
     # console script's __main__) and never reads a seed (issue 11: about 0.1 s of every worker's start).
+    from mockidp import logs
     from mockidp.directory.seed import SeedError
     from mockidp.local_ca import ensure_server_certificate
     from mockidp.preparation import prepare, server_names
     from mockidp.web.serving import Limits, serve
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     try:
         store = prepare(settings)
     except SeedError as exc:

@@ -50,16 +50,24 @@ def test_serve_with_two_workers_serves_the_gateway_on_its_port_and_prints_each_a
             token = c.post(f"https://localhost:{port}/{TENANT}/oauth2/v2.0/token", data={
                 "grant_type": "client_credentials", "client_id": CLIENT, "client_secret": CLIENT_SECRET,
                 "scope": "api://8d138478-d3a3-47f5-a233-1408cd6baae4/.default"}).json()["access_token"]
-            answers = [c.get(f"https://localhost:{gateway_port}/backend2/hello",
+            # new connections: both workers; a function key in the query, as Azure Functions backends take it
+            answers = [c.get(f"https://localhost:{gateway_port}/backend2/hello?code=s3cret-function-key-{i}",
                              headers={"Authorization": f"Bearer {token}",
                                       "Ocp-Apim-Subscription-Key": "demo-subscription-key-1",
-                                      "Connection": "close"}) for _ in range(6)]  # new connections: both workers
+                                      "Connection": "close"}) for i in range(6)]
             assert [a.status_code for a in answers] == [200] * 6
+            assert {a.json()["query"]["code"] for a in answers} == {f"s3cret-function-key-{i}" for i in range(6)}
             assert {a.json()["claims"]["azp"] for a in answers} == {CLIENT}
             # the identity app is not on the gateway's port, nor the gateway on the identity port
             assert c.get(f"https://localhost:{gateway_port}/_mockidp/health").text == (
                 '{ "statusCode": 404, "message": "Resource not found" }')
             assert c.get(f"https://localhost:{port}/backend2/hello").status_code == 404
+        # --no-access-log: no line per request, nor one per forwarded call (httpx logs each at INFO), whose URL
+        # would show the function key
+        proc.terminate()
+        proc.wait(20)
+        after = log.read_text()[len(printed):]
+        assert "s3cret-function-key" not in after and "/_mockidp/echo" not in after, after
     finally:
         proc.terminate()
         proc.wait(20)
