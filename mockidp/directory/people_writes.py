@@ -222,7 +222,7 @@ def add_member(group_id: str, member_id: str) -> Change:
         group = _group(content, group_id)
         old = _user(content, member_id)
         if old.tenant_id != group.tenant_id:
-            raise WriteError("not_found", _missing(member_id))
+            raise WriteError.not_found(member_id)
         if group_id in old.group_ids:
             raise WriteError("invalid", "One or more added object references already exist for the following "
                                         "modified properties: 'members'.")
@@ -237,25 +237,21 @@ def remove_member(group_id: str, member_id: str) -> Change:
         _group(content, group_id)
         old = _user(content, member_id)
         if group_id not in old.group_ids:
-            raise WriteError("not_found", _missing(member_id))
+            raise WriteError.not_found(member_id)
         new = dataclasses.replace(old, group_ids=tuple(g for g in old.group_ids if g != group_id))
         return dataclasses.replace(content, users=tuple(new if u is old else u for u in content.users))
     return change
 
 
-def _missing(object_id: str) -> str:
-    return f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present."
-
-
 def _user(content: m.DirectoryContent, user_id: str) -> m.UserRecord:
     found = next((u for u in content.users if u.id == user_id), None)
     if found is None:
-        raise WriteError("not_found", _missing(user_id))
+        raise WriteError.not_found(user_id)
     return found
 
 
 def _group(content: m.DirectoryContent, group_id: str) -> m.GroupRecord:
     found = next((g for g in content.groups if g.id == group_id), None)
     if found is None:
-        raise WriteError("not_found", _missing(group_id))
+        raise WriteError.not_found(group_id)
     return found

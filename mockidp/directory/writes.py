@@ -35,6 +35,12 @@ class WriteError(Exception):
         self.kind = kind
         self.message = message
 
+    @classmethod
+    def not_found(cls, object_id: str) -> WriteError:
+        """Graph's Request_ResourceNotFound message, for any object a write names that is not there."""
+        return cls("not_found", f"Resource '{object_id}' does not exist or one of its queried reference-property "
+                                "objects are not present.")
+
 
 def apply(store: Store, change: Change, *, now: float) -> m.DirectoryContent:
     """Run one write: the change, then the whole-directory check, in the store's one transaction."""
@@ -114,16 +120,14 @@ def _application(content: m.DirectoryContent, object_id: str) -> m.ApplicationRe
     for a in content.applications:
         if a.object_id == object_id:
             return a
-    raise WriteError("not_found", f"Resource '{object_id}' does not exist or one of its queried reference-property "
-                                  "objects are not present.")
+    raise WriteError.not_found(object_id)
 
 
 def _principal(content: m.DirectoryContent, sp_id: str) -> m.ServicePrincipalRecord:
     for sp in content.service_principals:
         if sp.id == sp_id:
             return sp
-    raise WriteError("not_found", f"Resource '{sp_id}' does not exist or one of its queried reference-property "
-                                  "objects are not present.")
+    raise WriteError.not_found(sp_id)
 
 
 def delete_application(object_id: str) -> Change:
@@ -343,12 +347,10 @@ def add_assignment(principal_id: str, resource_sp_id: str, app_role_id: str, *,
                  **{u.id: "User" for u in content.users}, **{g.id: "Group" for g in content.groups}}
         kind = kinds.get(principal_id)
         if kind is None:
-            raise WriteError("not_found", f"Resource '{principal_id}' does not exist or one of its queried "
-                                          "reference-property objects are not present.")
+            raise WriteError.not_found(principal_id)
         resource = Directory.build(content).principals.get(resource_sp_id)  # built-in ones too (Microsoft Graph)
         if resource is None:
-            raise WriteError("not_found", f"Resource '{resource_sp_id}' does not exist or one of its queried "
-                                          "reference-property objects are not present.")
+            raise WriteError.not_found(resource_sp_id)
         if any(x.principal_id == principal_id and x.resource_sp_id == resource_sp_id and x.app_role_id == app_role_id
                for x in content.assignments):
             raise WriteError("conflict", "Permission being assigned already exists on the object")
@@ -362,8 +364,7 @@ def add_assignment(principal_id: str, resource_sp_id: str, app_role_id: str, *,
 def remove_assignment(assignment_id: str) -> Change:
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
         if all(x.id != assignment_id for x in content.assignments):
-            raise WriteError("not_found", f"Resource '{assignment_id}' does not exist or one of its queried "
-                                          "reference-property objects are not present.")
+            raise WriteError.not_found(assignment_id)
         return dataclasses.replace(content, assignments=tuple(x for x in content.assignments if x.id != assignment_id))
     return change
 
@@ -420,8 +421,7 @@ def update_federated_credential(object_id: str, key: str, body: Mapping[str, Any
         app = _application(content, object_id)
         old = federated_credential(app, key)
         if old is None:
-            raise WriteError("not_found", f"Resource '{key}' does not exist or one of its queried reference-property "
-                                          "objects are not present.")
+            raise WriteError.not_found(key)
         data = _credential_body(body)
         if data.get("name", old.name) != old.name:
             raise WriteError("invalid", "The property 'name' of a federatedIdentityCredential cannot be changed.")
@@ -442,8 +442,7 @@ def remove_federated_credential(object_id: str, key: str) -> Change:
         app = _application(content, object_id)
         old = federated_credential(app, key)
         if old is None:
-            raise WriteError("not_found", f"Resource '{key}' does not exist or one of its queried reference-property "
-                                          "objects are not present.")
+            raise WriteError.not_found(key)
         return _replace_app(content, app, dataclasses.replace(
             app, federated_credentials=tuple(c for c in app.federated_credentials if c is not old)))
     return change
@@ -526,8 +525,7 @@ def _grant(content: m.DirectoryContent, grant_id_: str) -> m.GrantRecord:
     for g in content.grants:
         if g.id == grant_id_:
             return g
-    raise WriteError("not_found", f"Resource '{grant_id_}' does not exist or one of its queried reference-property "
-                                  "objects are not present.")
+    raise WriteError.not_found(grant_id_)
 
 
 def update_grant(grant_id_: str, body: Mapping[str, Any]) -> Change:
