@@ -114,13 +114,10 @@ class FastPaths:
 
     async def _discovery(self, scope: Scope, send: Any, kind: str, tenant: str) -> bool:
         """Answered (True), or an unknown tenant left to the framework path and its error handler (False)."""
-        rt = self.runtime
-        try:
-            body = discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), kind, tenant)
-        except Exception:  # an AADSTS error, or anything else: the route renders it as the framework does
+        answer = document(self.runtime, scope, kind, tenant)
+        if answer is None:
             return False
-        headers = [*_FIXED, (b"x-ms-request-id", rt.services.ids.guid().encode()),
-                   (b"content-length", str(len(body)).encode()), _TYPE]
+        headers, body = answer
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return True
@@ -138,3 +135,15 @@ class FastPaths:
             await (await errors.on_unexpected(request, exc))(scope, receive, send)
             raise
         await response(scope, receive, send)
+
+
+def document(rt: Runtime, scope: Scope, kind: str, tenant: str) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+    """A 200's headers and body for one of the four documents, or None: an unknown tenant, which the route
+    renders as the framework does (an AADSTS error). Used by FastPaths and, before any ASGI task, by the HTTP
+    protocol itself (serving.BoundedHttpProtocol, through app.Served.in_place)."""
+    try:
+        body = discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), kind, tenant)
+    except Exception:  # an AADSTS error, or anything else: the route renders it as the framework does
+        return None
+    return [*_FIXED, (b"x-ms-request-id", rt.services.ids.guid().encode()),
+            (b"content-length", str(len(body)).encode()), _TYPE], body

@@ -34,7 +34,8 @@ import httptools
 import uvicorn
 from uvicorn._subprocess import subprocess_started
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 from uvicorn.server import ServerState
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
@@ -270,6 +271,42 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         # message for. The request's task has not run yet: it finds the extension in its scope.
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[ABORT] = self.transport.abort
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if not self._answered_in_place(cycle):
+            super()._start_asgi_task(cycle, app)
+
+    def _answered_in_place(self, cycle: RequestResponseCycle) -> bool:
+        """A GET the app can answer at once (app.Served.in_place: discovery and JWKS) is written here, as
+        uvicorn's RequestResponseCycle.send would write it (status line, its default headers, the app's, a
+        `connection: close` when the connection does not stay), with no ASGI task: the task, the app's
+        call chain and the two ASGI messages were about half of such a request's CPU (issue 11)."""
+        in_place = getattr(self.app, "in_place", None)
+        scope = cycle.scope
+        if in_place is None or scope["method"] != "GET" or self.flow.write_paused:
+            return False
+        try:
+            answer = in_place(scope)
+        except Exception:  # the ASGI way answers it, and logs it, as for any request
+            return False
+        if answer is None:
+            return False
+        headers, body = answer
+        if cycle.access_log:
+            cycle.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), "GET",
+                                     get_path_with_query_string(scope), scope["http_version"], 200)
+        content = [STATUS_LINE[200]]
+        for name, value in (*cycle.default_headers, *headers):
+            content.extend((name.lower(), b": ", value, b"\r\n"))
+        if not cycle.keep_alive:
+            content.append(b"connection: close\r\n")
+        content.extend((b"\r\n", body))
+        cycle.response_started = cycle.response_complete = True
+        self.transport.write(b"".join(content))
+        if not cycle.keep_alive:
+            self.transport.close()
+        cycle.on_response()
+        return True
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
