@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,7 +79,13 @@ class IdFactory:
     """Random GUIDs and opaque bytes (trace ids, uti, aio, codes)."""
 
     def guid(self) -> str:
-        return str(uuid.uuid4())
+        """A random (version 4) GUID, as uuid.uuid4() makes it, in half the time: one is made for every
+        answer's x-ms-request-id, three for a token (issue 11)."""
+        b = bytearray(os.urandom(16))
+        b[6] = b[6] & 0x0F | 0x40  # version 4
+        b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
+        h = b.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def token_bytes(self, n: int) -> bytes:
         return secrets.token_bytes(n)

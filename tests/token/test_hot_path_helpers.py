@@ -57,3 +57,20 @@ def test_plain_fields_decode_as_escaped_ones_and_bad_ones_are_refused() -> None:
     for bad in (b"a=\x00", b"a=\xff", b"a=%00", b"a=%zz", b"\xc3=1"):
         with pytest.raises(AadstsError):
             parse_form(bad, FORM)
+
+
+def test_guids_are_random_version_4_guids_as_uuid_makes_them() -> None:
+    from mockidp.clock import IdFactory
+
+    made = [IdFactory().guid() for _ in range(2000)]
+    assert len(set(made)) == 2000
+    for value in made:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # every bit but the version's and the variant's varies
+    ints = [uuid.UUID(v).int for v in made]
+    fixed = (0xF << 76) | (0x3 << 62)
+    varying = 0
+    for i in ints:
+        varying |= i ^ ints[0]
+    assert varying == ((1 << 128) - 1) & ~fixed
