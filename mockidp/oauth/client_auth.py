@@ -11,7 +11,6 @@ import base64
 import binascii
 import hmac
 import math
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from mockidp.clock import entra_instant
+from mockidp.directory.ids import GUID
 from mockidp.directory.model import ApplicationRecord, CertificateRecord, ServicePrincipalRecord
 from mockidp.directory.passwords import secret_digest
 from mockidp.directory.snapshot import Directory
@@ -40,14 +40,11 @@ class Client:
     acr: str  # "0" public, "1" secret, "2" certificate
 
 
-_CANONICAL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
 def canonical_guid(value: str) -> str:
     """A 36-character GUID as Entra compares it (lower case, hyphens in place); anything else as it is."""
     if len(value) != 36:
         return value
-    if _CANONICAL.fullmatch(value):  # the usual form: lower-casing is what uuid.UUID would do, at a tenth the cost
+    if GUID.fullmatch(value):  # the usual form: lower-casing is what uuid.UUID would do, at a tenth the cost
         return value.lower()
     try:
         return str(uuid.UUID(value))  # hyphens elsewhere, or a urn: prefix, as uuid.UUID reads them

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mockidp.directory.ids import GUID
 from mockidp.directory.model import TenantRecord
 from mockidp.directory.snapshot import Directory
 from mockidp.errors import AadstsError, catalogue
 
 MSA_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DNS = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 # Discovery looks any word of these characters up as a tenant name (90002 'secrets', 'tenant_id');
 # the protocol endpoints call a segment that is no GUID nor dotted DNS name malformed (900023 'token',
@@ -52,7 +52,7 @@ def resolve_tenant(directory: Directory, segment: str, *, discovery: bool = Fals
     lowered = segment.lower()
     if lowered in MULTI_TENANT:
         return TenantRef(lowered, lowered, None)
-    if _GUID.match(segment):
+    if GUID.match(segment):
         tenant = directory.tenants.get(lowered)
     elif _DNS.match(segment) or (discovery and _NAME.match(segment)):
         tenant = directory.tenant_by_domain(lowered)

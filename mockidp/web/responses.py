@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockidp.directory.ids import GUID
 from mockidp.errors import AadstsError, ErrorContext, render_envelope
 from mockidp.oauth import trace
 from mockidp.web.runtime import Runtime, dump
@@ -27,7 +27,6 @@ CACHEABLE = {
     "Access-Control-Allow-Methods": "GET, OPTIONS",
     **_COMMON,
 }
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def json_response(content: bytes, *, request_id: str, headers: dict[str, str], status: int = 200,
@@ -50,7 +49,7 @@ def correlation_id(request: Request, runtime: Runtime) -> str:
     if params:
         candidates.append(params.get("client-request-id"))
     for value in candidates:
-        if value and _GUID.match(value):
+        if value and GUID.match(value):
             return value.lower()
     return runtime.services.ids.guid()
 

@@ -33,6 +33,7 @@ from starlette.responses import Response
 
 from mockidp.clock import REAL_TIME, ClockSetting, SharedClock, entra_instant
 from mockidp.directory.faults import ENDPOINTS, GRANT_ENDPOINTS, MAX_COUNT, Fault
+from mockidp.directory.ids import GUID
 from mockidp.directory.signing_keys import StoredKey
 from mockidp.errors import catalogue
 from mockidp.oauth import trace
@@ -221,7 +222,6 @@ async def reset(request: Request) -> Response:
 
 _STATUSES = (429, 500, 502, 503, 504)
 _MOST_DELAY = 30.0
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _GRANT = re.compile(r"^[A-Za-z0-9_:.-]{1,128}$")
 _FAULT_USAGE = ('Send {"endpoint": "token" | "devicecode" | "authorize", "clientId": GUID (optional), '
                 '"grantType": GRANT (optional, token endpoint), "count": N (default 1), and one of "error": '
@@ -243,7 +243,7 @@ def fault_of(body: dict[str, Any], new_id: str) -> Fault:
     count = body.get("count", 1)
     if endpoint not in ENDPOINTS:
         raise ControlRefused(400, "invalid_request", f"'endpoint' is one of {', '.join(ENDPOINTS)}.")
-    if not isinstance(client, str) or (client and not _GUID.match(client)):
+    if not isinstance(client, str) or (client and not GUID.match(client)):
         raise ControlRefused(400, "invalid_request", "'clientId' is an application (client) ID, a GUID.")
     if not isinstance(grant, str) or (grant and not _GRANT.match(grant)):
         raise ControlRefused(400, "invalid_request", "'grantType' is a grant_type value, e.g. client_credentials.")
