@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mockidp")
 
+_WORKER_APP = "mockidp.app:create_worker_app"  # what `serve` runs in each worker
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     """Flags win over MOCKIDP_* variables; a flag not given leaves the variable (or default) in place."""
@@ -38,23 +40,28 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    # The seed's schema and YAML here, not at the top: each spawned worker imports this module again (the
-    # console script's __main__) and never reads a seed (issue 11: about 0.1 s of every worker's start).
-    from mockidp import logs
-    from mockidp.directory.seed import SeedError
-    from mockidp.local_ca import ensure_server_certificate
-    from mockidp.preparation import prepare, server_names
-    from mockidp.web.serving import Limits, serve
+    # Imports here, not at the top: each spawned worker imports this module again (the console script's
+    # __main__). The preparation (keys, schema, the seed's YAML and schema) runs in a child meanwhile the
+    # app's modules, which every worker is forked with, are imported here (forked_preparation, issue 11).
+    import importlib
+
+    from mockidp import forked_preparation, logs
 
     settings = _settings(args)
     logs.configure(settings.log_level)
+    preparing = forked_preparation.start(settings)
     try:
-        store = prepare(settings)
-    except SeedError as exc:
-        print(f"mockidp: the seed is invalid, nothing was loaded ({len(exc.problems)} problems):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
+        importlib.import_module(_WORKER_APP.partition(":")[0])
+    finally:
+        status = preparing.wait()
+    if status != forked_preparation.PREPARED:
+        return status
+    from mockidp.directory.store import Store, make_engine
+    from mockidp.local_ca import ensure_server_certificate
+    from mockidp.preparation import server_names
+    from mockidp.web.serving import Limits, serve
+
+    store = Store(make_engine(settings.resolved_database_url))
     content = store.load_directory()
     store.engine.dispose()  # the workers are forked from this process: none of them inherits its connections
     os.environ.update(settings.to_env())
@@ -88,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
                     keep_alive_timeout=settings.keep_alive_timeout,
                     tls_handshake_timeout=settings.tls_handshake_timeout)
     return serve(
-        "mockidp.app:create_worker_app", limits=limits, host=settings.host, port=settings.port,
+        _WORKER_APP, limits=limits, host=settings.host, port=settings.port,
         extra_ports=(settings.gateway_port,) if gateway else (), workers=settings.workers,
         access_log=settings.access_log, log_level=settings.log_level.lower(),
         server_header=False, **tls,

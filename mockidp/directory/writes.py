@@ -3,7 +3,10 @@
 Each write is a function DirectoryContent -> DirectoryContent, run by Store.change_directory inside one
 transaction: the changed directory is checked as a whole (every reference resolves, ids stay unique)
 before it is written, and a refused write raises WriteError, so nothing is half-applied.
-An application body goes through the seed's own schema and rules (seed.resolve_application).
+An application body goes through the seed's own schema and rules (seed.resolve_application). That module
+(the seed's pydantic schema and the YAML parser with it) is imported by the first write that needs it, not
+by every worker: `mockidp serve` prepares the seed in a child process and its workers never load it
+otherwise (issue 11: about 4 MB and 70 ms a worker).
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import base64
 import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from mockidp.directory import model as m
 from mockidp.directory.federated_credentials import Owner, resolve_credentials
 from mockidp.directory.passwords import secret_digest
-from mockidp.directory.seed import SeedError, grant_scope_problems, read_federated_credential, resolve_application
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.store import Store
+
+if TYPE_CHECKING:
+    from mockidp.directory.seed import SeedError
 
 Change = Callable[[m.DirectoryContent], m.DirectoryContent]
 
@@ -42,6 +48,12 @@ class WriteError(Exception):
                                 "objects are not present.")
 
 
+def _seed() -> ModuleType:
+    from mockidp.directory import seed
+
+    return seed
+
+
 def apply(store: Store, change: Change, *, now: float) -> m.DirectoryContent:
     """Run one write: the change, then the whole-directory check, in the store's one transaction."""
     return store.change_directory(lambda content: check(change(content)), now=now)
@@ -50,6 +62,7 @@ def apply(store: Store, change: Change, *, now: float) -> m.DirectoryContent:
 def check(content: m.DirectoryContent) -> m.DirectoryContent:
     """The cross-reference rules the seed enforces, over the whole changed directory."""
     problems: list[str] = []
+    grant_scope_problems = _seed().grant_scope_problems
     _unique(problems, "application appId", [a.app_id for a in content.applications])
     _unique(problems, "application id", [a.object_id for a in content.applications])
     _unique(problems, "servicePrincipal id", [sp.id for sp in content.service_principals])
@@ -105,9 +118,10 @@ def create_application(body: Mapping[str, Any], tenant_id: str, *, object_id: st
     new_object_id = object_id or str(uuid.uuid4())
 
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
+        seed = _seed()
         try:
-            record = resolve_application(data, tenant_id)
-        except SeedError as exc:
+            record = seed.resolve_application(data, tenant_id)
+        except seed.SeedError as exc:
             raise WriteError("invalid", _seed_problems(exc)) from None
         record = dataclasses.replace(record, object_id=new_object_id)
         if any(a.app_id == record.app_id for a in content.applications):
@@ -243,9 +257,10 @@ def update_application(object_id: str, body: Mapping[str, Any]) -> Change:
         kept, new_keys = _key_credentials(app, given_keys)
         if new_keys:
             merged["keyCredentials"] = new_keys
+        seed = _seed()
         try:
-            record = resolve_application(merged, app.tenant_id)
-        except SeedError as exc:
+            record = seed.resolve_application(merged, app.tenant_id)
+        except seed.SeedError as exc:
             raise WriteError("invalid", _seed_problems(exc)) from None
         for old, new in ((app.app_roles, record.app_roles), (app.scopes, record.scopes)):
             by_id = {x.id: x for x in new}
@@ -403,9 +418,10 @@ def add_federated_credential(object_id: str, body: Mapping[str, Any], *, credent
     `owner` managedIdentity: a user-assigned identity's (its application record), in ARM's words."""
     def change(content: m.DirectoryContent) -> m.DirectoryContent:
         app = _application(content, object_id)
+        seed = _seed()
         try:
-            given = read_federated_credential(_credential_body(body))
-        except SeedError as exc:
+            given = seed.read_federated_credential(_credential_body(body))
+        except seed.SeedError as exc:
             raise WriteError("invalid", _seed_problems(exc)) from None
         new = m.FederatedCredentialRecord(credential_id, given.name, given.issuer, given.subject,
                                           tuple(given.audiences), given.description)
@@ -427,9 +443,10 @@ def update_federated_credential(object_id: str, key: str, body: Mapping[str, Any
             raise WriteError("invalid", "The property 'name' of a federatedIdentityCredential cannot be changed.")
         merged = {"name": old.name, "issuer": old.issuer, "subject": old.subject, "audiences": list(old.audiences),
                   "description": old.description, **data}
+        seed = _seed()
         try:
-            given = read_federated_credential(merged)
-        except SeedError as exc:
+            given = seed.read_federated_credential(merged)
+        except seed.SeedError as exc:
             raise WriteError("invalid", _seed_problems(exc)) from None
         new = m.FederatedCredentialRecord(old.id, old.name, given.issuer, given.subject, tuple(given.audiences),
                                           given.description)

@@ -245,3 +245,38 @@ def test_start_up_turns_the_collector_off_and_serving_turns_it_back_on(tmp_path:
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def _mapped_files(pid: int) -> set[str]:
+    return {line.split(maxsplit=5)[5] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+            if len(line.split(maxsplit=5)) == 6}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the preparation is forked on Linux only")
+def test_the_seed_is_prepared_in_a_child_and_no_worker_loads_its_yaml_parser(served: Served) -> None:
+    """forked_preparation: the seed (YAML, its schema) is read by a child of `mockidp serve` while the parent
+    imports the app, so neither the parent nor any worker forked from it maps PyYAML's C extension; the
+    seed was loaded all the same (its tenant answers). (Graph writes import the seed's schema in such workers
+    when they need it: tests/graph.)"""
+    yaml_ext = pytest.importorskip("yaml._yaml").__file__
+    assert yaml_ext
+    parent = served.proc.pid
+    for pid in (parent, *_children(parent)):
+        assert yaml_ext not in _mapped_files(pid), pid
+    with served.client() as c:
+        assert c.get(f"/{TENANT}/v2.0/.well-known/openid-configuration").status_code == 200
+        assert _token(c).count(".") == 2
+    assert "1 tenants, 6 applications, 2 users" in served.output()
+
+
+def test_a_preparation_that_fails_exits_1_with_its_error_and_serves_nothing(tmp_path: Path) -> None:
+    """An error of the forked preparation other than the seed's (here the data dir is a file) is printed
+    by the child as a traceback; `mockidp serve` exits 1 without starting a worker."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory\n")
+    out = subprocess.run([sys.executable, "-m", "mockidp", "serve", "--seed", str(DEMO_SEED), "--data-dir",
+                          str(blocked / "data"), "--no-tls", "--port", str(_port())], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" in out.stderr and "NotADirectoryError" in out.stderr
+    assert "serving" not in out.stderr and "Uvicorn running" not in out.stderr
