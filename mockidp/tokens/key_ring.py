@@ -31,10 +31,11 @@ class KeyRing:
         self._stamp = stamp
         self._clock = clock
         self._seen = -1
-        self._keys: tuple[RingKey, ...] = ()
         self._signers: dict[str, Signer] = {}
         self._jwks: dict[str, dict[str, Any]] = {}
         self._active: Signer | None = None
+        # (kid, published until) in JWKS order: SigningKey.kid hashes the certificate, so not per request
+        self._published: tuple[tuple[str, float | None], ...] = ()
         self._fresh()
 
     def _fresh(self) -> None:
@@ -47,7 +48,8 @@ class KeyRing:
             raise RuntimeError("no active signing key in the key ring")
         self._signers = {k.key.kid: self._signers.get(k.key.kid) or Signer(k.key) for k in keys}
         self._jwks = {k.key.kid: self._jwks.get(k.key.kid) or k.key.public_jwk() for k in keys}
-        self._keys, self._active, self._seen = tuple(keys), self._signers[active.key.kid], stamp
+        self._published = tuple((k.key.kid, k.published_until) for k in keys)
+        self._active, self._seen = self._signers[active.key.kid], stamp
 
     def forget(self) -> None:
         """Read the keys again at the next use (a replica's poll: another machine may have rotated)."""
@@ -65,14 +67,13 @@ class KeyRing:
         """The JWKS members: the signing key, the next one, and retired ones within their overlap."""
         self._fresh()
         now = self._clock.now()
-        return [self._jwks[k.key.kid] for k in self._keys
-                if k.published_until is None or now < k.published_until]
+        return [self._jwks[kid] for kid, until in self._published if until is None or now < until]
 
     def verifier(self, kid: str | None) -> Signer | None:
         """The signer of a published key by its kid (tokens mockidp issued, presented back to it)."""
         self._fresh()
         now = self._clock.now()
-        for k in self._keys:
-            if k.key.kid == kid and (k.published_until is None or now < k.published_until):
+        for known, until in self._published:
+            if known == kid and (until is None or now < until):
                 return self._signers[kid]
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,14 +32,16 @@ def body_of(rt: Runtime, origin: str, kind: str, tenant: str) -> bytes:
     An unknown tenant raises AadstsError (rendered by web/errors.py)."""
     ref = resolve_tenant(rt.services.directory, tenant, discovery=True)
     jwks = rt.keys.published() if kind.startswith("keys") else []
-    builders = {
-        "oidc2": lambda: discovery.openid_configuration_v2(ref, origin),
-        "oidc1": lambda: discovery.openid_configuration_v1(ref, origin),
-        "keys2": lambda: discovery.jwks_v2(jwks, ref, origin),
-        "keys1": lambda: discovery.jwks_v1(jwks),
-    }
+
+    def build() -> dict[str, Any]:  # only when this key was not rendered yet
+        if kind == "oidc2":
+            return discovery.openid_configuration_v2(ref, origin)
+        if kind == "oidc1":
+            return discovery.openid_configuration_v1(ref, origin)
+        return discovery.jwks_v2(jwks, ref, origin) if kind == "keys2" else discovery.jwks_v1(jwks)
+
     # the published kids are part of the key: a rotation (or a retired key's overlap ending) renders anew
-    return rt.rendered((kind, ref.segment, origin, *(k["kid"] for k in jwks)), builders[kind])
+    return rt.rendered((kind, ref.segment, origin, *(k["kid"] for k in jwks)), build)
 
 
 @router.get("/{tenant}/v2.0/.well-known/openid-configuration")
