@@ -57,9 +57,8 @@ from mockidp.web.runtime import Runtime
 from mockidp.web.sealing import Sealer, load_or_create_secret
 
 if TYPE_CHECKING:
-    import httpx
-
     from mockidp.web.gateway.edge import Gateway
+    from mockidp.web.gateway.forwarding import BackendClient
 
 log = logging.getLogger("mockidp")
 
@@ -182,13 +181,13 @@ class GatewayClients:
 
     def __init__(self, ca_path: Path | None) -> None:
         self.ca_path = ca_path
-        self._client: httpx.AsyncClient | None = None
+        self._client: BackendClient | None = None
 
-    def __call__(self) -> httpx.AsyncClient:
+    def __call__(self) -> BackendClient:
         if self._client is None:
-            from mockidp.web.gateway.forwarding import new_client
+            from mockidp.web.gateway.forwarding import BackendClient
 
-            self._client = new_client(self.ca_path)
+            self._client = BackendClient(self.ca_path)
         return self._client
 
     async def close(self) -> None:

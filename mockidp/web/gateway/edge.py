@@ -16,8 +16,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import httpx
-
 from mockidp.apim.runtime import (
     Api,
     BackendService,
@@ -33,7 +31,7 @@ from mockidp.apim.validate_jwt import DiscoverySource, apim_body
 from mockidp.clock import Clock, IdFactory
 from mockidp.directory.traces import TraceStore
 from mockidp.web.gateway import trace as gateway_trace
-from mockidp.web.gateway.forwarding import Forwarder
+from mockidp.web.gateway.forwarding import BackendClient, Forwarder
 from mockidp.web.gateway.routing import CompiledService
 
 log = logging.getLogger("mockidp.gateway")
@@ -54,7 +52,7 @@ def _answer(status: int, message: str, *extra: tuple[str, str]) -> GatewayRespon
 
 class Gateway:
     def __init__(self, services: list[CompiledService], *, clock: Clock, ids: IdFactory,
-                 discovery: DiscoverySource, rate_limiter: RateLimiter, client: Callable[[], httpx.AsyncClient],
+                 discovery: DiscoverySource, rate_limiter: RateLimiter, client: Callable[[], BackendClient],
                  backend_urls: Callable[[CompiledService], dict[str, str]], traces: TraceStore | None,
                  wake: asyncio.Event, trace_location: Callable[[str, str], str], max_body_bytes: int) -> None:
         self.services = services

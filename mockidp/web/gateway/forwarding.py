@@ -1,4 +1,4 @@
-"""forward-request's HTTP side: the runtime's Backend on one httpx.AsyncClient per worker.
+"""forward-request's HTTP side: the runtime's Backend on one httpx.AsyncClient per worker (BackendClient).
 
 The client trusts the system's CAs and mockidp's own (so a backend on this machine served with mockidp's
 certificate, the built-in echo function included, verifies). To each request it adds `X-Forwarded-For` with
@@ -21,14 +21,37 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "
 MAX_BACKEND_BODY = 16 * 1024 * 1024  # mockidp's bound on a backend answer held in memory
 
 
-def new_client(ca_path: Path | None) -> httpx.AsyncClient:
-    context = ssl.create_default_context()
-    if ca_path is not None and ca_path.exists():
-        context.load_verify_locations(cafile=str(ca_path))
-    # No pool timeout: forward-request's own timeout bounds each call. trust_env off: a proxy variable of the
-    # machine must not send loopback traffic elsewhere.
-    return httpx.AsyncClient(verify=context, trust_env=False, timeout=None,
-                             limits=httpx.Limits(max_connections=512, max_keepalive_connections=64))
+class BackendClient:
+    """The worker's one HTTP client to its backends. Its TLS context trusts mockidp's CA from the start and
+    the system's CAs (as ssl.create_default_context loads them) from the first call that may reach an https
+    backend: the system bundle parsed whole is some 1.6 MB in every worker (issue 11), which a gateway in
+    front of plain-HTTP backends never needs."""
+
+    __slots__ = ("_system_trusted", "context", "http")
+
+    def __init__(self, ca_path: Path | None) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname checked, certificate required
+        if ca_path is not None and ca_path.exists():
+            self.context.load_verify_locations(cafile=str(ca_path))
+        self._system_trusted = False
+        # No pool timeout: forward-request's own timeout bounds each call. trust_env off: a proxy variable of
+        # the machine must not send loopback traffic elsewhere.
+        self.http = httpx.AsyncClient(verify=self.context, trust_env=False, timeout=None,
+                                      limits=httpx.Limits(max_connections=512, max_keepalive_connections=64))
+
+    def for_request(self, request: OutgoingRequest) -> httpx.AsyncClient:
+        """The client, trusting the system's CAs before any https call (a redirect may lead to one too)."""
+        if not self._system_trusted and (request.url[:6].lower() == "https:" or request.follow_redirects):
+            self.context.load_default_certs()
+            self._system_trusted = True
+        return self.http
+
+    @property
+    def system_trusted(self) -> bool:
+        return self._system_trusted
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 class Forwarder:
@@ -36,7 +59,7 @@ class Forwarder:
 
     __slots__ = ("client", "client_ip")
 
-    def __init__(self, client: httpx.AsyncClient, client_ip: str) -> None:
+    def __init__(self, client: BackendClient, client_ip: str) -> None:
         self.client, self.client_ip = client, client_ip
 
     async def __call__(self, request: OutgoingRequest) -> GatewayResponse:
@@ -46,10 +69,10 @@ class Forwarder:
         headers = [(k, v) for k, v in headers if k.lower() != "x-forwarded-for"]
         headers.append(("X-Forwarded-For", ", ".join([*forwarded, self.client_ip]) if forwarded else self.client_ip))
         timeout = httpx.Timeout(request.timeout if request.timeout > 0 else None)
+        client = self.client.for_request(request)
         try:
-            sent = self.client.build_request(request.method, url, headers=headers, content=request.body,
-                                             timeout=timeout)
-            response = await self.client.send(sent, stream=True, follow_redirects=request.follow_redirects)
+            sent = client.build_request(request.method, url, headers=headers, content=request.body, timeout=timeout)
+            response = await client.send(sent, stream=True, follow_redirects=request.follow_redirects)
             try:
                 body = bytearray()
                 async for chunk in response.aiter_raw():
