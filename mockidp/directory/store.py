@@ -31,6 +31,10 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
+            # A worker's page cache: 512 KiB, not SQLite's 2 MB. The directory is read once into memory and the
+            # hot paths read nothing here; what is read (codes, sessions) the OS caches too. The trace flushes
+            # (40 MB of gateway traces at the count bound) filled the 2 MB of every worker (issue 11).
+            cur.execute("PRAGMA cache_size=-512")
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -367,6 +367,48 @@ def test_a_shape_no_trace_refers_to_is_purged_after_its_grace(harness: Harness,
     assert store.get("d") is not None and [x["rule"] for x in store.get("d")["steps"]] == ["rule-0"]
 
 
+class _OwnShaped:
+    """A trace whose shape is its own (a gateway trace's: shape_key None), as directory/traces.Recorded reads."""
+
+    def __init__(self, trace_id: str, created_at: float = FROZEN_AT) -> None:
+        self.id, self.started_at, self.duration_ms, self.client_id, self.outcome = (trace_id, created_at, 1.0,
+                                                                                    "", "success")
+
+    def shape_key(self) -> None:
+        return None
+
+    def shape(self) -> dict[str, Any]:
+        return {"endpoint": "GET /backend2/hello", "status": 200, "apim": {"traceId": self.id}}
+
+
+def test_a_shape_of_its_own_goes_with_its_trace(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gateway traces share no shape: each one's leaves with its row, by the count at the flush that drops
+    the row and by age at the purge, not SHAPE_GRACE later (at 1,000 gateway requests a second that grace
+    was some 1.2 GB of shapes); a shared shape keeps its grace."""
+    store = TraceStore(make_engine(harness.settings.resolved_database_url))
+    monkeypatch.setattr(trace_store, "KEEP_AT_MOST", 3)
+
+    def count(table: str) -> int:
+        with sqlite3.connect(harness.settings.data_dir / "mockidp.db") as db:
+            n: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return n
+    store.add(made("shared", steps=1))
+    store.flush()
+    for i in range(8):
+        store.add(_OwnShaped(f"g-{i}"))
+        store.flush()
+    assert count("trace_record") == 3 and [s.trace_id for s in store.recent(limit=5)] == ["g-7", "g-6", "g-5"]
+    assert count("trace_shape") == 3 + 1  # the three kept gateway traces' own, the shared one in its grace
+    assert store.get("g-7") is not None and store.get("g-7")["apim"] == {"traceId": "g-7"}
+    store.add(_OwnShaped("g-old", FROZEN_AT - trace_store.KEEP_FOR - 1))
+    store.flush()
+    assert count("trace_shape") == 3 + 1  # g-5 left by the count at that flush, its shape with it
+    store.purge(now=FROZEN_AT)
+    assert store.get("g-old") is None and count("trace_record") == 2 and count("trace_shape") == 2 + 1
+    store.purge(now=FROZEN_AT + trace_store.SHAPE_GRACE + 1)
+    assert count("trace_shape") == 2  # now the unreferenced shared shape too
+
+
 # ------------------------------------------------------------------------------------------ steps, in order
 
 
