@@ -25,10 +25,10 @@ from mockidp.directory.signing_keys import SigningKeys
 from mockidp.directory.snapshot import Directory
 from mockidp.directory.stamp import Stamp
 from mockidp.directory.traces import TraceStore
-from mockidp.local_ca import CA_CERT, ensure_ca
+from mockidp.local_ca import CA_CERT, ensure_ca, server_names
 from mockidp.oauth.context import Services
 from mockidp.oauth.workload_issuers import WorkloadIssuers
-from mockidp.preparation import prepare, server_names
+from mockidp.preparation import prepare
 from mockidp.settings import Settings
 from mockidp.tokens.issuer import TokenIssuer
 from mockidp.tokens.key_ring import KeyRing, RingKey, Role

@@ -12,11 +12,16 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    from mockidp.settings import Settings
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca-key.pem"
@@ -79,6 +84,16 @@ def _sans(names: list[str]) -> list[x509.GeneralName]:
         except ValueError:
             out.append(x509.DNSName(name))
     return out
+
+
+def server_names(settings: Settings) -> list[str]:
+    """The names the server certificate carries beyond localhost and the loopback addresses."""
+    names = list(settings.hostnames)
+    if settings.public_url:
+        names.append(urlsplit(settings.public_url).hostname or "")
+    if settings.host not in ("0.0.0.0", "::", ""):
+        names.append(settings.host)
+    return [n for n in names if n]
 
 
 def ensure_server_certificate(data_dir: Path, names: list[str]) -> ServerTls:

@@ -1,30 +1,20 @@
-"""What `mockidp serve` does once, in the parent, before its workers start: data dir, keys, CA, the seed
-validated and stored whole. Apart from app.py (the composition root, which re-exports it) so that the
-parent imports neither FastAPI nor the routes: they cost it about a third of a second of the start to
-healthy, before its workers import them again (issue 11)."""
+"""What `mockidp serve` does once before its workers start: data dir, keys, CA, the seed validated and
+stored whole. Run in a child of the parent (forked_preparation) while the parent imports the app; apart
+from app.py (the composition root, which re-exports it) so that preparing imports neither FastAPI nor the
+routes (issue 11)."""
 
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from mockidp.directory.signing_keys import SigningKeys, StoredKey
 from mockidp.directory.store import Store, make_engine
-from mockidp.local_ca import ensure_server_certificate
+from mockidp.local_ca import ensure_server_certificate, server_names
 from mockidp.settings import Settings
 from mockidp.tokens.keys import ISSUER_CERT_FILE, ISSUER_KEY_FILE, load_or_create_signing_key
 from mockidp.web.sealing import load_or_create_secret
 
-__all__ = ["prepare", "server_names"]
-
-
-def server_names(settings: Settings) -> list[str]:
-    names = list(settings.hostnames)
-    if settings.public_url:
-        names.append(urlsplit(settings.public_url).hostname or "")
-    if settings.host not in ("0.0.0.0", "::", ""):
-        names.append(settings.host)
-    return [n for n in names if n]
+__all__ = ["prepare"]
 
 
 def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
