@@ -44,8 +44,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     # Imports here, not at the top: each spawned worker imports this module again (the console script's
-    # __main__). The preparation (keys, schema, the seed's YAML and schema) runs in a child meanwhile the
-    # app's modules, which every worker is forked with, are imported here (forked_preparation, issue 11).
+    # __main__). The preparation (keys, schema, the seed's YAML and schema) runs in a child while the app's
+    # modules, which every worker is forked with, are imported here (forked_preparation, issue 11).
     import importlib
 
     from mockidp import forked_preparation, logs

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mockidp.settings import Settings
 
-__all__ = ["Preparation", "start"]
+__all__ = ["FAILED", "PREPARED", "SEED_INVALID", "Preparation", "keys_ahead", "start"]
 
 PREPARED, SEED_INVALID, FAILED = 0, 2, 1  # the child's exit status, and what `mockidp serve` exits with
 
