@@ -261,10 +261,11 @@ class Served:
         self.following: Following | None = getattr(app.state, "following", None)
         self.runtime = app.state.runtime
 
-    def in_place(self, scope: dict[str, Any]) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+    def in_place(self, scope: dict[str, Any]) -> tuple[bytes, bytes] | None:
         """A GET of discovery or JWKS on the main port, for the HTTP protocol to answer before any ASGI task
-        (serving.BoundedHttpProtocol): what FastPaths would send, without the task, the middleware chain and
-        the ASGI messages, the better part of such a request's cost (issue 11). None: the ASGI way."""
+        (serving.BoundedHttpProtocol): what FastPaths would send, its headers as header lines, without the
+        task, the middleware chain and the ASGI messages, the better part of such a request's cost (issue 11).
+        None: the ASGI way."""
         server = scope.get("server")
         if self.gateway_port and server is not None and server[1] == self.gateway_port:
             return None
@@ -273,7 +274,7 @@ class Served:
             return None
         if self.following is not None:  # as FollowOnRequest, outermost on the ASGI way
             self.following.check_or_go_on()
-        return fast.document(self.runtime, scope, *found)
+        return fast.document_lines(self.runtime, scope, *found)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

@@ -40,6 +40,10 @@ _VARYING = (b"x-ms-request-id", b"content-length", b"content-type")
 _TEMPLATE = json_response(b"", request_id="", headers=CACHEABLE).raw_headers
 _FIXED = [(k, v) for k, v in _TEMPLATE if k not in _VARYING]
 _TYPE = next((k, v) for k, v in _TEMPLATE if k == b"content-type")
+# The same as HTTP/1.1 header lines, for the protocol to write as they are (names lowercase, as uvicorn's send
+# writes them): joined once here instead of on every request.
+_FIXED_LINES = b"".join(k + b": " + v + b"\r\n" for k, v in _FIXED)
+_TYPE_LINE = _TYPE[0] + b": " + _TYPE[1] + b"\r\n"
 
 
 def _host(scope: Scope) -> str:
@@ -137,13 +141,28 @@ class FastPaths:
         await response(scope, receive, send)
 
 
+def _body(rt: Runtime, scope: Scope, kind: str, tenant: str) -> bytes | None:
+    try:
+        return discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), kind, tenant)
+    except Exception:  # an AADSTS error, or anything else: the route renders it as the framework does
+        return None
+
+
 def document(rt: Runtime, scope: Scope, kind: str, tenant: str) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
     """A 200's headers and body for one of the four documents, or None: an unknown tenant, which the route
-    renders as the framework does (an AADSTS error). Used by FastPaths and, before any ASGI task, by the HTTP
-    protocol itself (serving.BoundedHttpProtocol, through app.Served.in_place)."""
-    try:
-        body = discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), kind, tenant)
-    except Exception:  # an AADSTS error, or anything else: the route renders it as the framework does
+    renders as the framework does (an AADSTS error)."""
+    body = _body(rt, scope, kind, tenant)
+    if body is None:
         return None
     return [*_FIXED, (b"x-ms-request-id", rt.services.ids.guid().encode()),
             (b"content-length", str(len(body)).encode()), _TYPE], body
+
+
+def document_lines(rt: Runtime, scope: Scope, kind: str, tenant: str) -> tuple[bytes, bytes] | None:
+    """document's headers as the header lines of the answer, and its body: for the HTTP protocol itself,
+    before any ASGI task (serving.BoundedHttpProtocol, through app.Served.in_place)."""
+    body = _body(rt, scope, kind, tenant)
+    if body is None:
+        return None
+    return b"".join((_FIXED_LINES, b"x-ms-request-id: ", rt.services.ids.guid().encode(), b"\r\ncontent-length: ",
+                     str(len(body)).encode(), b"\r\n", _TYPE_LINE)), body

@@ -146,6 +146,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._streamed = 0  # counted on chunks that were all request head
         self._headers = 0
         self._too_large = False
+        self._defaults_of: list[tuple[bytes, bytes]] | None = None  # _default_lines' list, and its lines
+        self._defaults_lines = b""
 
     def _arm(self, phase: _Phase, seconds: float) -> None:
         # Phases change several times per request: moving a deadline is two assignments; the one timer
@@ -280,7 +282,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         """A GET the app can answer at once (app.Served.in_place: discovery and JWKS) is written here, as
         uvicorn's RequestResponseCycle.send would write it (status line, its default headers, the app's, a
         `connection: close` when the connection does not stay), with no ASGI task: the task, the app's
-        call chain and the two ASGI messages were about half of such a request's CPU (issue 11)."""
+        call chain and the two ASGI messages were about half of such a request's CPU (issue 11). The app
+        gives its headers as header lines already (lowercase names, as send writes them)."""
         in_place = getattr(self.app, "in_place", None)
         scope = cycle.scope
         if in_place is None or scope["method"] != "GET" or self.flow.write_paused:
@@ -291,13 +294,11 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             return False
         if answer is None:
             return False
-        headers, body = answer
+        lines, body = answer
         if cycle.access_log:
             cycle.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), "GET",
                                      get_path_with_query_string(scope), scope["http_version"], 200)
-        content = [STATUS_LINE[200]]
-        for name, value in (*cycle.default_headers, *headers):
-            content.extend((name.lower(), b": ", value, b"\r\n"))
+        content = [STATUS_LINE[200], self._default_lines(cycle.default_headers), lines]
         if not cycle.keep_alive:
             content.append(b"connection: close\r\n")
         content.extend((b"\r\n", body))
@@ -307,6 +308,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
         cycle.on_response()
         return True
+
+    def _default_lines(self, defaults: list[tuple[bytes, bytes]]) -> bytes:
+        """uvicorn's default headers (the date, a new list every second) as header lines, joined once a list."""
+        if defaults is not self._defaults_of:
+            self._defaults_of = defaults
+            self._defaults_lines = b"".join(name.lower() + b": " + value + b"\r\n" for name, value in defaults)
+        return self._defaults_lines
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -165,3 +165,28 @@ def test_an_in_place_answer_is_in_the_access_log_as_uvicorn_writes_it_secrets_hi
         assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     (line,) = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert line.endswith(f' - "GET {DOCS[0]}?code=[redacted] HTTP/1.1" 200') and line.startswith("127.0.0.1:")
+
+
+def test_an_in_place_answer_carries_the_date_of_now_on_a_connection_that_stays(tmp_path: Path) -> None:
+    """uvicorn makes its date header anew every second; the protocol joins it into header lines once a new
+    one comes (BoundedHttpProtocol._default_lines): two answers 1.5 s apart on one connection carry two
+    dates, each the second it was sent in, as the ASGI way's do."""
+    from email.utils import parsedate_to_datetime
+
+    settings = _settings(tmp_path, "d")
+    app = served(create_app(settings), settings)
+    request = f"GET {DOCS[0]} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+    dates = []
+    with serving(app, settings) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(request)
+            received = b""
+            while not _answers(received):
+                received += sock.recv(65536)
+            sent_at = time.time()
+            found = re.search(rb"\r\ndate: ([^\r]+)\r\n", received)
+            assert found is not None
+            dates.append(parsedate_to_datetime(found.group(1).decode()).timestamp())
+            assert abs(dates[-1] - sent_at) <= 2.0
+            time.sleep(1.5)
+    assert dates[1] > dates[0]
