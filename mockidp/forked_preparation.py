@@ -31,10 +31,9 @@ PREPARED, SEED_INVALID, FAILED = 0, 2, 1  # the child's exit status, and what `m
 
 
 def _signing_keys(settings: Settings) -> None:
-    from mockidp.tokens.keys import ISSUER_CERT_FILE, ISSUER_KEY_FILE, load_or_create_signing_key
+    from mockidp.tokens.keys import ensure_keys
 
-    load_or_create_signing_key(settings.data_dir)
-    load_or_create_signing_key(settings.data_dir, ISSUER_KEY_FILE, ISSUER_CERT_FILE)
+    ensure_keys(settings.data_dir)
 
 
 def _server_certificate(settings: Settings) -> None:

@@ -11,7 +11,7 @@ from mockidp.directory.signing_keys import SigningKeys, StoredKey
 from mockidp.directory.store import Store, make_engine
 from mockidp.local_ca import ensure_server_certificate, server_names
 from mockidp.settings import Settings
-from mockidp.tokens.keys import ISSUER_CERT_FILE, ISSUER_KEY_FILE, load_or_create_signing_key
+from mockidp.tokens.keys import ensure_keys
 from mockidp.web.sealing import load_or_create_secret
 
 __all__ = ["prepare"]
@@ -20,14 +20,12 @@ __all__ = ["prepare"]
 def prepare(settings: Settings, *, apply_seed: bool = True) -> Store:
     """Once per start, before workers fork: data dir, keys, CA, seed validated and stored whole."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    load_or_create_signing_key(settings.data_dir)
-    load_or_create_signing_key(settings.data_dir, ISSUER_KEY_FILE, ISSUER_CERT_FILE)  # before workers fork
+    key = ensure_keys(settings.data_dir)  # before workers fork
     load_or_create_secret(settings.data_dir)
     if settings.tls:
         ensure_server_certificate(settings.data_dir, server_names(settings))
     store = Store(make_engine(settings.resolved_database_url))
     store.create_schema()
-    key = load_or_create_signing_key(settings.data_dir)  # the first key; then the database holds them
     SigningKeys(store.engine).adopt(StoredKey(key.kid, key.private_pem, key.cert_der), now=time.time())
     if apply_seed and settings.seed:
         from mockidp.directory.seed import load_seed  # YAML and the seed schema: not in the workers

@@ -88,6 +88,14 @@ def load_or_create_signing_key(data_dir: Path, key_file: str = KEY_FILE, cert_fi
     return SigningKey(key_path.read_bytes(), cert.public_bytes(serialization.Encoding.DER))
 
 
+def ensure_keys(data_dir: Path) -> SigningKey:
+    """The two keys of a data dir, made if missing: the first signing key (returned; the database holds the
+    ring from then on) and the built-in workload issuers'."""
+    key = load_or_create_signing_key(data_dir)
+    load_or_create_signing_key(data_dir, ISSUER_KEY_FILE, ISSUER_CERT_FILE)
+    return key
+
+
 def load_public_jwk(data_dir: Path) -> dict[str, Any] | None:
     """The public JWK of the signing certificate in data_dir, if there is one (never creates a key)."""
     cert_path = data_dir / CERT_FILE
