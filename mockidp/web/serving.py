@@ -28,13 +28,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import uvicorn
 from uvicorn._subprocess import subprocess_started
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 from uvicorn.server import ServerState
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
@@ -126,6 +126,23 @@ class _OneWritePerTick:
         return getattr(self._transport, name)
 
 
+class _NoWaiter:
+    def set(self) -> None:
+        """Nobody waits on a request answered in place."""
+
+
+class _Answered:
+    """The connection's `cycle` once an answer was written in place: finished, nothing to read into or wait
+    for (uvicorn's callbacks read `response_complete`, and set `message_event` when the connection goes)."""
+
+    __slots__ = ()
+    response_complete = True
+    message_event = _NoWaiter()
+
+
+_ANSWERED = _Answered()
+
+
 class BoundedHttpProtocol(HttpToolsProtocol):
     """One connection: a deadline for the phase the client is in (idle, headers, body); none while the
     app works. Header size is counted on whole chunks too, so one endless header field (which httptools
@@ -148,6 +165,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._too_large = False
         self._defaults_of: list[tuple[bytes, bytes]] | None = None  # _default_lines' list, and its lines
         self._defaults_lines = b""
+        self._in_place: Callable[[dict[str, Any]], tuple[bytes, bytes] | None] | None = getattr(
+            self.app, "in_place", None)
 
     def _arm(self, phase: _Phase, seconds: float) -> None:
         # Phases change several times per request: moving a deadline is two assignments; the one timer
@@ -268,45 +287,64 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._arm(_Phase.BODY, self.limits.body_timeout)
+        if self._in_place is not None and self._answered_in_place(self._in_place):
+            return
         super().on_headers_complete()
         # A test's "drop" fault (web/faulting.py): the connection closed with no answer, which ASGI has no
         # message for. The request's task has not run yet: it finds the extension in its scope.
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[ABORT] = self.transport.abort
 
-    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        if not self._answered_in_place(cycle):
-            super()._start_asgi_task(cycle, app)
-
-    def _answered_in_place(self, cycle: RequestResponseCycle) -> bool:
-        """A GET the app can answer at once (app.Served.in_place: discovery and JWKS) is written here, as
-        uvicorn's RequestResponseCycle.send would write it (status line, its default headers, the app's, a
-        `connection: close` when the connection does not stay), with no ASGI task: the task, the app's
-        call chain and the two ASGI messages were about half of such a request's CPU (issue 11). The app
-        gives its headers as header lines already (lowercase names, as send writes them)."""
-        in_place = getattr(self.app, "in_place", None)
-        scope = cycle.scope
-        if in_place is None or scope["method"] != "GET" or self.flow.write_paused:
+    def _answered_in_place(self, in_place: Callable[[dict[str, Any]], tuple[bytes, bytes] | None]) -> bool:
+        """A GET the app can answer at once (app.Served.in_place: discovery and JWKS) is written here, at the
+        end of its headers, as uvicorn's RequestResponseCycle.send would write it (status line, its default
+        headers, the app's, a `connection: close` when the connection does not stay), with no request cycle
+        and no ASGI task: the cycle (and its event), the task, the app's call chain and the two ASGI messages
+        were most of such a request's CPU (issue 11). The app gives its headers as header lines already
+        (lowercase names, as send writes them). Anything else (another method, an upgrade, an answer still
+        being written before it, a URL uvicorn would unquote, what in_place declines) goes uvicorn's way."""
+        previous, parser = self.cycle, self.parser
+        if ((previous is not None and not previous.response_complete) or self.flow.write_paused
+                or parser.get_method() != b"GET" or parser.should_upgrade()
+                or (self.limit_concurrency is not None
+                    and max(len(self.connections), len(self.tasks)) >= self.limit_concurrency)):
             return False
         try:
-            answer = in_place(scope)
+            url = httptools.parse_url(self.url)
+            path = url.path.decode("ascii")
+        except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+            return False  # uvicorn's way answers it as it does
+        if "%" in path:
+            return False
+        scope = self.scope
+        version = parser.get_http_version()
+        scope["method"] = "GET"
+        if version != "1.1":
+            scope["http_version"] = version
+        scope["path"] = self.root_path + path
+        scope["raw_path"] = self.root_path.encode("ascii") + url.path
+        scope["query_string"] = url.query or b""
+        try:
+            answer = in_place(cast("dict[str, Any]", scope))  # uvicorn's TypedDict, the app's plain scope
         except Exception:  # the ASGI way answers it, and logs it, as for any request
             return False
         if answer is None:
             return False
         lines, body = answer
-        if cycle.access_log:
-            cycle.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), "GET",
-                                     get_path_with_query_string(scope), scope["http_version"], 200)
-        content = [STATUS_LINE[200], self._default_lines(cycle.default_headers), lines]
-        if not cycle.keep_alive:
+        if self.access_log:
+            self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), "GET",
+                                    get_path_with_query_string(scope), scope["http_version"], 200)
+        keep_alive = version != "1.0" and parser.should_keep_alive()
+        content = [STATUS_LINE[200], self._default_lines(self.server_state.default_headers), lines]
+        if not keep_alive:
             content.append(b"connection: close\r\n")
         content.extend((b"\r\n", body))
-        cycle.response_started = cycle.response_complete = True
+        self.cycle = _ANSWERED  # type: ignore[assignment]  # what uvicorn's callbacks read of a finished cycle
         self.transport.write(b"".join(content))
-        if not cycle.keep_alive:
+        self.server_state.total_requests += 1  # as on_response_complete counts (uvicorn's --limit-max-requests)
+        if not keep_alive:
             self.transport.close()
-        cycle.on_response()
+        # No keep-alive timer of uvicorn's: on_message_complete arms this connection's own (_idle).
         return True
 
     def _default_lines(self, defaults: list[tuple[bytes, bytes]]) -> bytes:

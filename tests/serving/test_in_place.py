@@ -190,3 +190,31 @@ def test_an_in_place_answer_carries_the_date_of_now_on_a_connection_that_stays(t
             assert abs(dates[-1] - sent_at) <= 2.0
             time.sleep(1.5)
     assert dates[1] > dates[0]
+
+
+def test_an_in_place_answer_makes_no_request_cycle_and_a_body_sent_with_it_is_passed_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The protocol answers at the end of the headers, before uvicorn would make a RequestResponseCycle (and
+    its event) for the request: only what goes the ASGI way has one. A GET that carries a body is answered
+    and its body passed over; the next request on the connection is read as a request of its own."""
+    from uvicorn.protocols.http import httptools_impl
+
+    made: list[str] = []
+
+    class Counted(httptools_impl.RequestResponseCycle):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(kwargs["scope"]["path"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(httptools_impl, "RequestResponseCycle", Counted)
+    settings = _settings(tmp_path, "e")
+    app = served(create_app(settings), settings)
+    requests = (b"".join(f"GET {p} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode() for p in DOCS)
+                + f"GET {DOCS[0]} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 15\r\n\r\nGET /x HTTP/1.1".encode()
+                + f"GET {DOCS[1]} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+                + b"GET /_mockidp/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    with serving(app, settings) as port:
+        answers = _answers(exchange(port, requests, answers=7))
+    assert [a.split(b"\r\n", 1)[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 7
+    assert [b'"keys":[' in a for a in answers] == [True, True, False, False, True, True, False]
+    assert made == ["/_mockidp/health"]
