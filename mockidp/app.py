@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -207,7 +207,7 @@ def main_origin(settings: Settings) -> str:
 
 
 def build_gateway(settings: Settings, content: DirectoryContent, directory: Directory,
-                  published: Callable[[], list[dict[str, Any]]],
+                  published: Callable[[], Sequence[dict[str, Any]]],
                   clock: Clock, ids: IdFactory, traces: TraceStore | None, wake: asyncio.Event,
                   clients: GatewayClients) -> Gateway:
     """The API Management gateway of the seed's apiManagement services (web/gateway/)."""

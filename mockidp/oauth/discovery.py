@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,12 +101,12 @@ def openid_configuration_v1(ref: TenantRef, origin: str) -> dict[str, Any]:
     }
 
 
-def jwks_v2(jwks: list[dict[str, Any]], ref: TenantRef, origin: str) -> dict[str, Any]:
+def jwks_v2(jwks: Sequence[dict[str, Any]], ref: TenantRef, origin: str) -> dict[str, Any]:
     issuer = v2_issuer(origin, _issuer_tenant(ref))
     return {"keys": [{**jwk, "cloud_instance_name": "microsoftonline.com", "issuer": issuer} for jwk in jwks]}
 
 
-def jwks_v1(jwks: list[dict[str, Any]]) -> dict[str, Any]:
+def jwks_v1(jwks: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"keys": [dict(jwk) for jwk in jwks]}
 
 

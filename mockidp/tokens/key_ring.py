@@ -6,6 +6,7 @@ when the control stamp moves (a rotation), so signing costs a memory read more t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,6 +37,9 @@ class KeyRing:
         self._active: Signer | None = None
         # (kid, published until) in JWKS order: SigningKey.kid hashes the certificate, so not per request
         self._published: tuple[tuple[str, float | None], ...] = ()
+        # published()'s answer, the same tuple from _listed_from until _listed_until (mockidp's clock)
+        self._listed: tuple[dict[str, Any], ...] | None = None
+        self._listed_from = self._listed_until = 0.0
         self._fresh()
 
     def _fresh(self) -> None:
@@ -49,6 +53,7 @@ class KeyRing:
         self._signers = {k.key.kid: self._signers.get(k.key.kid) or Signer(k.key) for k in keys}
         self._jwks = {k.key.kid: self._jwks.get(k.key.kid) or k.key.public_jwk() for k in keys}
         self._published = tuple((k.key.kid, k.published_until) for k in keys)
+        self._listed = None
         self._active, self._seen = self._signers[active.key.kid], stamp
 
     def forget(self) -> None:
@@ -63,11 +68,20 @@ class KeyRing:
             raise RuntimeError("no active signing key")
         return self._active
 
-    def published(self) -> list[dict[str, Any]]:
-        """The JWKS members: the signing key, the next one, and retired ones within their overlap."""
+    def published(self) -> tuple[dict[str, Any], ...]:
+        """The JWKS members: the signing key, the next one, and retired ones within their overlap. The same
+        tuple while they stay the same (no rotation, no overlap ending, the clock not set back), so what
+        was rendered from it can be known to be right by identity (Runtime.document)."""
         self._fresh()
         now = self._clock.now()
-        return [self._jwks[kid] for kid, until in self._published if until is None or now < until]
+        listed = self._listed
+        if listed is None or not self._listed_from <= now < self._listed_until:
+            listed = self._listed = tuple(self._jwks[kid] for kid, until in self._published
+                                          if until is None or now < until)
+            self._listed_from = now
+            self._listed_until = min((until for _, until in self._published if until is not None and until > now),
+                                     default=math.inf)
+        return listed
 
     def verifier(self, kid: str | None) -> Signer | None:
         """The signer of a published key by its kid (tokens mockidp issued, presented back to it)."""

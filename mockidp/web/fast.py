@@ -143,7 +143,7 @@ class FastPaths:
 
 def _body(rt: Runtime, scope: Scope, kind: str, tenant: str) -> bytes | None:
     try:
-        return discovery.body_of(rt, rt.origin_for(scope.get("scheme", "http"), _host(scope)), kind, tenant)
+        return discovery.body_for(rt, scope.get("scheme", "http"), _host(scope), kind, tenant)
     except Exception:  # an AADSTS error, or anything else: the route renders it as the framework does
         return None
 

@@ -15,6 +15,7 @@ from mockidp.directory.control_state import ControlState
 from mockidp.directory.faults import FaultBook
 from mockidp.directory.live import LiveDirectory
 from mockidp.directory.signing_keys import SigningKeys
+from mockidp.directory.snapshot import Directory
 from mockidp.directory.traces import TraceStore
 from mockidp.oauth.context import Services
 from mockidp.settings import Settings
@@ -44,6 +45,9 @@ class Runtime:
     live: LiveDirectory | None = None  # the directory Graph writes change (directory/live.py)
     identity_key: bytes = b""  # the data dir's secret the managed-identity header secrets derive from
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
+    # (kind, tenant segment, scheme, Host) -> the body, and the directory and published keys it was rendered from
+    _documents: dict[tuple[str, str, str, str], tuple[bytes, Directory, tuple[dict[str, Any], ...]]] = field(
+        default_factory=dict)
 
     @property
     def jwk(self) -> dict[str, Any]:
@@ -70,6 +74,22 @@ class Runtime:
             if len(self._rendered) >= _RENDER_CACHE_LIMIT:
                 self._rendered.clear()
             body = self._rendered[key] = dump(build())
+        return body
+
+
+    def document(self, key: tuple[str, str, str, str], render: Callable[[], bytes]) -> bytes:
+        """A discovery or JWKS body by (kind, tenant segment, scheme, Host) as the request gave them: rendered
+        again only when the directory or the published keys are no longer those it was rendered from (a
+        Graph write, a rotation, a retired key's overlap ending). Resolving the tenant, listing the keys
+        and the origin were a third of such a request's CPU (issue 11). An unknown tenant raises, each time."""
+        directory, keys = self.services.directory, self.keys.published()
+        found = self._documents.get(key)
+        if found is not None and found[1] is directory and found[2] is keys:
+            return found[0]
+        body = render()
+        if len(self._documents) >= _RENDER_CACHE_LIMIT:  # Host headers are the client's to vary
+            self._documents.clear()
+        self._documents[key] = (body, directory, keys)
         return body
 
 

@@ -13,7 +13,7 @@ so that a policy exported from APIM works unchanged (docs/apim.md#choices-not-co
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +29,8 @@ _PATH = re.compile(r"^/([^/]{1,128})/(v2\.0/)?\.well-known/openid-configuration$
 
 
 class GatewayDiscovery:
-    def __init__(self, directory: Directory, published: Callable[[], list[dict[str, Any]]], *, own_origins: set[str],
-                 entra_origin: str, verify: Any) -> None:
+    def __init__(self, directory: Directory, published: Callable[[], Sequence[dict[str, Any]]], *,
+                 own_origins: set[str], entra_origin: str, verify: Any) -> None:
         self.directory = directory
         self.published = published  # the key ring's JWKS members: a rotation shows at once
         self.own_origins = {o.lower().rstrip("/") for o in own_origins}

@@ -23,8 +23,13 @@ def _serve(request: Request, kind: str, tenant: str) -> Response:
 
 
 def answer(rt: Runtime, request: Request, kind: str, tenant: str) -> Response:
-    return json_response(body_of(rt, rt.origin(request), kind, tenant), request_id=rt.services.ids.guid(),
-                         headers=CACHEABLE)
+    body = body_for(rt, request.scope.get("scheme", "http"), request.headers.get("host", ""), kind, tenant)
+    return json_response(body, request_id=rt.services.ids.guid(), headers=CACHEABLE)
+
+
+def body_for(rt: Runtime, scheme: str, host: str, kind: str, tenant: str) -> bytes:
+    """body_of for a request's scheme and Host header, remembered (Runtime.document)."""
+    return rt.document((kind, tenant, scheme, host), lambda: body_of(rt, rt.origin_for(scheme, host), kind, tenant))
 
 
 def body_of(rt: Runtime, origin: str, kind: str, tenant: str) -> bytes:
