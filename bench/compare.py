@@ -311,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, run._raise_interrupt)
     wrk, node = run.ensure_wrk(), ensure_peers()
-    run.compile_package()
+    run.install_shipped()
     names = args.scenario or ["token", "jwks", "discovery", "gateway"]
     seed = run._seed_argument(args.seed)
     try:

@@ -32,7 +32,7 @@ def main() -> int:
     p.add_argument("--scenario", action="append", choices=[s.name for s in run.SCENARIOS])
     args = p.parse_args()
     wrk = run.ensure_wrk()
-    run.compile_package()
+    run.install_shipped()
     chosen = [s for s in run.SCENARIOS if s.name in (args.scenario or [s.name for s in run.SCENARIOS])]
     tick = os.sysconf("SC_CLK_TCK")
     with tempfile.TemporaryDirectory(prefix="mockidp-cpu-") as tmp, \

@@ -157,19 +157,36 @@ def ensure_wrk() -> str:
     return found
 
 
-def compile_package() -> None:
-    """Byte-compile mockidp's modules once, as installing a package does (pip compiles what it installs, the
-    image too). An editable install run with PYTHONDONTWRITEBYTECODE set, as on this project's machines,
-    would compile every module at every start: about a third of the start to healthy, which no user pays."""
-    import compileall
-    import importlib.util
+SHIPPED = BENCH_DIR / ".shipped"  # mockidp as the image installs it (git-ignored)
+_installed: list[str] = []
 
-    spec = importlib.util.find_spec("mockidp")
-    if spec is not None and spec.origin:
-        compileall.compile_dir(str(Path(spec.origin).parent), quiet=1)
+
+def install_shipped() -> None:
+    """mockidp as the image installs it (the Dockerfile's `pip install .`: its own dependencies and nothing
+    else), into bench/.shipped, from this checkout as it is now; a reinstall takes seconds. The servers the
+    bench starts run that copy. The test environment has packages a worker imports when they are there and
+    no user's server has (httpx's HTTP/2 stack, loaded at the gateway's first forwarded call: 1.4 MB of each
+    worker; OpenTelemetry's API, at start), and its editable install, run with PYTHONDONTWRITEBYTECODE set as
+    on this project's machines, would compile every module at every start; pip compiles what it installs."""
+    python = SHIPPED / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(SHIPPED)], check=True)
+    print(f"bench: installing mockidp from {REPO} into {SHIPPED} (pip install .) ...", file=sys.stderr, flush=True)
+    # From a copy of the checkout: setuptools builds in the source tree, and its build/ would keep the
+    # modules a later change deletes and put them in the next wheel.
+    with tempfile.TemporaryDirectory(prefix="mockidp-shipped-") as tmp:
+        source = Path(tmp) / "mockidp"
+        shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".shipped", "tests", "build", "*.egg-info", "__pycache__", "node_modules", "results"))
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(source)],
+                       check=True, stdout=subprocess.DEVNULL)
+    _installed[:] = [str(SHIPPED / "bin" / "mockidp")]
 
 
 def mockidp_command() -> list[str]:
+    """The installed copy (install_shipped), else this environment's `mockidp`."""
+    if _installed:
+        return list(_installed)
     script = Path(sys.executable).with_name("mockidp")
     if script.exists():
         return [str(script)]
@@ -578,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a SIGTERM stops the server like Ctrl-C does
     wrk = ensure_wrk()
-    compile_package()
+    install_shipped()
     scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
     settings = {"on": [True], "off": [False], "both": [True, False]}[args.access_log]
     bench_cmd = shlex.join([Path(sys.executable).as_posix(), *sys.argv])
