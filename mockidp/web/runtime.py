@@ -45,9 +45,9 @@ class Runtime:
     live: LiveDirectory | None = None  # the directory Graph writes change (directory/live.py)
     identity_key: bytes = b""  # the data dir's secret the managed-identity header secrets derive from
     _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
-    # (kind, tenant segment, scheme, Host) -> the body, and the directory and published keys it was rendered from
-    _documents: dict[tuple[str, str, str, str], tuple[bytes, Directory, tuple[dict[str, Any], ...]]] = field(
-        default_factory=dict)
+    # (kind, tenant segment, scheme, Host) -> the body, all rendered from _documents_from (directory, keys)
+    _documents: dict[tuple[str, str, str, str], bytes] = field(default_factory=dict)
+    _documents_from: tuple[Directory | None, tuple[dict[str, Any], ...]] = (None, ())
 
     @property
     def jwk(self) -> dict[str, Any]:
@@ -79,17 +79,21 @@ class Runtime:
 
     def document(self, key: tuple[str, str, str, str], render: Callable[[], bytes]) -> bytes:
         """A discovery or JWKS body by (kind, tenant segment, scheme, Host) as the request gave them: rendered
-        again only when the directory or the published keys are no longer those it was rendered from (a
-        Graph write, a rotation, a retired key's overlap ending). Resolving the tenant, listing the keys
-        and the origin were a third of such a request's CPU (issue 11). An unknown tenant raises, each time."""
+        again once the directory or the published keys are no longer those the remembered bodies were
+        rendered from (a Graph write, a rotation, a retired key's overlap ending), when all are forgotten at
+        once, so none keeps an old directory alive. Resolving the tenant, listing the keys and the origin were
+        a third of such a request's CPU (issue 11). An unknown tenant raises, each time."""
         directory, keys = self.services.directory, self.keys.published()
-        found = self._documents.get(key)
-        if found is not None and found[1] is directory and found[2] is keys:
-            return found[0]
-        body = render()
-        if len(self._documents) >= _RENDER_CACHE_LIMIT:  # Host headers are the client's to vary
+        if directory is not self._documents_from[0] or keys is not self._documents_from[1]:
             self._documents.clear()
-        self._documents[key] = (body, directory, keys)
+            self._documents_from = (directory, keys)
+        body = self._documents.get(key)
+        if body is None:
+            if len(self._documents) >= _RENDER_CACHE_LIMIT:  # Host headers are the client's to vary
+                self._documents.clear()
+            # rendered from the directory and keys of now: newer than the tag at worst, and then the next
+            # call sees the change and forgets it
+            body = self._documents[key] = render()
         return body
 
 
