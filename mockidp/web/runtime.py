@@ -44,7 +44,6 @@ class Runtime:
     signing_keys: SigningKeys | None = None
     live: LiveDirectory | None = None  # the directory Graph writes change (directory/live.py)
     identity_key: bytes = b""  # the data dir's secret the managed-identity header secrets derive from
-    _rendered: dict[tuple[str, ...], bytes] = field(default_factory=dict)
     # (kind, tenant segment, scheme, Host) -> the body, all rendered from _documents_from (directory, keys)
     _documents: dict[tuple[str, str, str, str], bytes] = field(default_factory=dict)
     _documents_from: tuple[Directory | None, tuple[dict[str, Any], ...]] = (None, ())
@@ -66,16 +65,6 @@ class Runtime:
         if not _HOST.match(host):
             host = f"{self.settings.host}:{self.settings.port}"
         return f"{scheme}://{host}"
-
-    def rendered(self, key: tuple[str, ...], build: Callable[[], Any]) -> bytes:
-        """Discovery and JWKS bodies: rendered once per (kind, tenant, origin)."""
-        body = self._rendered.get(key)
-        if body is None:
-            if len(self._rendered) >= _RENDER_CACHE_LIMIT:
-                self._rendered.clear()
-            body = self._rendered[key] = dump(build())
-        return body
-
 
     def document(self, key: tuple[str, str, str, str], render: Callable[[], bytes]) -> bytes:
         """A discovery or JWKS body by (kind, tenant segment, scheme, Host) as the request gave them: rendered

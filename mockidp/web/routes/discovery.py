@@ -11,7 +11,7 @@ from starlette.responses import Response
 from mockidp.oauth import discovery
 from mockidp.oauth.tenants import resolve_tenant
 from mockidp.web.responses import CACHEABLE, json_response
-from mockidp.web.runtime import Runtime, runtime_of
+from mockidp.web.runtime import Runtime, dump, runtime_of
 
 router = APIRouter(tags=["discovery"])
 # The handlers are async: they only read pre-rendered bodies, and a sync handler would cost a
@@ -28,25 +28,24 @@ def answer(rt: Runtime, request: Request, kind: str, tenant: str) -> Response:
 
 
 def body_for(rt: Runtime, scheme: str, host: str, kind: str, tenant: str) -> bytes:
-    """body_of for a request's scheme and Host header, remembered (Runtime.document)."""
-    return rt.document((kind, tenant, scheme, host), lambda: body_of(rt, rt.origin_for(scheme, host), kind, tenant))
+    """The one rendering of these four endpoints, for the routes below and the fast path (web/fast.py), for
+    a request's scheme and Host header and remembered for them (Runtime.document: rendered anew after a
+    rotation, a retired key's overlap ending, a directory change). An unknown tenant raises AadstsError
+    (rendered by web/errors.py)."""
+    def render() -> bytes:
+        return dump(_document(rt, rt.origin_for(scheme, host), kind, tenant))
+
+    return rt.document((kind, tenant, scheme, host), render)
 
 
-def body_of(rt: Runtime, origin: str, kind: str, tenant: str) -> bytes:
-    """The one rendering of these four endpoints, for the routes below and the fast path (web/fast.py).
-    An unknown tenant raises AadstsError (rendered by web/errors.py)."""
+def _document(rt: Runtime, origin: str, kind: str, tenant: str) -> dict[str, Any]:
     ref = resolve_tenant(rt.services.directory, tenant, discovery=True)
-    jwks = rt.keys.published() if kind.startswith("keys") else []
-
-    def build() -> dict[str, Any]:  # only when this key was not rendered yet
-        if kind == "oidc2":
-            return discovery.openid_configuration_v2(ref, origin)
-        if kind == "oidc1":
-            return discovery.openid_configuration_v1(ref, origin)
-        return discovery.jwks_v2(jwks, ref, origin) if kind == "keys2" else discovery.jwks_v1(jwks)
-
-    # the published kids are part of the key: a rotation (or a retired key's overlap ending) renders anew
-    return rt.rendered((kind, ref.segment, origin, *(k["kid"] for k in jwks)), build)
+    if kind == "oidc2":
+        return discovery.openid_configuration_v2(ref, origin)
+    if kind == "oidc1":
+        return discovery.openid_configuration_v1(ref, origin)
+    jwks = rt.keys.published()
+    return discovery.jwks_v2(jwks, ref, origin) if kind == "keys2" else discovery.jwks_v1(jwks)
 
 
 @router.get("/{tenant}/v2.0/.well-known/openid-configuration")
