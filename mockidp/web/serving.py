@@ -337,11 +337,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         were most of such a request's CPU (issue 11). The app gives its headers as header lines already
         (lowercase names, as send writes them). Anything else (another method, an upgrade, an answer still
         being written before it, a URL uvicorn would unquote, what in_place declines) goes uvicorn's way."""
-        previous, parser = self.cycle, self.parser
-        if ((previous is not None and not previous.response_complete) or self.flow.write_paused
-                or parser.get_method() != b"GET" or parser.should_upgrade()
-                or (self.limit_concurrency is not None
-                    and max(len(self.connections), len(self.tasks)) >= self.limit_concurrency)):
+        parser = self.parser
+        if not self._may_answer_now() or parser.get_method() != b"GET" or parser.should_upgrade():
             return False
         try:
             url = httptools.parse_url(self.url)
@@ -374,11 +371,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         socket: answered in place again, as it would be after parsing it (the app's answer is asked for anew:
         the keys, the directory and the date of now), without the parser and its seven callbacks, half of
         such a request's CPU (issue 11). What the app declines now goes the parser's way."""
-        previous = self.cycle
-        if ((previous is not None and not previous.response_complete) or self.flow.write_paused
-                or (self.limit_concurrency is not None
-                    and max(len(self.connections), len(self.tasks)) >= self.limit_concurrency)
-                or self._in_place is None):
+        if self._in_place is None or not self._may_answer_now():
             return False
         try:
             answer = self._in_place(cast("dict[str, Any]", recalled.scope))
@@ -391,6 +384,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if recalled.keep_alive:
             self._idle()
         return True
+
+    def _may_answer_now(self) -> bool:
+        """No answer still being written before this one, the client reading, the concurrency limit not
+        reached: what an answer in place needs, parsed or recalled."""
+        previous = self.cycle
+        return not ((previous is not None and not previous.response_complete) or self.flow.write_paused
+                    or (self.limit_concurrency is not None
+                        and max(len(self.connections), len(self.tasks)) >= self.limit_concurrency))
 
     def _write_in_place(self, answer: tuple[bytes, bytes], scope: HTTPScope, keep_alive: bool) -> None:
         lines, body = answer
@@ -408,7 +409,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1  # as on_response_complete counts (uvicorn's --limit-max-requests)
         if not keep_alive:
             self.transport.close()
-        # No keep-alive timer of uvicorn's: on_message_complete arms this connection's own (_idle).
+        # No keep-alive timer of uvicorn's: this connection's own (_idle) is armed by on_message_complete, or
+        # by _answered_again for a recalled request.
 
     def _default_lines(self, defaults: list[tuple[bytes, bytes]]) -> bytes:
         """uvicorn's default headers (the date, a new list every second) as header lines, joined once a list."""
